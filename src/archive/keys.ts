@@ -1,0 +1,74 @@
+/**
+ * Object key layout of an archive (documented in docs/storage-format.md). Pure functions.
+ *
+ *   archive.info, archive.info.copy                         identity record, stored twice
+ *   wal/<TLI>/<TLI><LOG>/<file>-<sha256>.<ext>[.enc]         segments, .partial and .backup files
+ *   history/<TLI>.history-<sha256>.<ext>[.enc]               timeline history files
+ *   errors/<file>-<sha256>.<ext>[.enc]                       refused duplicates, kept for the operator
+ *
+ * The SHA-256 of the original bytes is part of the key, so one prefix listing answers "absent",
+ * "already archived with the same content" or "a different file holds this name" without a GET, and
+ * a prefix listing of `wal/<TLI>/` walks that timeline in WAL order.
+ */
+import { InvalidNameError } from '../common/errors.js';
+
+export const IDENTITY_KEY = 'archive.info';
+export const IDENTITY_COPY_KEY = 'archive.info.copy';
+export const WAL_PREFIX = 'wal/';
+export const HISTORY_PREFIX = 'history/';
+export const ERRORS_PREFIX = 'errors/';
+export const ENCRYPTED_SUFFIX = '.enc';
+
+const SHA256_RE = /^[0-9a-f]{64}$/;
+const EXT_RE = /^[a-z0-9]{1,8}$/;
+
+export interface ObjectKeyParts {
+  /** The WAL file name as PostgreSQL names it (segment, `.partial`, `.backup` or `.history`). */
+  readonly fileName: string;
+  readonly sha256: string;
+  /** Codec file extension: `zst`, `lz4`, `gz`, `br`, or `raw` for no compression. */
+  readonly extension: string;
+  readonly encrypted: boolean;
+}
+
+/** Directory (with trailing slash) that holds a WAL file's objects. */
+export function directoryFor(fileName: string): string {
+  if (/^[0-9A-F]{8}\.history$/.test(fileName)) return HISTORY_PREFIX;
+  if (!/^[0-9A-F]{24}/.test(fileName)) {
+    throw new InvalidNameError(`unable to place WAL file '${fileName}' in the archive: not a WAL file name`);
+  }
+  return `${WAL_PREFIX}${fileName.slice(0, 8)}/${fileName.slice(0, 16)}/`;
+}
+
+/** Prefix that lists every stored object of one file name (any checksum, codec or encryption). */
+export function lookupPrefix(fileName: string): string {
+  return `${directoryFor(fileName)}${fileName}-`;
+}
+
+/** Prefix that lists one timeline's segments in WAL order. */
+export function timelinePrefix(timeline: number): string {
+  return `${WAL_PREFIX}${timeline.toString(16).toUpperCase().padStart(8, '0')}/`;
+}
+
+export function objectKey(parts: ObjectKeyParts): string {
+  return `${directoryFor(parts.fileName)}${leafName(parts)}`;
+}
+
+/** Where a refused duplicate goes: outside wal/ so fetch and listings never mistake it for WAL. */
+export function errorKey(parts: ObjectKeyParts): string {
+  return `${ERRORS_PREFIX}${leafName(parts)}`;
+}
+
+function leafName(parts: ObjectKeyParts): string {
+  if (!SHA256_RE.test(parts.sha256)) throw new InvalidNameError(`unable to build object key: bad sha256 '${parts.sha256}'`);
+  if (!EXT_RE.test(parts.extension)) throw new InvalidNameError(`unable to build object key: bad extension '${parts.extension}'`);
+  return `${parts.fileName}-${parts.sha256}.${parts.extension}${parts.encrypted ? ENCRYPTED_SUFFIX : ''}`;
+}
+
+/** Parses the last path component of an object key; undefined for anything we did not write. */
+export function parseObjectKey(key: string): ObjectKeyParts | undefined {
+  const leaf = key.slice(key.lastIndexOf('/') + 1);
+  const m = /^(.+)-([0-9a-f]{64})\.([a-z0-9]{1,8})(\.enc)?$/.exec(leaf);
+  if (!m) return undefined;
+  return { fileName: m[1]!, sha256: m[2]!, extension: m[3]!, encrypted: m[4] !== undefined };
+}

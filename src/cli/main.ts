@@ -1,0 +1,89 @@
+import { Command, CommanderError } from 'commander';
+import { ExitCode, UsageError, WalvaultError, describeCause, exitCodeOf } from '../common/errors.js';
+import { createLogger } from '../common/log.js';
+import { loadConfig } from '../config/load.js';
+import type { CliContext, CommandBody } from './context.js';
+import { configFlags } from './options.js';
+import { registerCommands } from './commands/index.js';
+
+const VERSION = '0.1.0';
+
+/**
+ * Runs one command body: loads settings, builds the logger, maps any error to its exit code and
+ * prints it as a single line. This file is the only place that decides exit codes and exits.
+ */
+async function runBody(cmd: Command, body: CommandBody): Promise<void> {
+  const name = commandPath(cmd);
+  const controller = new AbortController();
+  const onSignal = (): void => controller.abort(new Error('interrupted'));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let code: number;
+  try {
+    const { config } = loadConfig({ flags: configFlags(cmd.optsWithGlobals()) });
+    const log = createLogger({ level: config['log-level'] as 'info', sync: true }).child({ command: name });
+    const ctx: CliContext = {
+      config,
+      log,
+      signal: controller.signal,
+      out: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
+    };
+    code = (await body(ctx)) ?? ExitCode.ok;
+  } catch (err) {
+    code = exitCodeOf(err);
+    reportError(name, err);
+  }
+  await flushStdout();
+  process.exit(code);
+}
+
+function reportError(name: string, err: unknown): void {
+  const text = err instanceof WalvaultError ? `${err.message} [${err.code}]` : `unexpected error: ${describeCause(err)}`;
+  // One line, whatever the message contained: PostgreSQL copies it into the server log.
+  process.stderr.write(`${name}: ${text.replace(/\s*\n\s*/g, ' ')}\n`);
+  if (!(err instanceof WalvaultError) && err instanceof Error && process.env['WALVAULT_TEST_STACKS']) {
+    process.stderr.write(`${err.stack ?? ''}\n`);
+  }
+}
+
+function commandPath(cmd: Command): string {
+  const parts: string[] = [];
+  for (let c: Command | null = cmd; c; c = c.parent) parts.unshift(c.name());
+  return parts.join(' ');
+}
+
+function flushStdout(): Promise<void> {
+  return new Promise((resolve) => {
+    if (process.stdout.writableLength === 0) resolve();
+    else process.stdout.write('', () => resolve());
+  });
+}
+
+export function buildProgram(programName = 'walvault'): Command {
+  const program = new Command(programName)
+    .description('PostgreSQL WAL archive agent')
+    .version(VERSION)
+    .showHelpAfterError('(add --help for usage)')
+    .exitOverride();
+  registerCommands(program, runBody);
+  return program;
+}
+
+/** Entry point for bin/walvault, and for bin/wal-push / bin/wal-fetch via `prepend`. */
+export async function main(argv: readonly string[], prepend: readonly string[] = []): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...prepend, ...argv.slice(2)], { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here with code 0; usage mistakes with 2.
+      process.exit(err.exitCode === 0 ? 0 : ExitCode.usage);
+    }
+    reportError(programName(prepend), err instanceof Error ? err : new UsageError(String(err)));
+    process.exit(exitCodeOf(err));
+  }
+}
+
+function programName(prepend: readonly string[]): string {
+  return prepend.length > 0 ? prepend.join(' ') : 'walvault';
+}

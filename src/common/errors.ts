@@ -1,0 +1,156 @@
+/**
+ * One error hierarchy for the whole program. Library code throws these; only src/cli maps them to
+ * process exit codes. Messages follow one grammar: `unable to <verb> <thing> '<name>': <reason>`.
+ */
+
+/** Process exit codes. Documented in README.md ("Exit codes"); tested in test/unit/errors.test.ts. */
+export const ExitCode = {
+  ok: 0,
+  /** wal-fetch only: the archive definitely does not hold the requested file. */
+  notFound: 1,
+  /** Wrong arguments, unknown or malformed configuration. */
+  usage: 2,
+  /** Any other failure (storage unreachable, I/O error, ...). PostgreSQL retries archive_command. */
+  failure: 3,
+  /** The archive already holds different content under that name, or the file belongs elsewhere. */
+  conflict: 4,
+  /**
+   * Integrity failure (checksum, decryption, wrong cluster, bad WAL). Above 125 on purpose: for
+   * restore_command PostgreSQL treats any code above 125 as fatal and aborts recovery instead of
+   * taking the failure for "end of archive" and promoting on a hole in the WAL.
+   */
+  integrity: 128,
+} as const;
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+const brand = Symbol.for('walvault.error');
+
+export interface ErrorOptions {
+  cause?: unknown;
+  retryable?: boolean;
+}
+
+export class WalvaultError extends Error {
+  readonly code: string = 'WV_ERR_FAILURE';
+  readonly exitCode: number = ExitCode.failure;
+  readonly retryable: boolean;
+  readonly [brand] = true;
+
+  constructor(message: string, options: ErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.retryable = options.retryable ?? false;
+  }
+
+  /** Works across duplicate copies of this module (e.g. a bundled and an unbundled one). */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this !== WalvaultError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true;
+  }
+}
+
+export class UsageError extends WalvaultError {
+  override readonly code = 'WV_ERR_USAGE';
+  override readonly exitCode = ExitCode.usage;
+}
+
+export class ConfigError extends WalvaultError {
+  override readonly code = 'WV_ERR_CONFIG';
+  override readonly exitCode = ExitCode.usage;
+}
+
+/** The object or file definitely does not exist (a successful lookup said so). */
+export class NotFoundError extends WalvaultError {
+  override readonly code = 'WV_ERR_NOT_FOUND';
+  override readonly exitCode = ExitCode.notFound;
+}
+
+/** A name that is not a WAL segment, history, partial or backup-label file name. */
+export class InvalidNameError extends WalvaultError {
+  override readonly code = 'WV_ERR_INVALID_NAME';
+  override readonly exitCode = ExitCode.usage;
+}
+
+/** Bytes that are not valid WAL (bad magic, broken page chain, truncated, ...). */
+export class InvalidWalError extends WalvaultError {
+  override readonly code = 'WV_ERR_INVALID_WAL';
+  override readonly exitCode = ExitCode.integrity;
+}
+
+/** A timeline history file that cannot be parsed, or a timeline question it cannot answer. */
+export class TimelineError extends WalvaultError {
+  override readonly code = 'WV_ERR_TIMELINE';
+  override readonly exitCode = ExitCode.integrity;
+}
+
+/** Reconstructed bytes do not match the recorded SHA-256 / authentication tag / size. */
+export class IntegrityError extends WalvaultError {
+  override readonly code = 'WV_ERR_INTEGRITY';
+  override readonly exitCode = ExitCode.integrity;
+}
+
+/** The file belongs to another cluster (system id) or has another segment size than the archive. */
+export class ArchiveMismatchError extends WalvaultError {
+  override readonly code = 'WV_ERR_ARCHIVE_MISMATCH';
+  override readonly exitCode = ExitCode.integrity;
+}
+
+/** The archive already holds *different* content under the same name; nothing was overwritten. */
+export class ArchiveDuplicateError extends WalvaultError {
+  override readonly code = 'WV_ERR_ARCHIVE_DUPLICATE';
+  override readonly exitCode = ExitCode.conflict;
+}
+
+/** Storage backend failure (network, permissions, disk full, ...). `retryable` says whether a retry may help. */
+export class StorageError extends WalvaultError {
+  override readonly code = 'WV_ERR_STORAGE';
+  override readonly exitCode = ExitCode.failure;
+}
+
+/** Encryption key missing, malformed, or of the wrong id for an object. */
+export class CryptoError extends WalvaultError {
+  override readonly code = 'WV_ERR_CRYPTO';
+  override readonly exitCode = ExitCode.integrity;
+}
+
+/** Replication protocol violation or unexpected server answer. */
+export class ReplicationError extends WalvaultError {
+  override readonly code = 'WV_ERR_REPLICATION';
+  override readonly exitCode = ExitCode.failure;
+}
+
+/** Local file-system failure outside the storage backend (reading %p, writing the destination, ...). */
+export class LocalIoError extends WalvaultError {
+  override readonly code = 'WV_ERR_LOCAL_IO';
+  override readonly exitCode = ExitCode.failure;
+}
+
+/** Operation cancelled through an AbortSignal (shutdown). */
+export class AbortedError extends WalvaultError {
+  override readonly code = 'WV_ERR_ABORTED';
+  override readonly exitCode = ExitCode.failure;
+}
+
+/** Short human reason for a Node system error or anything else thrown. */
+export function describeCause(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const msg = err.message || err.name;
+    return code && !msg.includes(code) ? `${code}: ${msg}` : msg;
+  }
+  return String(err);
+}
+
+/** Exit code for anything thrown: ours carry it, anything else is a generic failure. */
+export function exitCodeOf(err: unknown): number {
+  return err instanceof WalvaultError ? err.exitCode : ExitCode.failure;
+}
+
+/**
+ * A PostgreSQL server that walvault starts itself (`walvault demo`, tests, benchmarks) could not be
+ * found, initialized, started, stopped or asked something.
+ */
+export class ClusterError extends WalvaultError {
+  override readonly code = 'WV_ERR_CLUSTER';
+  override readonly exitCode = ExitCode.failure;
+}

@@ -1,0 +1,176 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { ConfigError, describeCause } from '../common/errors.js';
+import { OPTIONS, optionByEnv, optionByName, type OptionDef, type OptionType } from './options.js';
+
+type ValueOf<T extends OptionType> = T extends 'int' | 'size' ? number : T extends 'bool' ? boolean : string;
+type Opt = (typeof OPTIONS)[number];
+
+/** Every setting, typed from the options table: options with a default are always present. */
+export type Config = {
+  readonly [O in Opt as O['name']]: O extends { default: unknown } ? ValueOf<O['type']> : ValueOf<O['type']> | undefined;
+};
+
+export type ConfigSource = 'default' | 'file' | 'env' | 'flag';
+
+export interface LoadedConfig {
+  readonly config: Config;
+  /** Where each set value came from (for `walvault config` and error messages). */
+  readonly sources: Readonly<Record<string, ConfigSource>>;
+  readonly file?: string;
+}
+
+/** Environment variables that start with WALVAULT_ but are not settings (launchers, test knobs). */
+const NON_OPTION_ENV = /^WALVAULT_(NODE|TEST_[A-Z0-9_]+|FASTPATH_[A-Z0-9_]+)$/;
+
+export const DEFAULT_CONFIG_FILE = '/etc/walvault/walvault.conf';
+
+export interface LoadOptions {
+  /** Values from command-line flags, keyed by option name; undefined = not given. */
+  flags?: Readonly<Record<string, unknown>>;
+  env?: NodeJS.ProcessEnv;
+  /** Overridable for tests so a machine's /etc never leaks into them. */
+  defaultConfigFile?: string;
+}
+
+/** Settings precedence: defaults < config file < WALVAULT_* environment < command-line flags. */
+export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
+  const env = opts.env ?? process.env;
+  const flags = opts.flags ?? {};
+  const problems: string[] = [];
+  const values: Record<string, unknown> = {};
+  const sources: Record<string, ConfigSource> = {};
+
+  for (const def of OPTIONS as readonly OptionDef[]) {
+    if (def.default !== undefined) {
+      values[def.name] = def.default;
+      sources[def.name] = 'default';
+    }
+  }
+
+  const set = (def: OptionDef, raw: unknown, source: ConfigSource, where: string): void => {
+    try {
+      values[def.name] = coerce(def, raw);
+      sources[def.name] = source;
+    } catch (err) {
+      problems.push(`${where}: ${describeCause(err)}`);
+    }
+  };
+
+  const explicitFile = (flags['config'] as string | undefined) ?? env['WALVAULT_CONFIG'];
+  const defaultFile = opts.defaultConfigFile ?? DEFAULT_CONFIG_FILE;
+  const file = explicitFile ?? (existsSync(defaultFile) ? defaultFile : undefined);
+  if (file !== undefined) {
+    let text: string | undefined;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      problems.push(`config file '${file}': ${describeCause(err)}`);
+    }
+    if (text !== undefined) {
+      for (const entry of parseConfigFile(text, file, problems)) {
+        const def = optionByName(entry.name);
+        if (!def || def.name === 'config') {
+          problems.push(`${file}:${entry.line}: unknown setting '${entry.name}'`);
+          continue;
+        }
+        set(def, entry.value, 'file', `${file}:${entry.line}: ${def.name}`);
+      }
+    }
+  }
+
+  for (const [name, raw] of Object.entries(env)) {
+    if (!name.startsWith('WALVAULT_') || raw === undefined || NON_OPTION_ENV.test(name)) continue;
+    const def = optionByEnv(name);
+    if (!def) {
+      problems.push(`unknown environment variable ${name}`);
+      continue;
+    }
+    set(def, raw, 'env', name);
+  }
+
+  for (const [name, raw] of Object.entries(flags)) {
+    if (raw === undefined) continue;
+    const def = optionByName(name);
+    if (!def) {
+      problems.push(`unknown option --${name}`);
+      continue;
+    }
+    set(def, raw, 'flag', `--${name}`);
+  }
+
+  if (values['encryption-key'] !== undefined && values['encryption-key-file'] !== undefined) {
+    problems.push('set only one of encryption-key and encryption-key-file');
+  }
+
+  if (problems.length > 0) {
+    throw new ConfigError(`unable to load configuration: ${problems.join('; ')}`);
+  }
+  return { config: values as Config, sources, ...(file !== undefined ? { file } : {}) };
+}
+
+interface FileEntry {
+  name: string;
+  value: string;
+  line: number;
+}
+
+/** `name = value` lines; `#` starts a comment line; values may be double-quoted. */
+export function parseConfigFile(text: string, file: string, problems: string[]): FileEntry[] {
+  const entries: FileEntry[] = [];
+  const seen = new Set<string>();
+  text.split(/\r?\n/).forEach((rawLine, i) => {
+    const line = rawLine.trim();
+    if (line === '' || line.startsWith('#')) return;
+    const m = /^([a-z0-9-]+)\s*=\s*(.*)$/.exec(line);
+    if (!m) {
+      problems.push(`${file}:${i + 1}: expected 'name = value', got '${line.slice(0, 60)}'`);
+      return;
+    }
+    const name = m[1]!;
+    let value = m[2]!;
+    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+    if (seen.has(name)) {
+      problems.push(`${file}:${i + 1}: '${name}' is set twice`);
+      return;
+    }
+    seen.add(name);
+    entries.push({ name, value, line: i + 1 });
+  });
+  return entries;
+}
+
+function coerce(def: OptionDef, raw: unknown): string | number | boolean {
+  if (def.type === 'bool') {
+    if (typeof raw === 'boolean') return raw;
+    const s = String(raw).trim().toLowerCase();
+    if (['true', 'yes', 'on', '1'].includes(s)) return true;
+    if (['false', 'no', 'off', '0'].includes(s)) return false;
+    throw new Error(`expected true or false, got '${String(raw)}'`);
+  }
+  const s = typeof raw === 'string' ? raw.trim() : String(raw);
+  if (s === '') throw new Error('empty value');
+  switch (def.type) {
+    case 'int': {
+      if (!/^-?\d+$/.test(s)) throw new Error(`expected an integer, got '${s}'`);
+      const n = Number(s);
+      if (def.min !== undefined && n < def.min) throw new Error(`must be at least ${def.min}, got ${n}`);
+      if (def.max !== undefined && n > def.max) throw new Error(`must be at most ${def.max}, got ${n}`);
+      return n;
+    }
+    case 'size':
+      return parseSize(s);
+    case 'enum':
+      if (!def.values?.includes(s)) throw new Error(`expected one of ${def.values?.join(', ')}, got '${s}'`);
+      return s;
+    default:
+      return s;
+  }
+}
+
+/** `64MB`, `1GB`, `512kB` or plain bytes. */
+export function parseSize(s: string): number {
+  const m = /^(\d+)\s*(B|kB|KB|MB|GB|TB)?$/.exec(s);
+  if (!m) throw new Error(`expected a size such as 64MB, got '${s}'`);
+  const mult: Record<string, number> = { B: 1, kB: 1024, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 };
+  return Number(m[1]) * (mult[m[2] ?? 'B'] ?? 1);
+}

@@ -1,0 +1,179 @@
+/**
+ * The ONE table of settings. Parsing (flags, environment, config file), validation and
+ * docs/configuration.md are all generated from it, so the documentation cannot drift from the code.
+ */
+
+export type OptionType = 'string' | 'int' | 'bool' | 'enum' | 'path' | 'url' | 'lsn' | 'size';
+
+export interface OptionDef {
+  /** Name in the config file and the long flag (`--<name>`). */
+  readonly name: string;
+  readonly env: string;
+  readonly type: OptionType;
+  readonly doc: string;
+  readonly group: OptionGroup;
+  readonly default?: string | number | boolean;
+  readonly values?: readonly string[];
+  readonly min?: number;
+  readonly max?: number;
+  /** Never printed, never logged. */
+  readonly secret?: boolean;
+  /** Documented as an example value when there is no default. */
+  readonly example?: string;
+}
+
+export type OptionGroup = 'general' | 'storage' | 's3' | 'archive' | 'push' | 'fetch' | 'stream' | 'observability';
+
+export const GROUP_TITLES: Record<OptionGroup, string> = {
+  general: 'General',
+  storage: 'Archive location',
+  s3: 'S3 and S3-compatible storage',
+  archive: 'Compression and encryption',
+  push: 'wal-push (archive_command)',
+  fetch: 'wal-fetch (restore_command)',
+  stream: 'Streaming agent (walvault stream)',
+  observability: 'Logging and metrics',
+};
+
+export const OPTIONS = [
+  {
+    name: 'config',
+    env: 'WALVAULT_CONFIG',
+    type: 'path',
+    group: 'general',
+    doc:
+      'Config file with the same settings as `name = value` lines. archive_command runs with the ' +
+      "postmaster's environment, not the operator's shell, so this is how its settings usually arrive. " +
+      'When unset, `/etc/walvault/walvault.conf` is read if it exists.',
+    example: '/etc/walvault/walvault.conf',
+  },
+  {
+    name: 'archive',
+    env: 'WALVAULT_ARCHIVE',
+    type: 'url',
+    group: 'storage',
+    doc: 'Where the archive lives: `file:///absolute/dir` (posix) or `s3://bucket/prefix`.',
+    example: 's3://my-bucket/prod-db1',
+  },
+  {
+    name: 's3-endpoint',
+    env: 'WALVAULT_S3_ENDPOINT',
+    type: 'url',
+    group: 's3',
+    doc: 'Custom S3 endpoint for S3-compatible services (MinIO, Ceph, s3rver, ...). Unset = AWS.',
+    example: 'http://127.0.0.1:9000',
+  },
+  {
+    name: 's3-region',
+    env: 'WALVAULT_S3_REGION',
+    type: 'string',
+    group: 's3',
+    doc: 'Region. Falls back to `AWS_REGION`, then `us-east-1`.',
+  },
+  {
+    name: 's3-force-path-style',
+    env: 'WALVAULT_S3_FORCE_PATH_STYLE',
+    type: 'bool',
+    group: 's3',
+    default: false,
+    doc: 'Use path-style addressing (`endpoint/bucket/key`), needed by most S3-compatible services.',
+  },
+  {
+    name: 's3-checksums',
+    env: 'WALVAULT_S3_CHECKSUMS',
+    type: 'enum',
+    group: 's3',
+    values: ['default', 'when_required'],
+    default: 'default',
+    doc:
+      '`when_required` turns off the SDK’s default streaming request/response checksums, for ' +
+      'S3-compatible services that store the aws-chunked framing instead of the object (s3rver among ' +
+      'them). walvault’s own SHA-256 still verifies every object.',
+  },
+  {
+    name: 's3-storage-class',
+    env: 'WALVAULT_S3_STORAGE_CLASS',
+    type: 'string',
+    group: 's3',
+    doc: 'Storage class for uploaded objects (e.g. `STANDARD_IA`). Unset = bucket default.',
+  },
+  {
+    name: 's3-sse',
+    env: 'WALVAULT_S3_SSE',
+    type: 'enum',
+    group: 's3',
+    values: ['none', 'AES256', 'aws:kms'],
+    default: 'none',
+    doc: 'Server-side encryption requested from S3.',
+  },
+  {
+    name: 's3-sse-kms-key-id',
+    env: 'WALVAULT_S3_SSE_KMS_KEY_ID',
+    type: 'string',
+    group: 's3',
+    doc: 'KMS key id for `s3-sse = aws:kms`.',
+  },
+  {
+    name: 's3-max-attempts',
+    env: 'WALVAULT_S3_MAX_ATTEMPTS',
+    type: 'int',
+    group: 's3',
+    default: 5,
+    min: 1,
+    max: 100,
+    doc: 'Attempts per S3 request (throttling, 5xx and network errors are retried with backoff and jitter).',
+  },
+  {
+    name: 's3-request-timeout',
+    env: 'WALVAULT_S3_REQUEST_TIMEOUT',
+    type: 'int',
+    group: 's3',
+    default: 60000,
+    min: 100,
+    doc: 'Milliseconds before one S3 request is abandoned and retried.',
+  },
+  {
+    name: 'compression',
+    env: 'WALVAULT_COMPRESSION',
+    type: 'string',
+    group: 'archive',
+    default: 'zstd',
+    doc:
+      'Codec for new objects: `zstd`, `lz4`, `gzip`, `brotli` or `none`, optionally with a level ' +
+      '(`zstd:3`). Reading always uses the codec recorded in the object.',
+  },
+  {
+    name: 'encryption-key',
+    env: 'WALVAULT_ENCRYPTION_KEY',
+    type: 'string',
+    group: 'archive',
+    secret: true,
+    doc: 'Base64 of a 32-byte key: turns on AES-256-GCM encryption of new objects. Never logged.',
+  },
+  {
+    name: 'encryption-key-file',
+    env: 'WALVAULT_ENCRYPTION_KEY_FILE',
+    type: 'path',
+    group: 'archive',
+    doc: 'File holding the 32-byte key (raw, or base64 text). Preferred over `encryption-key`.',
+  },
+  {
+    name: 'log-level',
+    env: 'WALVAULT_LOG_LEVEL',
+    type: 'enum',
+    group: 'observability',
+    values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
+    default: 'info',
+    doc: 'Log level. Logs are JSON lines on stderr.',
+  },
+] as const satisfies readonly OptionDef[];
+
+export type OptionName = (typeof OPTIONS)[number]['name'];
+
+export function optionByName(name: string): OptionDef | undefined {
+  return (OPTIONS as readonly OptionDef[]).find((o) => o.name === name);
+}
+
+export function optionByEnv(env: string): OptionDef | undefined {
+  return (OPTIONS as readonly OptionDef[]).find((o) => o.env === env);
+}
