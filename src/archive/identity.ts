@@ -4,7 +4,7 @@
  * (a damaged or half-deleted copy never strands the archive), each copy carrying its own checksum.
  */
 import { createHash } from 'node:crypto';
-import { ArchiveMismatchError, IntegrityError, NotFoundError, WalvaultError } from '../common/errors.js';
+import { ArchiveMismatchError, IntegrityError, NotFoundError, ObjectExistsError, WalvaultError } from '../common/errors.js';
 import type { Storage } from '../storage/types.js';
 import { IDENTITY_COPY_KEY, IDENTITY_KEY } from './keys.js';
 
@@ -71,15 +71,19 @@ export function decodeIdentity(bytes: Buffer, key: string): ArchiveIdentity {
  * copies that disagree mean someone mixed archives, which is an integrity failure.
  */
 export async function readIdentity(storage: Storage): Promise<ArchiveIdentity | undefined> {
+  return (await readIdentityCopies(storage)).identity;
+}
+
+async function readIdentityCopies(storage: Storage): Promise<{ identity?: ArchiveIdentity; intactCopies: number }> {
   const results = await Promise.all([readCopy(storage, IDENTITY_KEY), readCopy(storage, IDENTITY_COPY_KEY)]);
   const good = results.filter((r): r is { identity: ArchiveIdentity } => 'identity' in r);
   const bad = results.filter((r): r is { error: WalvaultError } => 'error' in r);
   if (good.length === 2 && canonical(good[0]!.identity) !== canonical(good[1]!.identity)) {
     throw new IntegrityError(`unable to read archive identity: '${IDENTITY_KEY}' and '${IDENTITY_COPY_KEY}' disagree`);
   }
-  if (good.length > 0) return good[0]!.identity;
+  if (good.length > 0) return { identity: good[0]!.identity, intactCopies: good.length };
   if (bad.length > 0) throw bad[0]!.error;
-  return undefined;
+  return { intactCopies: 0 };
 }
 
 async function readCopy(
@@ -105,7 +109,8 @@ export async function ensureIdentity(
   fileName: string,
   writer: string,
 ): Promise<ArchiveIdentity> {
-  let identity = await readIdentity(storage);
+  const read = await readIdentityCopies(storage);
+  let identity = read.identity;
   if (!identity) {
     const fresh: ArchiveIdentity = {
       formatVersion: STORAGE_FORMAT_VERSION,
@@ -121,24 +126,19 @@ export async function ensureIdentity(
     try {
       await storage.put(IDENTITY_KEY, bytes, { ifAbsent: true });
     } catch (err) {
-      if (!(err instanceof WalvaultError && err.code === 'WV_ERR_OBJECT_EXISTS')) throw err;
+      if (!(err instanceof ObjectExistsError)) throw err;
     }
     identity = await readIdentity(storage);
     if (!identity) throw new IntegrityError(`unable to create archive identity '${IDENTITY_KEY}': not readable after write`);
     if (canonical(identity) === canonical(fresh)) await storage.put(IDENTITY_COPY_KEY, bytes);
-  } else if (!(await hasBothCopies(storage))) {
-    // Heal a lost copy so the archive keeps two.
+  } else if (read.intactCopies < 2) {
+    // Heal a lost or damaged copy so the archive keeps two.
     const bytes = encodeIdentity(identity);
     await storage.put(IDENTITY_KEY, bytes);
     await storage.put(IDENTITY_COPY_KEY, bytes);
   }
   checkIdentity(identity, observed, fileName);
   return identity;
-}
-
-async function hasBothCopies(storage: Storage): Promise<boolean> {
-  const [a, b] = await Promise.all([storage.head(IDENTITY_KEY), storage.head(IDENTITY_COPY_KEY)]);
-  return a !== undefined && b !== undefined;
 }
 
 export function checkIdentity(identity: ArchiveIdentity, observed: ObservedCluster, fileName: string): void {

@@ -2,7 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { ExitCode, UsageError, WalvaultError, describeCause, exitCodeOf } from '../common/errors.js';
 import { createLogger } from '../common/log.js';
 import { loadConfig } from '../config/load.js';
-import type { CliContext, CommandBody } from './context.js';
+import type { CliContext, CommandBody, RunOptions } from './context.js';
 import { configFlags } from './options.js';
 import { registerCommands } from './commands/index.js';
 
@@ -12,7 +12,7 @@ const VERSION = '0.1.0';
  * Runs one command body: loads settings, builds the logger, maps any error to its exit code and
  * prints it as a single line. This file is the only place that decides exit codes and exits.
  */
-async function runBody(cmd: Command, body: CommandBody): Promise<void> {
+async function runBody(cmd: Command, body: CommandBody, opts: RunOptions = {}): Promise<void> {
   const name = commandPath(cmd);
   const controller = new AbortController();
   const onSignal = (): void => controller.abort(new Error('interrupted'));
@@ -20,18 +20,20 @@ async function runBody(cmd: Command, body: CommandBody): Promise<void> {
   process.once('SIGTERM', onSignal);
   let code: number;
   try {
-    const { config } = loadConfig({ flags: configFlags(cmd.optsWithGlobals()) });
-    const log = createLogger({ level: config['log-level'] as 'info', sync: true }).child({ command: name });
+    const { config, sources } = loadConfig({ flags: configFlags(cmd.optsWithGlobals()) });
+    const level = sources['log-level'] === 'default' && opts.defaultLogLevel ? opts.defaultLogLevel : config['log-level'];
+    const log = createLogger({ level: level as 'info', sync: true }).child({ command: name });
     const ctx: CliContext = {
       config,
+      sources,
       log,
       signal: controller.signal,
       out: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
     };
     code = (await body(ctx)) ?? ExitCode.ok;
   } catch (err) {
-    code = exitCodeOf(err);
-    reportError(name, err);
+    code = opts.exitCodeFor ? opts.exitCodeFor(err, exitCodeOf(err)) : exitCodeOf(err);
+    if (!opts.quietFor?.(err)) reportError(name, err);
   }
   await flushStdout();
   process.exit(code);

@@ -158,6 +158,55 @@ export const OPTIONS = [
     doc: 'File holding the 32-byte key (raw, or base64 text). Preferred over `encryption-key`.',
   },
   {
+    name: 'push-lookahead',
+    env: 'WALVAULT_PUSH_LOOKAHEAD',
+    type: 'int',
+    group: 'push',
+    default: 64,
+    min: 0,
+    max: 100000,
+    doc:
+      'When other segments are already `.ready`, wal-push starts a detached uploader that archives up ' +
+      'to this many of them ahead of PostgreSQL, so the next archive_command calls return in ' +
+      'milliseconds. 0 turns look-ahead off.',
+  },
+  {
+    name: 'push-parallel',
+    env: 'WALVAULT_PUSH_PARALLEL',
+    type: 'int',
+    group: 'push',
+    default: 2,
+    min: 1,
+    max: 64,
+    doc: 'Parallel uploads of the look-ahead uploader and of `walvault daemon`.',
+  },
+  {
+    name: 'fetch-prefetch',
+    env: 'WALVAULT_FETCH_PREFETCH',
+    type: 'int',
+    group: 'fetch',
+    default: 8,
+    min: 0,
+    max: 1000,
+    doc:
+      'After serving a segment, wal-fetch starts a detached prefetcher that keeps this many of the ' +
+      'following segments of the same timeline downloaded and verified, so the next restore_command ' +
+      'calls return in milliseconds. 0 turns prefetch off.',
+  },
+  {
+    name: 'fetch-unavailable',
+    env: 'WALVAULT_FETCH_UNAVAILABLE',
+    type: 'enum',
+    group: 'fetch',
+    values: ['auto', 'abort', 'retry'],
+    default: 'auto',
+    doc:
+      'What wal-fetch reports when the archive cannot be reached after all retries. `retry`: exit 3, ' +
+      '"not available now" (a standby keeps retrying or streams from the primary). `abort`: exit ' +
+      '128, PostgreSQL stops recovery (a point-in-time recovery must not end early and promote on ' +
+      'a storage outage). `auto`: `retry` when `standby.signal` exists, else `abort`.',
+  },
+  {
     name: 'log-level',
     env: 'WALVAULT_LOG_LEVEL',
     type: 'enum',

@@ -1,0 +1,149 @@
+/**
+ * Reading WAL back: find the object for a file name, download, decrypt, decompress, verify SHA-256,
+ * size and cluster identity, and only then write the destination atomically. A missing file is a
+ * NotFoundError; anything that exists but cannot be proven intact is an integrity error, never
+ * "not found", so PostgreSQL cannot mistake a damaged archive for its end.
+ */
+import { createHash } from 'node:crypto';
+import { basename } from 'node:path';
+import {
+  ArchiveMismatchError,
+  IntegrityError,
+  LocalIoError,
+  NotFoundError,
+  describeCause,
+} from '../common/errors.js';
+import { codecFromExtension } from '../codec/codec.js';
+import { classifyWalFileName } from '../segment/names.js';
+import { writeFileAtomic } from '../common/atomic-file.js';
+import type { ArchiveContext } from './context.js';
+import { decryptBuffer } from './crypto.js';
+import { readIdentity } from './identity.js';
+import { lookupPrefix, parseObjectKey, type ObjectKeyParts } from './keys.js';
+import { decodeObjectHeader, type ObjectMeta } from './object-header.js';
+
+export interface StoredObject {
+  readonly key: string;
+  readonly parts: ObjectKeyParts;
+  readonly storedBytes: number;
+}
+
+export interface RestoredFile {
+  readonly bytes: Buffer;
+  readonly meta: ObjectMeta;
+  readonly key: string;
+  readonly storedBytes: number;
+}
+
+export interface FetchResult {
+  readonly name: string;
+  readonly key: string;
+  readonly sha256: string;
+  readonly size: number;
+  readonly storedBytes: number;
+  readonly durationMs: number;
+}
+
+/** Every stored version of a file name (normally one; several only for `.partial`). */
+export async function findVersions(ctx: ArchiveContext, fileName: string): Promise<StoredObject[]> {
+  const found: StoredObject[] = [];
+  for await (const obj of ctx.storage.list(lookupPrefix(fileName))) {
+    const parts = parseObjectKey(obj.key);
+    if (parts && parts.fileName === fileName) found.push({ key: obj.key, parts, storedBytes: obj.size });
+  }
+  return found;
+}
+
+/** Downloads and fully verifies one object; throws IntegrityError for anything unproven. */
+export async function readObject(ctx: ArchiveContext, obj: StoredObject): Promise<RestoredFile> {
+  const raw = await ctx.storage.getBuffer(obj.key, ctx.signal ? { signal: ctx.signal } : {});
+  const fail = (reason: string): never => {
+    throw new IntegrityError(`unable to restore '${obj.parts.fileName}' from '${obj.key}': ${reason}`);
+  };
+  if (raw.length !== obj.storedBytes) fail(`object is ${raw.length} bytes, the listing said ${obj.storedBytes}`);
+  const header = decodeObjectHeader(raw, obj.key);
+  if (!header) return fail('object is shorter than its header');
+  const { meta } = header;
+  if (meta.name !== obj.parts.fileName) fail(`object holds '${meta.name}'`);
+  if (meta.sha256 !== obj.parts.sha256) fail('checksum in the header differs from the one in the key');
+  if ((meta.encryption !== null) !== obj.parts.encrypted) fail('encryption flag in the header differs from the key');
+  let payload = raw.subarray(header.payloadOffset);
+  if (meta.encryption) {
+    payload = decryptBuffer(payload, ctx.encryption, meta.encryption.keyId, header.headerBytes, obj.key);
+  }
+  const codec = codecFromExtension(obj.parts.extension === 'raw' ? '' : obj.parts.extension, obj.key);
+  if (codec.name !== meta.codec) fail(`codec '${meta.codec}' in the header differs from the key's '${codec.name}'`);
+  const bytes = await codec.decompress(payload, meta.size, obj.key);
+  if (bytes.length !== meta.size) fail(`restored ${bytes.length} bytes, expected ${meta.size}`);
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  if (sha256 !== meta.sha256) fail(`SHA-256 mismatch: restored ${sha256}, archived ${meta.sha256}`);
+  return { bytes, meta, key: obj.key, storedBytes: raw.length };
+}
+
+/**
+ * The verified bytes of `fileName`. For a `.partial` with several versions, the one holding the most
+ * WAL wins. Checks that segments belong to this archive's cluster (and to `expectedSystemId`, the
+ * cluster being restored, when the caller knows it).
+ */
+export async function restoreFile(
+  ctx: ArchiveContext,
+  fileName: string,
+  opts: { expectedSystemId?: string } = {},
+): Promise<RestoredFile> {
+  const kind = classifyWalFileName(fileName).kind;
+  const versions = await findVersions(ctx, fileName);
+  if (versions.length === 0) throw new NotFoundError(`unable to find '${fileName}' in the archive`);
+  if (versions.length > 1 && kind !== 'partial') {
+    throw new IntegrityError(
+      `unable to restore '${fileName}': the archive holds ${versions.length} different versions (${versions.map((v) => v.key).join(', ')})`,
+    );
+  }
+  const restored: RestoredFile[] = [];
+  for (const v of versions) restored.push(await readObject(ctx, v));
+  restored.sort((a, b) => (b.meta.validBytes ?? 0) - (a.meta.validBytes ?? 0));
+  const best = restored[0]!;
+  if (best.meta.systemId !== null) {
+    ctx.identity ??= await readIdentity(ctx.storage);
+    const archiveId = ctx.identity?.systemId;
+    if (archiveId !== undefined && best.meta.systemId !== archiveId) {
+      throw new ArchiveMismatchError(
+        `unable to restore '${fileName}': it is from database system ${best.meta.systemId}, the archive belongs to ${archiveId}`,
+      );
+    }
+    if (opts.expectedSystemId !== undefined && best.meta.systemId !== opts.expectedSystemId) {
+      throw new ArchiveMismatchError(
+        `unable to restore '${fileName}': it is from database system ${best.meta.systemId}, this cluster is ${opts.expectedSystemId}`,
+      );
+    }
+  }
+  return best;
+}
+
+/** Restores `fileName` into `destPath` atomically (temp file, fsync, rename, directory fsync). */
+export async function fetchFile(
+  ctx: ArchiveContext,
+  fileName: string,
+  destPath: string,
+  opts: { expectedSystemId?: string } = {},
+): Promise<FetchResult> {
+  const started = performance.now();
+  const restored = await restoreFile(ctx, fileName, opts);
+  try {
+    await writeFileAtomic(destPath, restored.bytes);
+  } catch (err) {
+    throw new LocalIoError(`unable to write '${destPath}': ${describeCause(err)}`, { cause: err, retryable: true });
+  }
+  const durationMs = performance.now() - started;
+  ctx.log.info(
+    { component: 'archive.fetch', segment: fileName, key: restored.key, bytes: restored.bytes.length, durationMs: Math.round(durationMs) },
+    `restored to ${basename(destPath)}`,
+  );
+  return {
+    name: fileName,
+    key: restored.key,
+    sha256: restored.meta.sha256,
+    size: restored.meta.size,
+    storedBytes: restored.storedBytes,
+    durationMs,
+  };
+}

@@ -1,0 +1,243 @@
+/**
+ * Archiving one WAL file: validate, checksum, compress, encrypt, upload, verify. Shared by wal-push
+ * (archive_command), its look-ahead uploader and the streaming agent, so one rule decides what
+ * "already archived" means everywhere.
+ *
+ * The dedupe rule: the SHA-256 of the original bytes is part of the object key, so one prefix listing
+ * tells whether this name is absent (upload), present with the same content (success, nothing to do:
+ * PostgreSQL re-runs archive_command after a crash) or present with different content (refused; the
+ * existing object is never touched and the new bytes are kept under errors/ for the operator).
+ * `.partial` files are the exception: a longer partial of the same segment legitimately differs, so
+ * several versions may coexist and readers take the longest.
+ */
+import { open } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { createHash } from 'node:crypto';
+import {
+  ArchiveDuplicateError,
+  InvalidWalError,
+  LocalIoError,
+  ObjectExistsError,
+  StorageError,
+  describeCause,
+} from '../common/errors.js';
+import { getCodec } from '../codec/codec.js';
+import { encryptBuffer } from './crypto.js';
+import { classifyWalFileName, type ClassifiedWalFileName } from '../segment/names.js';
+import { inspectSegment, validateSegmentForArchive } from '../segment/inspect.js';
+import { formatLsn } from '../segment/lsn.js';
+import { parseTimelineHistory } from '../segment/history.js';
+import { WRITER, type ArchiveContext } from './context.js';
+import { checkIdentity, ensureIdentity, readIdentity } from './identity.js';
+import { errorKey, lookupPrefix, objectKey, parseObjectKey } from './keys.js';
+import { encodeObjectHeader, type ArchivedKind, type ObjectMeta } from './object-header.js';
+
+/** Largest file archived from memory in one piece; WAL files are at most 1 GiB (wal_segment_size). */
+const MAX_FILE_SIZE = 1024 * 1024 * 1024;
+
+export interface FileIdentity {
+  readonly dev: number;
+  readonly ino: number;
+  readonly size: number;
+  readonly mtimeNs: bigint;
+  readonly ctimeNs: bigint;
+}
+
+export interface PushResult {
+  readonly status: 'uploaded' | 'already-archived';
+  readonly name: string;
+  readonly key: string;
+  readonly sha256: string;
+  readonly size: number;
+  readonly storedBytes: number;
+  readonly durationMs: number;
+  /** The file as it was read: lets a marker prove later that %p is the very file we archived. */
+  readonly file: FileIdentity;
+}
+
+/** Archives the file at `path` under `fileName` (default: its base name). */
+export async function pushFile(ctx: ArchiveContext, path: string, fileName: string = basename(path)): Promise<PushResult> {
+  const started = performance.now();
+  const classified = classifyWalFileName(fileName);
+  const { bytes, file } = await readWholeFile(path, fileName);
+  const log = ctx.log.child({ component: 'archive.push', segment: fileName });
+
+  const meta = await describeFile(ctx, classified, bytes);
+  const extension = getCodec(ctx.compression.name, ctx.compression.level).extension || 'raw';
+  const key = objectKey({ fileName, sha256: meta.sha256, extension, encrypted: ctx.encryption !== undefined });
+
+  const existing = await existingVersions(ctx, fileName);
+  const same = existing.find((e) => e.sha256 === meta.sha256);
+  if (same) {
+    log.info({ key: same.key }, 'already archived with the same content');
+    return result('already-archived', same.key, same.size);
+  }
+  const conflicting = existing.filter((e) => e.sha256 !== meta.sha256);
+  if (conflicting.length > 0 && classified.kind !== 'partial') {
+    const quarantined = await quarantine(ctx, meta, extension, bytes);
+    throw new ArchiveDuplicateError(
+      `unable to archive '${fileName}': the archive already holds a different file under this name ` +
+        `(sha256 ${conflicting[0]!.sha256.slice(0, 16)}..., this file ${meta.sha256.slice(0, 16)}...); ` +
+        `nothing was overwritten, this copy was kept as '${quarantined}'`,
+    );
+  }
+
+  const body = await encodeObject(ctx, meta, bytes);
+  try {
+    await ctx.storage.put(key, body, { ifAbsent: true, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+  } catch (err) {
+    if (!(err instanceof ObjectExistsError)) throw err;
+    // Same key = same name and checksum: a concurrent push of the same file landed first.
+    log.info({ key }, 'already archived with the same content (concurrent push)');
+    return result('already-archived', key, (await ctx.storage.head(key))?.size ?? body.length);
+  }
+  await verifyStored(ctx, key, body.length);
+  log.info(
+    { key, bytes: meta.size, storedBytes: body.length, durationMs: Math.round(performance.now() - started) },
+    'archived',
+  );
+  return result('uploaded', key, body.length);
+
+  function result(status: PushResult['status'], k: string, storedBytes: number): PushResult {
+    return {
+      status,
+      name: fileName,
+      key: k,
+      sha256: meta.sha256,
+      size: meta.size,
+      storedBytes,
+      durationMs: performance.now() - started,
+      file,
+    };
+  }
+}
+
+async function readWholeFile(path: string, fileName: string): Promise<{ bytes: Buffer; file: FileIdentity }> {
+  let handle;
+  try {
+    handle = await open(path, 'r');
+  } catch (err) {
+    throw new LocalIoError(`unable to open WAL file '${path}': ${describeCause(err)}`, { cause: err });
+  }
+  try {
+    const st = await handle.stat({ bigint: true });
+    if (!st.isFile()) throw new LocalIoError(`unable to archive '${path}': not a regular file`);
+    if (st.size > BigInt(MAX_FILE_SIZE)) {
+      throw new InvalidWalError(`unable to archive '${fileName}': ${st.size} bytes is larger than any WAL file`);
+    }
+    const bytes = await handle.readFile();
+    // A file that changed while we read it is not what we checksummed: refuse rather than guess.
+    const after = await handle.stat({ bigint: true });
+    if (after.size !== st.size || after.mtimeNs !== st.mtimeNs || BigInt(bytes.length) !== st.size) {
+      throw new LocalIoError(`unable to archive '${path}': the file changed while it was read`, { retryable: true });
+    }
+    return {
+      bytes,
+      file: { dev: Number(st.dev), ino: Number(st.ino), size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs },
+    };
+  } catch (err) {
+    if (err instanceof LocalIoError || err instanceof InvalidWalError) throw err;
+    throw new LocalIoError(`unable to read WAL file '${path}': ${describeCause(err)}`, { cause: err });
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Validates the file for its kind and builds its object metadata (checking the archive identity). */
+async function describeFile(ctx: ArchiveContext, classified: ClassifiedWalFileName, bytes: Buffer): Promise<ObjectMeta> {
+  const name = classified.name;
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const base = {
+    name,
+    sha256,
+    size: bytes.length,
+    codec: ctx.compression.name,
+    level: ctx.compression.level,
+    encryption: ctx.encryption ? ({ alg: 'aes-256-gcm-chunked', keyId: ctx.encryption.keyId } as const) : null,
+    createdAt: new Date().toISOString(),
+    writer: WRITER,
+  };
+  if (classified.kind === 'segment' || classified.kind === 'partial') {
+    const header = inspectSegment(bytes, { expectedName: name });
+    const observed = { systemId: header.systemId, pgMajor: header.pgMajor, walSegSize: header.segSize };
+    if (ctx.identity) checkIdentity(ctx.identity, observed, name);
+    else ctx.identity = await ensureIdentity(ctx.storage, observed, name, WRITER);
+    // Strict: a finished segment must be whole; a .partial may end anywhere but must be full-sized.
+    const info = validateSegmentForArchive(bytes, name, { systemId: header.systemId, segSize: header.segSize });
+    if (bytes.length !== info.segSize) {
+      throw new InvalidWalError(
+        `unable to archive '${name}': ${bytes.length} bytes, a WAL segment of this cluster has ${info.segSize}`,
+      );
+    }
+    return {
+      ...base,
+      kind: classified.kind as ArchivedKind,
+      systemId: info.systemId,
+      timeline: classified.timeline,
+      startLsn: formatLsn(info.startLsn),
+      validBytes: info.validBytes,
+    };
+  }
+  if (classified.kind === 'history') {
+    // Refuse garbage: PostgreSQL reads this file at every timeline decision.
+    parseTimelineHistory(bytes.toString('utf8'), classified.timeline);
+  } else if (!bytes.toString('latin1').startsWith('START WAL LOCATION:')) {
+    throw new InvalidWalError(`unable to archive '${name}': not a backup history file (no 'START WAL LOCATION' line)`);
+  }
+  // History and backup-label files carry no system id; they join whatever archive this is.
+  ctx.identity ??= await readIdentity(ctx.storage);
+  return {
+    ...base,
+    kind: classified.kind,
+    systemId: ctx.identity?.systemId ?? null,
+    timeline: classified.timeline,
+    startLsn: null,
+    validBytes: null,
+  };
+}
+
+interface ExistingVersion {
+  readonly key: string;
+  readonly sha256: string;
+  readonly size: number;
+}
+
+async function existingVersions(ctx: ArchiveContext, fileName: string): Promise<ExistingVersion[]> {
+  const found: ExistingVersion[] = [];
+  for await (const obj of ctx.storage.list(lookupPrefix(fileName))) {
+    const parts = parseObjectKey(obj.key);
+    if (parts && parts.fileName === fileName) found.push({ key: obj.key, sha256: parts.sha256, size: obj.size });
+  }
+  return found;
+}
+
+export async function encodeObject(ctx: ArchiveContext, meta: ObjectMeta, bytes: Buffer): Promise<Buffer> {
+  const header = encodeObjectHeader(meta);
+  const codec = getCodec(ctx.compression.name, ctx.compression.level);
+  const compressed = await codec.compress(bytes);
+  const payload = ctx.encryption ? encryptBuffer(compressed, ctx.encryption, header) : compressed;
+  return Buffer.concat([header, payload]);
+}
+
+async function quarantine(ctx: ArchiveContext, meta: ObjectMeta, extension: string, bytes: Buffer): Promise<string> {
+  const key = errorKey({ fileName: meta.name, sha256: meta.sha256, extension, encrypted: ctx.encryption !== undefined });
+  try {
+    await ctx.storage.put(key, await encodeObject(ctx, meta, bytes), { ifAbsent: true });
+  } catch (err) {
+    if (!(err instanceof ObjectExistsError)) {
+      ctx.log.warn({ key, err: describeCause(err) }, 'could not keep the refused copy');
+    }
+  }
+  return key;
+}
+
+/** Uploads are verified: the object must be visible with exactly the bytes we sent. */
+async function verifyStored(ctx: ArchiveContext, key: string, expectedSize: number): Promise<void> {
+  const info = await ctx.storage.head(key);
+  if (!info) throw new StorageError(`unable to verify object '${key}': not visible after upload`, { retryable: true });
+  if (info.size !== expectedSize) {
+    throw new StorageError(`unable to verify object '${key}': stored ${info.size} bytes, sent ${expectedSize}`, {
+      retryable: true,
+    });
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * The look-ahead uploader: archives segments that PostgreSQL has marked `.ready` but not yet asked
+ * for, so that archive_command finds them done (a marker) and returns at once. PostgreSQL's archiver
+ * calls archive_command one file at a time; this is what lets a backlog drain at the speed of
+ * parallel uploads instead of one process start per segment. It never touches archive_status: the
+ * markers live in the state directory, and PostgreSQL still calls archive_command for every file.
+ */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import PQueue from 'p-queue';
+import { describeCause } from '../common/errors.js';
+import { sleep } from '../common/retry.js';
+import { pushFile } from '../archive/push.js';
+import type { ArchiveContext } from '../archive/context.js';
+import { hasMarker, sweepMarkers, writeMarker } from './markers.js';
+
+export interface AheadOptions {
+  readonly walDir: string;
+  readonly stateDir: string;
+  /** Parallel uploads. */
+  readonly concurrency: number;
+  /** Stop after this many uploads (a bounded run for the detached helper); Infinity for the daemon. */
+  readonly maxFiles: number;
+  /** Stop after this long without new `.ready` files; Infinity for the daemon. */
+  readonly idleMs: number;
+  readonly pollMs?: number;
+  /** Called after each file is archived and its marker written. */
+  readonly onArchived?: (name: string, bytes: number, durationMs: number) => void;
+  readonly onError?: (name: string, err: unknown) => void;
+}
+
+export interface AheadSummary {
+  archived: number;
+  failed: number;
+}
+
+/** Names of `.ready` files, oldest first (WAL file names sort in WAL order). */
+export async function readyFiles(walDir: string): Promise<string[]> {
+  let entries: string[];
+  try {
+    entries = await readdir(join(walDir, 'archive_status'));
+  } catch {
+    return [];
+  }
+  return entries
+    .filter((n) => n.endsWith('.ready'))
+    .map((n) => n.slice(0, -'.ready'.length))
+    .sort();
+}
+
+export async function runAhead(ctx: ArchiveContext, opts: AheadOptions): Promise<AheadSummary> {
+  const log = ctx.log.child({ component: 'push.ahead' });
+  const queue = new PQueue({ concurrency: opts.concurrency });
+  const inFlight = new Set<string>();
+  const failed = new Set<string>();
+  const summary: AheadSummary = { archived: 0, failed: 0 };
+  let started = 0;
+  let idleSince = Date.now();
+  const pollMs = opts.pollMs ?? 200;
+
+  while (!ctx.signal?.aborted && started < opts.maxFiles) {
+    const candidates: string[] = [];
+    for (const name of await readyFiles(opts.walDir)) {
+      if (inFlight.has(name) || failed.has(name)) continue;
+      if (await hasMarker(opts.stateDir, name)) continue;
+      candidates.push(name);
+    }
+    if (candidates.length === 0 && queue.size === 0 && queue.pending === 0) {
+      if (Date.now() - idleSince >= opts.idleMs) break;
+      await sleep(pollMs, ctx.signal).catch(() => undefined);
+      continue;
+    }
+    idleSince = Date.now();
+    for (const name of candidates) {
+      if (started >= opts.maxFiles) break;
+      // Keep the queue short so newly ready files are picked up in order.
+      if (queue.size >= opts.concurrency) break;
+      started++;
+      inFlight.add(name);
+      void queue.add(async () => {
+        try {
+          const result = await pushFile(ctx, join(opts.walDir, name), name);
+          await writeMarker(opts.stateDir, name, result.file);
+          summary.archived++;
+          opts.onArchived?.(name, result.size, result.durationMs);
+        } catch (err) {
+          // The archiver will call archive_command for this file and report the error properly.
+          failed.add(name);
+          summary.failed++;
+          log.warn({ segment: name, err: describeCause(err) }, 'look-ahead upload failed; archive_command will retry it');
+          opts.onError?.(name, err);
+        } finally {
+          inFlight.delete(name);
+        }
+      });
+    }
+    // Wake up when the queue drains or new .ready files may have appeared.
+    await Promise.race([queue.onIdle(), sleep(pollMs)]);
+  }
+  await queue.onIdle();
+  await sweepMarkers(opts.stateDir, opts.walDir).catch(() => 0);
+  return summary;
+}

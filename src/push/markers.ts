@@ -1,0 +1,86 @@
+/**
+ * "Pushed" markers let the wal-push launcher answer archive_command in a few milliseconds for a
+ * segment that the look-ahead uploader already archived. A marker is written only after the upload
+ * was verified, and names the exact file that was read: device, inode, size, and mtime and ctime to
+ * the nanosecond, formatted like `stat -c '%d %i %s %.9Y %.9Z'`. Any rename (PostgreSQL recycles
+ * segment files by renaming them) or rewrite changes ctime, and another cluster's or another
+ * incarnation's file has another inode or times, so a marker can never vouch for a file it did not
+ * see. Markers are deleted when used; stale ones are swept.
+ */
+import { mkdir, readFile, readdir, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../common/atomic-file.js';
+import type { FileIdentity } from '../archive/push.js';
+
+export function markerDir(stateDir: string): string {
+  return join(stateDir, 'pushed');
+}
+
+function nsText(ns: bigint): string {
+  const sec = ns / 1_000_000_000n;
+  const frac = (ns % 1_000_000_000n).toString().padStart(9, '0');
+  return `${sec}.${frac}`;
+}
+
+export function markerContent(file: FileIdentity): string {
+  return `${file.dev} ${file.ino} ${file.size} ${nsText(file.mtimeNs)} ${nsText(file.ctimeNs)}`;
+}
+
+export async function currentFileIdentity(path: string): Promise<FileIdentity | undefined> {
+  try {
+    const st = await stat(path, { bigint: true });
+    return { dev: Number(st.dev), ino: Number(st.ino), size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
+  } catch {
+    return undefined;
+  }
+}
+
+export async function writeMarker(stateDir: string, fileName: string, file: FileIdentity): Promise<void> {
+  const dir = markerDir(stateDir);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  // No trailing newline: the launcher compares it with $(stat ...), which strips newlines anyway.
+  await writeFileAtomic(join(dir, fileName), Buffer.from(markerContent(file)));
+}
+
+/** True (and the marker consumed) when a marker vouches for exactly the file at `path`. */
+export async function consumeMarker(stateDir: string, fileName: string, path: string): Promise<boolean> {
+  const markerPath = join(markerDir(stateDir), fileName);
+  let content: string;
+  try {
+    content = (await readFile(markerPath, 'utf8')).trim();
+  } catch {
+    return false;
+  }
+  const file = await currentFileIdentity(path);
+  const matches = file !== undefined && content === markerContent(file);
+  await unlink(markerPath).catch(() => undefined);
+  return matches;
+}
+
+export async function hasMarker(stateDir: string, fileName: string): Promise<boolean> {
+  try {
+    await stat(join(markerDir(stateDir), fileName));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Removes markers whose file is gone from pg_wal (already consumed by PostgreSQL or recycled). */
+export async function sweepMarkers(stateDir: string, walDir: string): Promise<number> {
+  let names: string[];
+  try {
+    names = await readdir(markerDir(stateDir));
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names) {
+    if (name.startsWith('.')) continue;
+    if ((await currentFileIdentity(join(walDir, name))) === undefined) {
+      await unlink(join(markerDir(stateDir), name)).catch(() => undefined);
+      removed++;
+    }
+  }
+  return removed;
+}

@@ -1,0 +1,35 @@
+/**
+ * What wal-fetch can learn from the data directory it runs in (PostgreSQL starts restore_command
+ * with the data directory as working directory).
+ */
+import { existsSync, openSync, readSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+
+export type RecoveryMode = 'standby' | 'archive-recovery' | 'unknown';
+
+/** standby.signal wins over recovery.signal, as in PostgreSQL. */
+export function detectRecoveryMode(pgdata: string): RecoveryMode {
+  if (existsSync(join(pgdata, 'standby.signal'))) return 'standby';
+  if (existsSync(join(pgdata, 'recovery.signal'))) return 'archive-recovery';
+  return 'unknown';
+}
+
+/**
+ * The system identifier of the cluster in `pgdata`: the first field of global/pg_control, a u64 in
+ * the server's byte order (little-endian on every platform we run on). Undefined when there is no
+ * readable pg_control (wal-fetch called outside a data directory).
+ */
+export function readSystemIdentifier(pgdata: string): string | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(join(pgdata, 'global', 'pg_control'), 'r');
+    const buf = Buffer.alloc(8);
+    if (readSync(fd, buf, 0, 8, 0) !== 8) return undefined;
+    const id = buf.readBigUInt64LE(0);
+    return id === 0n ? undefined : id.toString();
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}

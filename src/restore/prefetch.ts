@@ -1,0 +1,143 @@
+/**
+ * Read-ahead for restore_command. PostgreSQL replays WAL single-threaded and asks for one segment at
+ * a time, so a download per call is the bottleneck of every restore. A detached prefetcher keeps the
+ * next K segments of the current timeline downloaded, fully verified (SHA-256, size, cluster) and
+ * fsynced in `<state>/prefetch/`; a file appears there only by atomic rename once it is whole, so the
+ * wal-fetch launcher can hand it to PostgreSQL with a single `mv` and no Node start.
+ *
+ * The cursor file holds the last name wal-fetch served itself; the prefetcher works forward from it
+ * and starts over when it moves to another timeline (which also drops every file of other timelines).
+ */
+import { mkdir, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import PQueue from 'p-queue';
+import { NotFoundError, describeCause } from '../common/errors.js';
+import { writeFileAtomic } from '../common/atomic-file.js';
+import { sleep } from '../common/retry.js';
+import type { ArchiveContext } from '../archive/context.js';
+import { restoreFile } from '../archive/fetch.js';
+import { readIdentity } from '../archive/identity.js';
+import { SegmentName, tryClassifyWalFileName } from '../segment/names.js';
+
+export function prefetchDir(stateDir: string): string {
+  return join(stateDir, 'prefetch');
+}
+
+const CURSOR = '.cursor';
+
+/** Records the name wal-fetch just served, and drops prefetched files it makes useless. */
+export async function setCursor(stateDir: string, served: string): Promise<void> {
+  const dir = prefetchDir(stateDir);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await writeFileAtomic(join(dir, CURSOR), Buffer.from(served));
+  await dropStale(dir, served);
+}
+
+/** Moves a prefetched file into place; false when there is none. */
+export async function takePrefetched(stateDir: string, fileName: string, dest: string): Promise<boolean> {
+  try {
+    await rename(join(prefetchDir(stateDir), fileName), dest);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    if ((err as NodeJS.ErrnoException).code === 'EXDEV') return false; // other file system: fetch normally
+    throw err;
+  }
+}
+
+/** Removes temp files, files of other timelines, files at or before the cursor, and anything foreign. */
+async function dropStale(dir: string, cursor: string): Promise<void> {
+  const c = tryClassifyWalFileName(cursor);
+  if (!c || c.kind !== 'segment') return;
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (name === CURSOR) continue;
+    const k = tryClassifyWalFileName(name);
+    const keep = k?.kind === 'segment' && k.timeline === c.timeline && name > cursor;
+    if (!keep) await unlink(join(dir, name)).catch(() => undefined);
+  }
+}
+
+export interface PrefetchOptions {
+  readonly stateDir: string;
+  /** Segments to keep ready. */
+  readonly depth: number;
+  readonly concurrency: number;
+  /** Exit after this long without the cursor moving or a file being consumed. */
+  readonly idleMs: number;
+  /** How often to look again for a segment the archive does not have yet (a standby waits for it). */
+  readonly missingRetryMs: number;
+  readonly expectedSystemId?: string;
+}
+
+export async function runPrefetcher(ctx: ArchiveContext, opts: PrefetchOptions): Promise<{ fetched: number }> {
+  const log = ctx.log.child({ component: 'restore.prefetch' });
+  const dir = prefetchDir(opts.stateDir);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const identity = ctx.identity ?? (await readIdentity(ctx.storage));
+  if (!identity) return { fetched: 0 };
+  const segSize = identity.walSegSize;
+  const queue = new PQueue({ concurrency: opts.concurrency });
+  const inFlight = new Set<string>();
+  const missingUntil = new Map<string, number>();
+  let fetched = 0;
+  let cursor = '';
+  let lastActivity = Date.now();
+  let lastPresent = new Set<string>();
+
+  while (!ctx.signal?.aborted) {
+    const current = (await readFile(join(dir, CURSOR), 'utf8').catch(() => '')).trim();
+    const parsed = tryClassifyWalFileName(current);
+    if (!parsed || parsed.kind !== 'segment') break;
+    if (current !== cursor) {
+      cursor = current;
+      lastActivity = Date.now();
+    }
+    const present = new Set((await readdir(dir)).filter((n) => !n.startsWith('.') && n > cursor));
+    for (const n of lastPresent) if (!present.has(n)) lastActivity = Date.now(); // consumed by the launcher
+    lastPresent = present;
+    if (Date.now() - lastActivity > opts.idleMs) break;
+
+    let next = SegmentName.parse(cursor, segSize);
+    let budget = opts.depth;
+    while (budget > 0) {
+      next = SegmentName.of(next.timeline, next.segno + 1n, segSize);
+      budget--;
+      const name = next.name;
+      if (present.has(name) || inFlight.has(name)) continue;
+      if ((missingUntil.get(name) ?? 0) > Date.now()) break; // not archived yet: nothing after it either
+      inFlight.add(name);
+      void queue.add(async () => {
+        try {
+          const restored = await restoreFile(ctx, name, opts.expectedSystemId ? { expectedSystemId: opts.expectedSystemId } : {});
+          // Dropped while downloading (the cursor moved to another timeline): do not publish.
+          const stillWanted = (await readFile(join(dir, CURSOR), 'utf8').catch(() => '')).trim();
+          if (stillWanted.slice(0, 8) === name.slice(0, 8) && name > stillWanted) {
+            await writeFileAtomic(join(dir, name), restored.bytes);
+            fetched++;
+          }
+        } catch (err) {
+          if (err instanceof NotFoundError) missingUntil.set(name, Date.now() + opts.missingRetryMs);
+          else {
+            // Leave it to wal-fetch, which reports the failure to PostgreSQL with the right exit code.
+            missingUntil.set(name, Date.now() + opts.missingRetryMs);
+            log.warn({ segment: name, err: describeCause(err) }, 'prefetch failed');
+          }
+        } finally {
+          inFlight.delete(name);
+        }
+      });
+      if (queue.size >= opts.concurrency) break;
+    }
+    await Promise.race([queue.onIdle(), sleep(100)]);
+  }
+  await queue.onIdle();
+  return { fetched };
+}
+
+/** True while a prefetched copy of `fileName` exists (for tests and status). */
+export async function isPrefetched(stateDir: string, fileName: string): Promise<boolean> {
+  return stat(join(prefetchDir(stateDir), fileName)).then(
+    () => true,
+    () => false,
+  );
+}

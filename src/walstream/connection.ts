@@ -1,0 +1,218 @@
+/**
+ * The ONLY file that touches node-postgres internals (pinned pg 8.23.1). A physical walsender speaks
+ * CopyBoth, which pg's public API does not expose, so we ride on its internal `connection`:
+ * `copyData` / `copyDone` events in, `sendCopyFromChunk` / `endCopyFrom` out, while the
+ * START_REPLICATION query stays pending until streaming ends. Verified in ../shared/research/spike.md.
+ */
+import pg from 'pg';
+import type { Logger } from '../common/log.js';
+import { ReplicationError, describeCause } from '../common/errors.js';
+import { parseReplicationMessage, serializeStandbyStatus, type ReplicationMessage, type StandbyStatus } from './protocol.js';
+import { parseConnInfo, type ConnInfo } from './conninfo.js';
+
+/** The slice of pg's internal Connection we rely on. */
+interface PgInternalConnection {
+  on(event: 'copyData', fn: (msg: { chunk: Buffer }) => void): void;
+  on(event: 'copyDone', fn: () => void): void;
+  removeAllListeners(event: string): void;
+  sendCopyFromChunk(chunk: Buffer): void;
+  endCopyFrom(): void;
+  stream: NodeJS.ReadableStream & { pause(): void; resume(): void; destroy(err?: Error): void };
+}
+
+export interface SystemInfo {
+  readonly systemId: string;
+  readonly timeline: number;
+  readonly xlogpos: string;
+}
+
+export interface SlotInfo {
+  readonly restartLsn: string | null;
+  readonly restartTli: number | null;
+}
+
+export interface StreamHandlers {
+  /** Called synchronously for every message; `data` is only valid during the call. */
+  onMessage(msg: ReplicationMessage): void;
+}
+
+/** How a START_REPLICATION ended. */
+export interface StreamEnd {
+  /** Set when the server ended a historic timeline: where the next one starts. */
+  readonly nextTimeline?: number;
+  readonly nextTimelineStart?: string;
+}
+
+export class ReplicationConnection {
+  private constructor(
+    private readonly client: pg.Client,
+    private readonly log: Logger,
+    readonly conn: ConnInfo,
+  ) {}
+
+  static async connect(conninfo: string | undefined, log: Logger, applicationName = 'walvault'): Promise<ReplicationConnection> {
+    const info = parseConnInfo(conninfo ?? '');
+    const client = new pg.Client({
+      ...info.pgConfig,
+      application_name: info.pgConfig.application_name ?? applicationName,
+      replication: 'true',
+    } as pg.ClientConfig);
+    // A lost connection surfaces as an 'error' event; without a listener it would crash the process.
+    client.on('error', (err) => log.warn({ err: describeCause(err) }, 'replication connection error'));
+    try {
+      await client.connect();
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw new ReplicationError(`unable to connect for replication to ${info.description}: ${describeCause(err)}`, {
+        cause: err,
+        retryable: true,
+      });
+    }
+    return new ReplicationConnection(client, log, info);
+  }
+
+  private internal(): PgInternalConnection {
+    return (this.client as unknown as { connection: PgInternalConnection }).connection;
+  }
+
+  private async command<T extends Record<string, unknown>>(sql: string): Promise<T[]> {
+    try {
+      const res = await this.client.query(sql);
+      return res.rows as T[];
+    } catch (err) {
+      throw new ReplicationError(`unable to run replication command '${sql}': ${describeCause(err)}`, {
+        cause: err,
+        retryable: isConnectionLoss(err),
+      });
+    }
+  }
+
+  async identifySystem(): Promise<SystemInfo> {
+    const [row] = await this.command<{ systemid: string; timeline: string | number; xlogpos: string }>('IDENTIFY_SYSTEM');
+    if (!row) throw new ReplicationError('unable to identify system: IDENTIFY_SYSTEM returned no row');
+    return { systemId: String(row.systemid), timeline: Number(row.timeline), xlogpos: row.xlogpos };
+  }
+
+  async show(setting: string): Promise<string> {
+    if (!/^[a-z_]+$/.test(setting)) throw new ReplicationError(`unable to show setting '${setting}': bad name`);
+    const [row] = await this.command<Record<string, string>>(`SHOW ${setting}`);
+    const value = row ? Object.values(row)[0] : undefined;
+    if (value === undefined) throw new ReplicationError(`unable to show setting '${setting}': no value`);
+    return String(value);
+  }
+
+  /** READ_REPLICATION_SLOT exists from PostgreSQL 15; undefined when the slot does not exist. */
+  async readReplicationSlot(slot: string): Promise<SlotInfo | undefined> {
+    const rows = await this.command<{ slot_type: string | null; restart_lsn: string | null; restart_tli: string | null }>(
+      `READ_REPLICATION_SLOT ${quoteIdent(slot)}`,
+    );
+    const row = rows[0];
+    if (!row || row.slot_type === null) return undefined;
+    if (row.slot_type !== 'physical') {
+      throw new ReplicationError(`unable to use replication slot '${slot}': it is a ${row.slot_type} slot`);
+    }
+    return { restartLsn: row.restart_lsn, restartTli: row.restart_tli === null ? null : Number(row.restart_tli) };
+  }
+
+  async createPhysicalSlot(slot: string): Promise<void> {
+    await this.command(`CREATE_REPLICATION_SLOT ${quoteIdent(slot)} PHYSICAL RESERVE_WAL`);
+  }
+
+  async timelineHistory(timeline: number): Promise<{ fileName: string; content: Buffer }> {
+    const [row] = await this.command<{ filename: string; content: string | Buffer }>(`TIMELINE_HISTORY ${timeline}`);
+    if (!row) throw new ReplicationError(`unable to read history of timeline ${timeline}: no row`);
+    const content = typeof row.content === 'string' ? Buffer.from(row.content, 'utf8') : Buffer.from(row.content);
+    return { fileName: row.filename, content };
+  }
+
+  /**
+   * Streams from `startLsn` on `timeline` until the server ends the timeline, `stop()` is called or
+   * the connection fails. Resolves with the next timeline when the server switched.
+   */
+  async startReplication(
+    opts: { slot?: string; startLsn: string; timeline: number },
+    handlers: StreamHandlers,
+  ): Promise<StreamEnd> {
+    const conn = this.internal();
+    const slot = opts.slot ? `SLOT ${quoteIdent(opts.slot)} ` : '';
+    const sql = `START_REPLICATION ${slot}PHYSICAL ${opts.startLsn} TIMELINE ${opts.timeline}`;
+    let failure: Error | undefined;
+    conn.on('copyData', (msg) => {
+      if (failure) return;
+      try {
+        handlers.onMessage(parseReplicationMessage(msg.chunk));
+      } catch (err) {
+        // Stop at the first bad message or write failure: never acknowledge past what we stored.
+        failure = err as Error;
+        this.log.error({ err: describeCause(err) }, 'stopping replication after a failure');
+        conn.stream.destroy(err as Error);
+      }
+    });
+    // The server ends a historic timeline with CopyDone; we answer with ours so it sends the result.
+    conn.on('copyDone', () => conn.endCopyFrom());
+    this.streaming = true;
+    try {
+      const result = (await this.client.query(sql)) as unknown as pg.QueryResult | pg.QueryResult[];
+      if (failure) throw failure;
+      const results = Array.isArray(result) ? result : [result];
+      const row = results.find((r) => r.rows?.[0] && 'next_tli' in r.rows[0])?.rows[0] as
+        | { next_tli: string; next_tli_startpos: string }
+        | undefined;
+      return row ? { nextTimeline: Number(row.next_tli), nextTimelineStart: row.next_tli_startpos } : {};
+    } catch (err) {
+      if (failure) throw failure;
+      throw new ReplicationError(`unable to stream WAL from ${opts.startLsn} on timeline ${opts.timeline}: ${describeCause(err)}`, {
+        cause: err,
+        retryable: isConnectionLoss(err) || !isServerRefusal(err),
+      });
+    } finally {
+      this.streaming = false;
+      conn.removeAllListeners('copyData');
+      conn.removeAllListeners('copyDone');
+    }
+  }
+
+  private streaming = false;
+
+  sendStatus(status: StandbyStatus): void {
+    if (!this.streaming) return;
+    this.internal().sendCopyFromChunk(serializeStandbyStatus(status));
+  }
+
+  /** Ends streaming cleanly (CopyDone); startReplication() then resolves. */
+  stopStreaming(): void {
+    if (this.streaming) this.internal().endCopyFrom();
+  }
+
+  /** Backpressure: stop reading from the socket while storage catches up. */
+  pause(): void {
+    this.internal().stream.pause();
+  }
+
+  resume(): void {
+    this.internal().stream.resume();
+  }
+
+  async close(): Promise<void> {
+    await this.client.end().catch(() => undefined);
+  }
+
+  /** Drops the TCP connection at once (crash-like), used on fatal local errors. */
+  destroy(): void {
+    this.internal().stream.destroy();
+  }
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+function isConnectionLoss(err: unknown): boolean {
+  const msg = describeCause(err);
+  return /ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|Connection terminated|terminating connection|ended unexpectedly|shutdown/i.test(msg);
+}
+
+/** The server refused the request itself (e.g. requested WAL already removed): retrying blindly will not help. */
+function isServerRefusal(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string' && /^[0-9A-Z]{5}$/.test((err as { code: string }).code) && !/^(57P|08)/.test((err as { code: string }).code);
+}
