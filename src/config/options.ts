@@ -207,6 +207,93 @@ export const OPTIONS = [
       'a storage outage). `auto`: `retry` when `standby.signal` exists, else `abort`.',
   },
   {
+    name: 'pg-conninfo',
+    env: 'WALVAULT_PG_CONNINFO',
+    type: 'string',
+    group: 'stream',
+    secret: true,
+    doc:
+      'Connection to the PostgreSQL server: a `postgresql://` URI or libpq `key=value` pairs ' +
+      '(`sslmode` supported). Unset parts come from the standard `PGHOST`, `PGPORT`, `PGUSER`, ' +
+      '`PGPASSWORD`, `PGSSLMODE` variables.',
+    example: 'host=db1 port=5432 user=walvault sslmode=verify-full',
+  },
+  {
+    name: 'slot',
+    env: 'WALVAULT_SLOT',
+    type: 'string',
+    group: 'stream',
+    doc:
+      'Physical replication slot to stream from. Strongly recommended: with a slot the server keeps ' +
+      'WAL until the agent has fsynced it, across disconnects and restarts.',
+    example: 'walvault',
+  },
+  {
+    name: 'create-slot',
+    env: 'WALVAULT_CREATE_SLOT',
+    type: 'bool',
+    group: 'stream',
+    default: false,
+    doc: 'Create the slot if it does not exist. (A forgotten slot keeps WAL forever: drop it when retiring the agent.)',
+  },
+  {
+    name: 'synchronous',
+    env: 'WALVAULT_SYNCHRONOUS',
+    type: 'bool',
+    group: 'stream',
+    default: false,
+    doc:
+      'fsync and report after every burst of WAL, so the agent can be named in ' +
+      '`synchronous_standby_names` (zero data loss with `synchronous_commit = on`).',
+  },
+  {
+    name: 'spool-dir',
+    env: 'WALVAULT_SPOOL_DIR',
+    type: 'path',
+    group: 'stream',
+    default: '/var/lib/walvault/spool',
+    doc: 'Local directory for received WAL until it is archived. Must be on durable storage.',
+  },
+  {
+    name: 'status-interval',
+    env: 'WALVAULT_STATUS_INTERVAL',
+    type: 'int',
+    group: 'stream',
+    default: 10000,
+    min: 100,
+    max: 3600000,
+    doc: 'Milliseconds between standby status updates (each one also fsyncs the partial segment).',
+  },
+  {
+    name: 'max-pending',
+    env: 'WALVAULT_MAX_PENDING',
+    type: 'int',
+    group: 'stream',
+    default: 16,
+    min: 1,
+    max: 100000,
+    doc:
+      'Finished segments waiting for upload before the agent stops reading from the server ' +
+      '(the slot then holds the WAL on the server until storage catches up).',
+  },
+  {
+    name: 'metrics-port',
+    env: 'WALVAULT_METRICS_PORT',
+    type: 'int',
+    group: 'observability',
+    min: 0,
+    max: 65535,
+    doc: 'Serve Prometheus metrics and a JSON status on this HTTP port (`walvault stream` and `walvault daemon`). Unset = off.',
+  },
+  {
+    name: 'metrics-host',
+    env: 'WALVAULT_METRICS_HOST',
+    type: 'string',
+    group: 'observability',
+    default: '127.0.0.1',
+    doc: 'Address the metrics endpoint listens on.',
+  },
+  {
     name: 'log-level',
     env: 'WALVAULT_LOG_LEVEL',
     type: 'enum',

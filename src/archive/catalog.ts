@@ -1,0 +1,64 @@
+/**
+ * The archive's catalog, read from object keys alone (one listing, no GETs): which WAL files exist,
+ * on which timeline, at which LSN, how big, with which codec and encryption.
+ */
+import type { Storage } from '../storage/types.js';
+import { classifyWalFileName, SegmentName, type ClassifiedWalFileName } from '../segment/names.js';
+import { HISTORY_PREFIX, WAL_PREFIX, parseObjectKey, timelinePrefix, type ObjectKeyParts } from './keys.js';
+
+export interface CatalogEntry extends ObjectKeyParts {
+  readonly key: string;
+  readonly kind: ClassifiedWalFileName['kind'];
+  readonly timeline: number;
+  /** Segment number for segments, partials and backup labels (needs the segment size). */
+  readonly segno?: bigint;
+  readonly storedBytes: number;
+  readonly mtime: Date;
+}
+
+/** Every WAL-archive object (segments, partials, backup labels, history files), in key order. */
+export async function* listCatalog(
+  storage: Storage,
+  segSize: number,
+  opts: { timeline?: number } = {},
+): AsyncGenerator<CatalogEntry> {
+  const prefixes = opts.timeline !== undefined ? [timelinePrefix(opts.timeline), HISTORY_PREFIX] : [WAL_PREFIX, HISTORY_PREFIX];
+  for (const prefix of prefixes) {
+    for await (const obj of storage.list(prefix)) {
+      const parts = parseObjectKey(obj.key);
+      if (!parts) continue;
+      let classified: ClassifiedWalFileName;
+      try {
+        classified = classifyWalFileName(parts.fileName);
+      } catch {
+        continue; // Not ours: foreign files in the bucket are ignored, never misread as WAL.
+      }
+      if (opts.timeline !== undefined && classified.kind === 'history' && classified.timeline !== opts.timeline) continue;
+      const segno =
+        classified.kind === 'history'
+          ? undefined
+          : SegmentName.parse(parts.fileName.slice(0, 24), segSize).segno;
+      yield {
+        ...parts,
+        key: obj.key,
+        kind: classified.kind,
+        timeline: classified.timeline,
+        ...(segno !== undefined ? { segno } : {}),
+        storedBytes: obj.size,
+        mtime: obj.mtime,
+      };
+    }
+  }
+}
+
+/** The full segment that reaches furthest in WAL (highest segment number, then timeline), if any. */
+export async function lastArchivedSegment(storage: Storage, segSize: number): Promise<SegmentName | undefined> {
+  let best: SegmentName | undefined;
+  for await (const e of listCatalog(storage, segSize)) {
+    if (e.kind !== 'segment' || e.segno === undefined) continue;
+    if (!best || e.segno > best.segno || (e.segno === best.segno && e.timeline > best.timeline)) {
+      best = SegmentName.of(e.timeline, e.segno, segSize);
+    }
+  }
+  return best;
+}

@@ -1,0 +1,51 @@
+import { resolve } from 'node:path';
+import { Command } from 'commander';
+import { ExitCode } from '../../common/errors.js';
+import { openArchive } from '../../archive/open.js';
+import { createMetrics, serveMetrics } from '../../daemon/metrics.js';
+import { receiverMetricsSource } from '../../daemon/stream-metrics.js';
+import { WalReceiver } from '../../walstream/receiver.js';
+import type { RunFn } from '../context.js';
+import { addConfigOptions } from '../options.js';
+
+export function registerStream(program: Command, run: RunFn): void {
+  const cmd = addConfigOptions(
+    program
+      .command('stream')
+      .description('Receive WAL over physical replication and archive it (long-running agent; SIGTERM stops it cleanly)'),
+    ['storage', 's3', 'archive', 'stream'],
+  );
+  cmd.action(() =>
+    run(cmd, async (ctx) => {
+      const c = ctx.config;
+      const archive = await openArchive(c, ctx.log, ctx.signal);
+      const receiver = new WalReceiver(
+        archive,
+        {
+          ...(c['pg-conninfo'] !== undefined ? { conninfo: c['pg-conninfo'] } : {}),
+          ...(c.slot !== undefined ? { slot: c.slot } : {}),
+          createSlot: c['create-slot'],
+          synchronous: c.synchronous,
+          spoolDir: resolve(c['spool-dir']),
+          statusIntervalMs: c['status-interval'],
+          maxPending: c['max-pending'],
+          uploadConcurrency: 2,
+          reconnectMinMs: 1000,
+          reconnectMaxMs: 30_000,
+        },
+        ctx.log,
+      );
+      const server =
+        c['metrics-port'] !== undefined
+          ? await serveMetrics(createMetrics(), receiverMetricsSource(receiver.stats), c['metrics-host'], c['metrics-port'])
+          : undefined;
+      try {
+        await receiver.run(ctx.signal);
+      } finally {
+        server?.close();
+        await archive.storage.close();
+      }
+      return ExitCode.ok;
+    }),
+  );
+}

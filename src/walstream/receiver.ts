@@ -1,0 +1,451 @@
+/**
+ * The streaming agent: receives WAL over physical replication into the spool, archives finished
+ * segments, follows timeline switches, reconnects with capped exponential backoff, and reports
+ * positions back so a replication slot keeps WAL until the agent holds it safely.
+ *
+ * Standby status update semantics:
+ *   write = end of WAL received and written to the spool file
+ *   flush = end of WAL fsynced in the spool (advances the slot; what synchronous commit waits for)
+ *   apply = end of WAL durably archived (start of the oldest segment not archived yet)
+ */
+import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import PQueue from 'p-queue';
+import type { Logger } from '../common/log.js';
+import { ArchiveMismatchError, ReplicationError, WalvaultError, describeCause } from '../common/errors.js';
+import { sleep } from '../common/retry.js';
+import { writeFileAtomic } from '../common/atomic-file.js';
+import type { ArchiveContext } from '../archive/context.js';
+import { pushFile } from '../archive/push.js';
+import { readIdentity } from '../archive/identity.js';
+import { lastArchivedSegment } from '../archive/catalog.js';
+import { formatLsn, lsn, parseLsn, type Lsn } from '../segment/lsn.js';
+import { SegmentName, classifyWalFileName, historyFileName } from '../segment/names.js';
+import { parseSegSizeSetting } from '../segment/segsize.js';
+import { parseTimelineHistory, timelineOfLsn } from '../segment/history.js';
+import { ReplicationConnection } from './connection.js';
+import type { ReplicationMessage } from './protocol.js';
+import { Spool } from './spool.js';
+
+export interface ReceiverOptions {
+  readonly conninfo?: string;
+  readonly slot?: string;
+  readonly createSlot: boolean;
+  /** fsync and report after every burst of messages (fit to be a synchronous standby). */
+  readonly synchronous: boolean;
+  readonly spoolDir: string;
+  readonly statusIntervalMs: number;
+  /** Finished segments waiting for upload before the agent stops reading from the server. */
+  readonly maxPending: number;
+  readonly uploadConcurrency: number;
+  readonly reconnectMinMs: number;
+  readonly reconnectMaxMs: number;
+  readonly applicationName?: string;
+}
+
+export interface ReceiverStats {
+  connected: boolean;
+  timeline: number;
+  receivedLsn: string | null;
+  flushedLsn: string | null;
+  archivedLsn: string | null;
+  serverLsn: string | null;
+  bytesReceived: number;
+  segmentsArchived: number;
+  bytesArchived: number;
+  uploadErrors: number;
+  pendingUploads: number;
+  lastError: string | null;
+  lastArchivedSegment: string | null;
+  lastArchivedAt: string | null;
+  reconnects: number;
+}
+
+export class WalReceiver {
+  private readonly log: Logger;
+  private readonly uploads: PQueue;
+  private readonly pending = new Map<string, Lsn>(); // name -> segment start (history files: 0)
+  private spool: Spool | undefined;
+  private segSize = 0;
+  private conn: ReplicationConnection | undefined;
+  private timeline = 0;
+  private flushedEnd: Lsn | undefined;
+  private paused = false;
+  private flushScheduled = false;
+  private stopping = false;
+  readonly stats: ReceiverStats = {
+    connected: false,
+    timeline: 0,
+    receivedLsn: null,
+    flushedLsn: null,
+    archivedLsn: null,
+    serverLsn: null,
+    bytesReceived: 0,
+    segmentsArchived: 0,
+    bytesArchived: 0,
+    uploadErrors: 0,
+    pendingUploads: 0,
+    lastError: null,
+    lastArchivedSegment: null,
+    lastArchivedAt: null,
+    reconnects: 0,
+  };
+
+  private readonly archive: ArchiveContext;
+
+  constructor(
+    archive: ArchiveContext,
+    private readonly opts: ReceiverOptions,
+    log: Logger,
+  ) {
+    // Uploads are not cancelled by the stop signal: a graceful stop lets them finish (bounded wait).
+    const { signal: _ignored, ...rest } = archive;
+    this.archive = rest;
+    this.log = log.child({ component: 'walstream' });
+    this.uploads = new PQueue({ concurrency: opts.uploadConcurrency });
+  }
+
+  /** Streams until `signal` aborts, then shuts down gracefully. Throws only on fatal errors. */
+  async run(signal: AbortSignal): Promise<void> {
+    const onAbort = (): void => {
+      this.stopping = true;
+      try {
+        // Report the final position while the stream is still open, then end it cleanly.
+        this.flushNow();
+        this.sendStatus(false);
+      } catch (err) {
+        this.log.error({ err: describeCause(err) }, 'could not flush before stopping');
+      }
+      this.conn?.stopStreaming();
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    let delay = this.opts.reconnectMinMs;
+    try {
+      while (!signal.aborted) {
+        const started = Date.now();
+        try {
+          await this.session(signal);
+        } catch (err) {
+          this.stats.lastError = describeCause(err);
+          if (signal.aborted) break;
+          if (err instanceof WalvaultError && !err.retryable) throw err;
+          this.log.warn({ err: describeCause(err), retryInMs: delay }, 'replication connection lost; reconnecting');
+          this.stats.reconnects++;
+        } finally {
+          this.stats.connected = false;
+          await this.conn?.close();
+          this.conn = undefined;
+        }
+        if (signal.aborted) break;
+        // A session that streamed for a while resets the backoff.
+        if (Date.now() - started > 30_000) delay = this.opts.reconnectMinMs;
+        await sleep(delay, signal).catch(() => undefined);
+        delay = Math.min(delay * 2, this.opts.reconnectMaxMs);
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      await this.shutdown();
+    }
+  }
+
+  private async session(signal: AbortSignal): Promise<void> {
+    const conn = await ReplicationConnection.connect(this.opts.conninfo, this.log, this.opts.applicationName ?? 'walvault');
+    this.conn = conn;
+    const system = await conn.identifySystem();
+    const segSize = parseSegSizeSetting(await conn.show('wal_segment_size'));
+    const serverMajor = Math.floor(Number(await conn.show('server_version_num')) / 10000);
+    await this.checkIdentity(system.systemId, segSize, serverMajor);
+    if (this.segSize !== 0 && this.segSize !== segSize) {
+      throw new ReplicationError(`unable to stream: wal_segment_size changed from ${this.segSize} to ${segSize}`);
+    }
+    this.segSize = segSize;
+    this.spool ??= new Spool(this.opts.spoolDir, segSize);
+    this.stats.connected = true;
+    this.stats.serverLsn = system.xlogpos;
+    this.log.info({ systemId: system.systemId, timeline: system.timeline, serverLsn: system.xlogpos }, 'connected');
+
+    await this.uploadLeftovers();
+    if (this.opts.slot) await this.ensureSlot(conn, serverMajor);
+
+    let { start, timeline } = await this.startPosition(conn, system.timeline, parseLsn(system.xlogpos), serverMajor);
+    await this.archiveHistories(conn, Math.max(timeline, system.timeline));
+    const statusTimer = setInterval(() => this.onStatusTimer(), this.opts.statusIntervalMs);
+    try {
+      while (!signal.aborted) {
+        this.timeline = timeline;
+        this.stats.timeline = timeline;
+        this.log.info({ timeline, lsn: formatLsn(start) }, 'streaming');
+        const end = await conn.startReplication(
+          { ...(this.opts.slot ? { slot: this.opts.slot } : {}), startLsn: formatLsn(start), timeline },
+          { onMessage: (m) => this.onMessage(m) },
+        );
+        if (end.nextTimeline === undefined || this.stopping) break;
+        // The server ended a historic timeline: keep its last segment as .partial, then follow.
+        const partial = this.spool.closeAsPartial();
+        await this.archiveHistories(conn, end.nextTimeline);
+        if (partial) this.enqueuePartial(partial.name, partial.path, true);
+        const switchPoint = parseLsn(end.nextTimelineStart!);
+        this.log.info({ timeline: end.nextTimeline, lsn: formatLsn(switchPoint) }, 'timeline switch');
+        timeline = end.nextTimeline;
+        start = SegmentName.fromLsn(timeline, switchPoint, segSize).startLsn;
+      }
+    } finally {
+      clearInterval(statusTimer);
+    }
+  }
+
+  private async checkIdentity(systemId: string, segSize: number, major: number): Promise<void> {
+    this.archive.identity ??= await readIdentity(this.archive.storage);
+    const id = this.archive.identity;
+    if (!id) return; // A new archive takes its identity from the first segment archived.
+    const problems: string[] = [];
+    if (id.systemId !== systemId) problems.push(`the server is database system ${systemId}, the archive belongs to ${id.systemId}`);
+    if (id.walSegSize !== segSize) problems.push(`the server's wal_segment_size is ${segSize}, the archive's ${id.walSegSize}`);
+    if (id.pgMajor !== major) problems.push(`the server is PostgreSQL ${major}, the archive holds PostgreSQL ${id.pgMajor} WAL`);
+    if (problems.length > 0) throw new ArchiveMismatchError(`unable to stream into this archive: ${problems.join('; ')}`);
+  }
+
+  private async ensureSlot(conn: ReplicationConnection, major: number): Promise<void> {
+    const slot = this.opts.slot!;
+    if (major >= 15) {
+      if (await conn.readReplicationSlot(slot)) return;
+    }
+    if (!this.opts.createSlot) {
+      if (major >= 15) {
+        throw new ReplicationError(`unable to use replication slot '${slot}': it does not exist (add --create-slot)`);
+      }
+      return; // PostgreSQL < 15 cannot check over a replication connection; START_REPLICATION will say.
+    }
+    try {
+      await conn.createPhysicalSlot(slot);
+      this.log.info({ slot }, 'created physical replication slot');
+    } catch (err) {
+      if (!/already exists/.test(describeCause(err))) throw err;
+    }
+  }
+
+  /**
+   * Where to start: right after what the spool or the archive already holds; else the slot's restart
+   * point; else the server's current position. Always a segment start, on the timeline that the
+   * server's history says holds it.
+   */
+  private async startPosition(
+    conn: ReplicationConnection,
+    serverTimeline: number,
+    serverLsn: Lsn,
+    major: number,
+  ): Promise<{ start: Lsn; timeline: number }> {
+    const spool = this.spool!;
+    let start: Lsn | undefined;
+    const partials = spool.partialFiles();
+    if (partials.length > 0) {
+      const newest = partials[partials.length - 1]!;
+      start = SegmentName.parse(newest.slice(0, 24), this.segSize).startLsn;
+      // Older partials are ends of timelines that never got archived (a crash in between).
+      for (const p of partials.slice(0, -1)) this.enqueuePartial(p, join(spool.dir, p), true);
+    }
+    if (start === undefined) {
+      const pendingSegs = spool.pendingFiles().filter((f) => classifyWalFileName(f.name).kind === 'segment');
+      const lastLocal = pendingSegs.length > 0 ? SegmentName.parse(pendingSegs[pendingSegs.length - 1]!.name, this.segSize) : undefined;
+      const lastArchived = await lastArchivedSegment(this.archive.storage, this.segSize);
+      const candidates = [lastLocal, lastArchived].filter((s): s is SegmentName => s !== undefined);
+      if (candidates.length > 0) {
+        const last = candidates.reduce((a, b) => (b.segno > a.segno ? b : a));
+        start = SegmentName.of(1, last.segno + 1n, this.segSize).startLsn;
+      }
+    }
+    if (start !== undefined && start > serverLsn) {
+      this.log.warn({ lsn: formatLsn(start), serverLsn: formatLsn(serverLsn) }, 'archive is ahead of the server; starting at the server position');
+      start = undefined;
+    }
+    if (start === undefined && this.opts.slot && major >= 15) {
+      const slot = await conn.readReplicationSlot(this.opts.slot);
+      if (slot?.restartLsn) start = SegmentName.fromLsn(1, parseLsn(slot.restartLsn), this.segSize).startLsn;
+    }
+    start ??= SegmentName.fromLsn(1, serverLsn, this.segSize).startLsn;
+    let timeline = serverTimeline;
+    if (serverTimeline > 1) {
+      const h = await conn.timelineHistory(serverTimeline);
+      timeline = timelineOfLsn(parseTimelineHistory(h.content.toString('utf8'), serverTimeline), start);
+    }
+    return { start, timeline };
+  }
+
+  /** Archives the history files of `upTo` and its ancestors (idempotent: identical content dedupes). */
+  private async archiveHistories(conn: ReplicationConnection, upTo: number): Promise<void> {
+    for (let tli = upTo; tli > 1; ) {
+      const h = await conn.timelineHistory(tli);
+      const name = historyFileName(tli);
+      const path = join(this.spool!.dir, name);
+      if (!existsSync(path)) await writeFileAtomic(path, h.content);
+      await this.uploadNow(name, path);
+      const history = parseTimelineHistory(h.content.toString('utf8'), tli);
+      const parent = history.entries.length > 0 ? history.entries[history.entries.length - 1]!.parent : 1;
+      if (parent >= tli) break;
+      tli = parent;
+    }
+  }
+
+  private onMessage(msg: ReplicationMessage): void {
+    const spool = this.spool!;
+    if (msg.kind === 'xlogdata') {
+      if (msg.data.length > 0) {
+        const finished = spool.write(this.timeline, lsn(msg.dataStart), msg.data);
+        this.stats.bytesReceived += msg.data.length;
+        this.stats.receivedLsn = formatLsn(spool.receivedEnd ?? lsn(msg.dataStart + BigInt(msg.data.length)));
+        for (const f of finished) {
+          this.flushedEnd = lsn(SegmentName.parse(f.name, this.segSize).startLsn + BigInt(this.segSize));
+          this.enqueueUpload(f.name, f.path);
+        }
+        if (finished.length > 0) this.sendStatus(false);
+        if (this.opts.synchronous) this.scheduleFlush();
+      }
+      this.stats.serverLsn = formatLsn(lsn(msg.walEnd));
+      return;
+    }
+    this.stats.serverLsn = formatLsn(lsn(msg.walEnd));
+    if (msg.replyRequested) {
+      if (this.opts.synchronous) this.flushNow();
+      this.sendStatus(false);
+    }
+  }
+
+  /** Synchronous mode: fsync once the current burst of messages is written, then report. */
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      if (!this.spool || !this.conn) return;
+      this.flushNow();
+      this.sendStatus(false);
+    });
+  }
+
+  private flushNow(): void {
+    const end = this.spool?.flush();
+    if (end !== undefined && (this.flushedEnd === undefined || end > this.flushedEnd)) this.flushedEnd = end;
+    if (this.flushedEnd !== undefined) this.stats.flushedLsn = formatLsn(this.flushedEnd);
+  }
+
+  private onStatusTimer(): void {
+    try {
+      this.flushNow();
+      this.sendStatus(false);
+    } catch (err) {
+      this.log.error({ err: describeCause(err) }, 'status update failed');
+      this.conn?.destroy();
+    }
+  }
+
+  private archivedEnd(): Lsn | undefined {
+    const starts = [...this.pending.values()].filter((v) => v > 0n);
+    const open = this.spool?.openSegment?.startLsn;
+    if (open !== undefined) starts.push(open);
+    if (starts.length === 0) return this.flushedEnd;
+    return starts.reduce((a, b) => (b < a ? b : a));
+  }
+
+  private sendStatus(replyRequested: boolean): void {
+    const conn = this.conn;
+    const write = this.spool?.receivedEnd ?? this.flushedEnd;
+    if (!conn || write === undefined) return;
+    const flush = this.flushedEnd ?? lsn(0n);
+    const apply = this.archivedEnd() ?? lsn(0n);
+    this.stats.archivedLsn = apply > 0n ? formatLsn(apply) : this.stats.archivedLsn;
+    conn.sendStatus({ write, flush, apply: apply > flush ? flush : apply, replyRequested });
+  }
+
+  private enqueueUpload(name: string, path: string): void {
+    if (this.pending.has(name)) return;
+    const kind = classifyWalFileName(name).kind;
+    this.pending.set(name, kind === 'segment' ? SegmentName.parse(name, this.segSize).startLsn : lsn(0n));
+    this.stats.pendingUploads = this.pending.size;
+    this.applyBackpressure();
+    void this.uploads.add(() => this.uploadWithRetry(name, path, true));
+  }
+
+  /** A `.partial` is archived under its own name; `remove` drops the spool copy afterwards. */
+  private enqueuePartial(name: string, path: string, remove: boolean): void {
+    if (this.pending.has(name)) return;
+    this.pending.set(name, lsn(0n));
+    void this.uploads.add(() => this.uploadWithRetry(name, path, remove));
+  }
+
+  private async uploadNow(name: string, path: string): Promise<void> {
+    await this.uploadWithRetry(name, path, true);
+  }
+
+  /** Retries until it succeeds or the agent stops: the slot keeps the WAL meanwhile. */
+  private async uploadWithRetry(name: string, path: string, remove: boolean): Promise<void> {
+    let delay = 1000;
+    for (;;) {
+      try {
+        const result = await pushFile(this.archive, path, name);
+        if (remove) this.spool?.remove(name);
+        this.pending.delete(name);
+        this.stats.pendingUploads = this.pending.size;
+        if (classifyWalFileName(name).kind === 'segment') {
+          this.stats.segmentsArchived++;
+          this.stats.bytesArchived += result.size;
+          this.stats.lastArchivedSegment = name;
+          this.stats.lastArchivedAt = new Date().toISOString();
+        }
+        this.applyBackpressure();
+        this.sendStatus(false);
+        return;
+      } catch (err) {
+        this.stats.uploadErrors++;
+        this.stats.lastError = describeCause(err);
+        const retryable = !(err instanceof WalvaultError) || err.retryable;
+        this.log[retryable ? 'warn' : 'error'](
+          { segment: name, err: describeCause(err), retryInMs: delay },
+          retryable ? 'upload failed; retrying' : 'upload refused; keeping the file in the spool and retrying',
+        );
+        // Stopping: the file stays in the spool and is uploaded at the next start.
+        if (this.stopping) return;
+        await sleep(delay);
+        delay = Math.min(delay * 2, 30_000);
+      }
+    }
+  }
+
+  private applyBackpressure(): void {
+    const segs = [...this.pending.values()].filter((v) => v > 0n).length;
+    if (!this.paused && segs >= this.opts.maxPending) {
+      this.paused = true;
+      this.conn?.pause();
+      this.log.warn({ pendingUploads: segs }, 'storage is behind; pausing the stream');
+    } else if (this.paused && segs < Math.max(1, Math.floor(this.opts.maxPending / 2))) {
+      this.paused = false;
+      this.conn?.resume();
+      this.log.info({ pendingUploads: segs }, 'storage caught up; resuming the stream');
+    }
+  }
+
+  /** Spool files left by an earlier run: finished segments and history files to upload. */
+  private async uploadLeftovers(): Promise<void> {
+    for (const f of this.spool!.pendingFiles()) this.enqueueUpload(f.name, f.path);
+  }
+
+  /** Graceful end: keep what was received, archive it as `.partial`, drain uploads, report. */
+  private async shutdown(): Promise<void> {
+    const spool = this.spool;
+    if (!spool) return;
+    this.stopping = true;
+    try {
+      this.flushNow();
+      const open = spool.openSegment;
+      const end = spool.receivedEnd;
+      if (open && end !== undefined && end > open.startLsn) {
+        // Archive it as .partial and keep the spool file: the next start resumes from it.
+        const partial = spool.closeAsPartial()!;
+        await pushFile(this.archive, partial.path, partial.name);
+      }
+    } catch (err) {
+      this.log.error({ err: describeCause(err) }, 'could not archive the partial segment at shutdown');
+    }
+    await Promise.race([this.uploads.onIdle(), sleep(30_000)]);
+    this.log.info({ archivedLsn: this.stats.archivedLsn, flushedLsn: this.stats.flushedLsn }, 'stopped');
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * The streaming agent's local spool: received WAL is written at its offset into
+ * `<segment>.partial` (full-sized, like pg_wal files), fsynced, and renamed to `<segment>` when the
+ * segment is complete, which makes it byte-identical to the server's file. Finished segments wait
+ * here until they are durably archived; only then are they deleted.
+ *
+ * Writes are synchronous on purpose: they happen inside the socket's data callback, so the socket
+ * is not read while the disk is busy (natural backpressure) and the received chunk, a view into
+ * node-postgres's reusable buffer, is consumed before anything else runs.
+ */
+import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { LocalIoError, ReplicationError, describeCause } from '../common/errors.js';
+import { fsyncDirectorySync } from '../common/atomic-file.js';
+import { lsn, type Lsn } from '../segment/lsn.js';
+import { SegmentName, tryClassifyWalFileName } from '../segment/names.js';
+
+export interface FinishedFile {
+  readonly name: string;
+  readonly path: string;
+}
+
+interface OpenSegment {
+  readonly segment: SegmentName;
+  readonly fd: number;
+  /** Next byte expected, absolute. */
+  written: Lsn;
+  /** Everything before this is fsynced. */
+  synced: Lsn;
+}
+
+export class Spool {
+  private current: OpenSegment | undefined;
+
+  constructor(
+    readonly dir: string,
+    readonly segSize: number,
+  ) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+
+  /** End of the received data (write position). */
+  get receivedEnd(): Lsn | undefined {
+    return this.current?.written;
+  }
+
+  /** End of the fsynced data in the open segment. */
+  get syncedEnd(): Lsn | undefined {
+    return this.current?.synced;
+  }
+
+  get openSegment(): SegmentName | undefined {
+    return this.current?.segment;
+  }
+
+  /**
+   * Writes WAL bytes that start at `start` on `timeline`. Returns the segments this completed
+   * (fsynced and renamed). Data must be contiguous with what came before, except at a segment start.
+   */
+  write(timeline: number, start: Lsn, data: Uint8Array): FinishedFile[] {
+    const finished: FinishedFile[] = [];
+    let pos = start;
+    let offset = 0;
+    while (offset < data.length) {
+      const seg = this.segmentFor(timeline, pos);
+      const segEnd = seg.segment.startLsn + BigInt(this.segSize);
+      const n = Number(BigInt(Math.min(data.length - offset, Number(segEnd - pos))));
+      const fileOffset = Number(pos - seg.segment.startLsn);
+      try {
+        let done = 0;
+        while (done < n) done += writeSync(seg.fd, data, offset + done, n - done, fileOffset + done);
+      } catch (err) {
+        throw new LocalIoError(`unable to write WAL to '${seg.segment.partialName}' in ${this.dir}: ${describeCause(err)}`, { cause: err });
+      }
+      offset += n;
+      pos = lsn(pos + BigInt(n));
+      seg.written = pos;
+      if (pos === segEnd) finished.push(this.finishCurrent());
+    }
+    return finished;
+  }
+
+  private segmentFor(timeline: number, pos: Lsn): OpenSegment {
+    const cur = this.current;
+    if (cur && cur.segment.timeline === timeline && cur.segment.contains(pos)) {
+      if (pos !== cur.written) {
+        throw new ReplicationError(
+          `unable to write WAL at ${pos.toString(16)}: expected continuation at ${cur.written.toString(16)} in ${cur.segment.name}`,
+        );
+      }
+      return cur;
+    }
+    if (cur) this.closeAsPartial();
+    const segment = SegmentName.fromLsn(timeline, pos, this.segSize);
+    if (pos !== segment.startLsn) {
+      throw new ReplicationError(`unable to start segment ${segment.name} at ${pos.toString(16)}: streaming must start at a segment boundary`);
+    }
+    const path = join(this.dir, segment.partialName);
+    let fd: number;
+    try {
+      // Restarting a segment from its beginning: whatever an earlier run left is rewritten.
+      fd = openSync(path, 'w', 0o600);
+      ftruncateSync(fd, this.segSize);
+    } catch (err) {
+      throw new LocalIoError(`unable to create '${path}': ${describeCause(err)}`, { cause: err });
+    }
+    this.current = { segment, fd, written: pos, synced: pos };
+    return this.current;
+  }
+
+  /** fsyncs the open segment; returns the durable end position. */
+  flush(): Lsn | undefined {
+    const cur = this.current;
+    if (!cur) return undefined;
+    if (cur.synced !== cur.written) {
+      try {
+        fsyncSync(cur.fd);
+      } catch (err) {
+        throw new LocalIoError(`unable to fsync '${cur.segment.partialName}': ${describeCause(err)}`, { cause: err });
+      }
+      cur.synced = cur.written;
+    }
+    return cur.synced;
+  }
+
+  private finishCurrent(): FinishedFile {
+    const cur = this.current!;
+    this.current = undefined;
+    const partial = join(this.dir, cur.segment.partialName);
+    const final = join(this.dir, cur.segment.name);
+    try {
+      fsyncSync(cur.fd);
+      closeSync(cur.fd);
+      renameSync(partial, final);
+      fsyncDirectorySync(this.dir);
+    } catch (err) {
+      throw new LocalIoError(`unable to finish segment '${cur.segment.name}': ${describeCause(err)}`, { cause: err });
+    }
+    return { name: cur.segment.name, path: final };
+  }
+
+  /**
+   * Closes the open segment without renaming it (end of a timeline, shutdown): it stays
+   * `<segment>.partial`. Returns it with the end of its valid data.
+   */
+  closeAsPartial(): { name: string; path: string; end: Lsn } | undefined {
+    const cur = this.current;
+    if (!cur) return undefined;
+    this.current = undefined;
+    try {
+      fsyncSync(cur.fd);
+      closeSync(cur.fd);
+    } catch (err) {
+      throw new LocalIoError(`unable to close '${cur.segment.partialName}': ${describeCause(err)}`, { cause: err });
+    }
+    return { name: cur.segment.partialName, path: join(this.dir, cur.segment.partialName), end: cur.written };
+  }
+
+  /** Finished segments and history files waiting for upload, in WAL order. */
+  pendingFiles(): FinishedFile[] {
+    return readdirSync(this.dir)
+      .filter((n) => {
+        const k = tryClassifyWalFileName(n);
+        return k?.kind === 'segment' || k?.kind === 'history';
+      })
+      .sort()
+      .map((name) => ({ name, path: join(this.dir, name) }));
+  }
+
+  /** `.partial` files left by an earlier run (crash or shutdown), newest last. */
+  partialFiles(): string[] {
+    return readdirSync(this.dir)
+      .filter((n) => tryClassifyWalFileName(n)?.kind === 'partial')
+      .sort();
+  }
+
+  remove(name: string): void {
+    const path = join(this.dir, name);
+    if (!existsSync(path)) return;
+    unlinkSync(path);
+    fsyncDirectorySync(this.dir);
+  }
+}
