@@ -73,6 +73,8 @@ export function buildProgram(programName = 'walvault'): Command {
 
 /** Entry point for bin/walvault, and for bin/wal-push / bin/wal-fetch via `prepend`. */
 export async function main(argv: readonly string[], prepend: readonly string[] = []): Promise<void> {
+  // archive_command output lands in the PostgreSQL log: keep the AWS SDK's Node-version notice out of it.
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   const program = buildProgram();
   try {
     await program.parseAsync([...prepend, ...argv.slice(2)], { from: 'user' });

@@ -154,3 +154,15 @@ export class ClusterError extends WalvaultError {
   override readonly code = 'WV_ERR_CLUSTER';
   override readonly exitCode = ExitCode.failure;
 }
+
+/** A create-only put (`ifAbsent`) found the key already present; nothing was replaced. */
+export class ObjectExistsError extends WalvaultError {
+  override readonly code = 'WV_ERR_OBJECT_EXISTS';
+  override readonly exitCode = ExitCode.conflict;
+}
+
+/** A storage key that breaks the key rules ('..', absolute, empty segment, backslash, NUL, ...): a bug. */
+export class InvalidKeyError extends WalvaultError {
+  override readonly code = 'WV_ERR_INVALID_KEY';
+  override readonly exitCode = ExitCode.failure;
+}

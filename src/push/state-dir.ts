@@ -9,6 +9,7 @@
  * the base directory is an environment setting only; the default works for everyone.
  */
 import { existsSync, statSync } from 'node:fs';
+import { readSystemIdentifier } from '../restore/pgdata.js';
 import { dirname, join, resolve } from 'node:path';
 
 export const DEFAULT_STATE_BASE = '/var/tmp/walvault';
@@ -17,10 +18,14 @@ export function stateBase(env: NodeJS.ProcessEnv = process.env): string {
   return env['WALVAULT_STATE_DIR'] || DEFAULT_STATE_BASE;
 }
 
-/** `<base>/<dev>-<ino>` of the data directory, exactly as `stat -c %d-%i` prints it. */
+/**
+ * `<base>/<dev>-<ino>-<system id>` of the data directory, as the launchers compute it with
+ * `stat -c %d-%i .` and `od -An -tu8 -N8 global/pg_control`. The system identifier keeps a new
+ * cluster that happens to reuse a deleted data directory's inode away from the old one's state.
+ */
 export function stateDirFor(pgdata: string, env: NodeJS.ProcessEnv = process.env): string {
   const st = statSync(pgdata, { bigint: true });
-  return join(stateBase(env), `${st.dev}-${st.ino}`);
+  return join(stateBase(env), `${st.dev}-${st.ino}-${readSystemIdentifier(pgdata) ?? ''}`);
 }
 
 /**

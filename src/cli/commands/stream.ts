@@ -1,10 +1,6 @@
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { ExitCode } from '../../common/errors.js';
-import { openArchive } from '../../archive/open.js';
-import { createMetrics, serveMetrics } from '../../daemon/metrics.js';
-import { receiverMetricsSource } from '../../daemon/stream-metrics.js';
-import { WalReceiver } from '../../walstream/receiver.js';
 import type { RunFn } from '../context.js';
 import { addConfigOptions } from '../options.js';
 
@@ -17,6 +13,11 @@ export function registerStream(program: Command, run: RunFn): void {
   );
   cmd.action(() =>
     run(cmd, async (ctx) => {
+      // Loaded here, not at start-up: pg and prom-client would slow every wal-push and wal-fetch.
+      const { openArchive } = await import('../../archive/open.js');
+      const { createMetrics, serveMetrics } = await import('../../daemon/metrics.js');
+      const { receiverMetricsSource } = await import('../../daemon/stream-metrics.js');
+      const { WalReceiver } = await import('../../walstream/receiver.js');
       const c = ctx.config;
       const archive = await openArchive(c, ctx.log, ctx.signal);
       const receiver = new WalReceiver(

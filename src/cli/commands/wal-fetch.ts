@@ -14,7 +14,6 @@ import { fetchFile } from '../../archive/fetch.js';
 import { classifyWalFileName } from '../../segment/names.js';
 import { dataDirOfWalPath, stateDirFor, stateDirForWalPath } from '../../push/state-dir.js';
 import { detectRecoveryMode, readSystemIdentifier } from '../../restore/pgdata.js';
-import { runPrefetcher, setCursor, takePrefetched } from '../../restore/prefetch.js';
 import type { CliContext, RunFn } from '../context.js';
 import { spawnDetached } from '../detach.js';
 import { addConfigOptions } from '../options.js';
@@ -85,6 +84,7 @@ export function registerWalFetch(program: Command, run: RunFn): void {
       const stateDir = stateDirFor(pgdata);
       const release = tryLock(join(stateDir, 'prefetch.pid'));
       if (!release) return ExitCode.ok;
+      const { runPrefetcher } = await import('../../restore/prefetch.js');
       const archive = await openArchive(ctx.config, ctx.log, ctx.signal);
       try {
         const systemId = readSystemIdentifier(pgdata);
@@ -110,6 +110,7 @@ async function walFetch(ctx: CliContext, name: string, path: string, pgdata: str
   const dest = resolve(path);
   const stateDir = pgdata === undefined ? undefined : stateDirForWalPath(path);
   const prefetching = stateDir !== undefined && kind === 'segment' && ctx.config['fetch-prefetch'] > 0;
+  const { setCursor, takePrefetched } = await import('../../restore/prefetch.js');
   if (prefetching && (await takePrefetched(stateDir!, name, dest))) {
     ctx.log.info({ segment: name }, 'restored from prefetch');
     return ExitCode.ok;

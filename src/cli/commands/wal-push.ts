@@ -5,7 +5,6 @@ import { lockHolderAlive, tryLock } from '../../common/pid-lock.js';
 import { openArchive } from '../../archive/open.js';
 import { pushFile } from '../../archive/push.js';
 import { consumeMarker } from '../../push/markers.js';
-import { readyFiles, runAhead } from '../../push/ahead.js';
 import { stateDirFor, stateDirForWalPath } from '../../push/state-dir.js';
 import type { CliContext, RunFn } from '../context.js';
 import { spawnDetached } from '../detach.js';
@@ -40,6 +39,7 @@ export function registerWalPush(program: Command, run: RunFn): void {
       const stateDir = stateDirFor(dirname(walDir));
       const release = tryLock(join(stateDir, 'ahead.pid'));
       if (!release) return ExitCode.ok;
+      const { runAhead } = await import('../../push/ahead.js');
       const archive = await openArchive(ctx.config, ctx.log, ctx.signal);
       try {
         const summary = await runAhead(archive, {
@@ -83,6 +83,7 @@ async function walPush(ctx: CliContext, path: string): Promise<number> {
 /** Starts the look-ahead uploader when other files wait and none is running. */
 async function maybeStartAhead(ctx: CliContext, walDir: string, pgdata: string, stateDir: string, current: string): Promise<void> {
   if (lockHolderAlive(join(stateDir, 'ahead.pid'))) return;
+  const { readyFiles } = await import('../../push/ahead.js');
   const waiting = (await readyFiles(walDir)).filter((n) => n !== current);
   if (waiting.length === 0) return;
   spawnDetached(['wal-push-ahead', '--wal-dir', walDir], {

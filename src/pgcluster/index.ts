@@ -1,0 +1,18 @@
+/** Throwaway PostgreSQL clusters for `walvault demo`, tests and benchmarks. */
+export { PgCluster, SUPERUSER } from './cluster.js';
+export type {
+  BaseBackup,
+  BaseBackupOptions,
+  ClusterOptions,
+  ConnectionInfo,
+  FromBackupOptions,
+  GenerateWalOptions,
+  RecoveryOptions,
+  StopOptions,
+} from './cluster.js';
+export { availableMajors, discoverBinaries, findBinaries, majorOfVersion, SUPPORTED_MAJORS } from './binaries.js';
+export type { PgBinaries, PgMajor } from './binaries.js';
+export { pgUser } from './user.js';
+export type { PgUser } from './user.js';
+export type { ConfMap, ConfValue } from './conf.js';
+export { cleanupAllSync, liveClusterCount } from './registry.js';

@@ -1,0 +1,368 @@
+/**
+ * Posix driver: one file per object under a root directory.
+ *
+ * A put writes `.<name>.<random>.tmp` beside the target (key segments never start with a dot, so the
+ * name cannot be a key and list() skips it), fsyncs it, then renames it over the target, or, for
+ * ifAbsent, hard-links it to the target (link never replaces; EEXIST means someone was first), and
+ * fsyncs the directory. Directories are created 0700 and their parents fsynced, files are 0600,
+ * whatever the umask. A put that fails or is aborted removes its temp file.
+ *
+ * The root must already exist: if an archive mount point is missing we refuse, instead of creating
+ * an empty archive in its place; and a missing root never reads as "object not found" (for
+ * restore_command that answer would end recovery early).
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fs, type Dirent } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import {
+  AbortedError,
+  ConfigError,
+  NotFoundError,
+  ObjectExistsError,
+  StorageError,
+  WalvaultError,
+  describeCause,
+} from '../common/errors.js';
+import { bodyFailure, BodyError, chunksOf, guardedStream } from './body.js';
+import { compareKeys, isValidKey, validateKey, validatePrefix } from './key.js';
+import type { GetOptions, ListOptions, ObjectInfo, PutBody, PutOptions, Storage } from './types.js';
+
+export interface PosixStorageOptions {
+  /** Absolute path of an existing directory. */
+  root: string;
+  /** Mode of object files; default 0600. */
+  fileMode?: number;
+  /** Mode of directories the driver creates; default 0700. */
+  dirMode?: number;
+}
+
+interface FsFailure {
+  reason: string;
+  retryable: boolean;
+}
+
+const FS_REASONS: Record<string, FsFailure> = {
+  // Space is shared and comes back by itself (retention, PostgreSQL recycling WAL, other tenants), so
+  // trying the same write again later can succeed without anyone changing walvault's setup.
+  ENOSPC: { reason: 'no space left on device', retryable: true },
+  EDQUOT: { reason: 'disk quota exceeded', retryable: true },
+  EMFILE: { reason: 'too many open files', retryable: true },
+  ENFILE: { reason: 'too many open files in the system', retryable: true },
+  EAGAIN: { reason: 'resource temporarily unavailable', retryable: true },
+  EBUSY: { reason: 'resource busy', retryable: true },
+  EINTR: { reason: 'interrupted', retryable: true },
+  ESTALE: { reason: 'stale NFS file handle', retryable: true },
+  ETIMEDOUT: { reason: 'timed out', retryable: true },
+  // These need someone to change permissions, mounts or paths first.
+  EACCES: { reason: 'permission denied', retryable: false },
+  EPERM: { reason: 'operation not permitted', retryable: false },
+  EROFS: { reason: 'read-only file system', retryable: false },
+  ENOTDIR: { reason: 'a parent of the key is an object, not a directory', retryable: false },
+  EISDIR: { reason: 'a directory exists under that name', retryable: false },
+  ENOTEMPTY: { reason: 'a directory exists under that name', retryable: false },
+  ENAMETOOLONG: { reason: 'name too long', retryable: false },
+  EIO: { reason: 'I/O error', retryable: false },
+};
+
+/** Reason and retryability of a file-system error, by its errno code. */
+export function classifyFsError(err: unknown): FsFailure {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const known = code ? FS_REASONS[code] : undefined;
+  if (known) return { reason: `${known.reason} (${code})`, retryable: known.retryable };
+  return { reason: describeCause(err), retryable: false };
+}
+
+function errnoOf(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+function checkMode(name: string, mode: number): number {
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) {
+    throw new ConfigError(`unable to use posix storage option ${name}: '${String(mode)}' is not a file mode`);
+  }
+  return mode;
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function writeFully(handle: FileHandle, data: Buffer): Promise<void> {
+  let off = 0;
+  while (off < data.length) {
+    const { bytesWritten } = await handle.write(data, off, data.length - off);
+    off += bytesWritten;
+  }
+}
+
+export class PosixStorage implements Storage {
+  readonly kind = 'posix';
+  readonly description: string;
+  readonly root: string;
+  private readonly fileMode: number;
+  private readonly dirMode: number;
+  /** Directories whose entry chain up to the root this process has fsynced (or created and fsynced). */
+  private readonly durableDirs = new Set<string>();
+
+  constructor(opts: PosixStorageOptions) {
+    if (!path.isAbsolute(opts.root)) {
+      throw new ConfigError(`unable to use archive directory '${opts.root}': not an absolute path`);
+    }
+    this.root = path.resolve(opts.root);
+    this.description = `file://${this.root}`;
+    this.fileMode = checkMode('fileMode', opts.fileMode ?? 0o600);
+    this.dirMode = checkMode('dirMode', opts.dirMode ?? 0o700);
+    this.durableDirs.add(this.root);
+  }
+
+  private pathOf(key: string): string {
+    return path.join(this.root, ...key.split('/'));
+  }
+
+  private failure(where: string, err: unknown): WalvaultError {
+    if (err instanceof WalvaultError) return err;
+    const { reason, retryable } = classifyFsError(err);
+    return new StorageError(`${where}: ${reason}`, { cause: err, retryable });
+  }
+
+  /** Throws unless the root is an existing directory; a missing root is a setup problem, not "absent". */
+  private async checkRoot(where: string): Promise<void> {
+    let isDir: boolean;
+    try {
+      isDir = (await fs.stat(this.root)).isDirectory();
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') {
+        throw new StorageError(`${where}: archive directory '${this.root}' does not exist (create it, or mount it)`, {
+          cause: err,
+        });
+      }
+      throw this.failure(where, err);
+    }
+    if (!isDir) throw new StorageError(`${where}: archive path '${this.root}' is not a directory`);
+  }
+
+  /**
+   * Creates missing directories between the root and `dir`, and makes every level's entry durable
+   * once per process: a level that already exists may have been made by a concurrent put that has
+   * not fsynced its parent yet.
+   */
+  private async ensureDir(dir: string): Promise<void> {
+    if (this.durableDirs.has(dir)) return;
+    let parent = this.root;
+    for (const segment of path.relative(this.root, dir).split(path.sep)) {
+      const current = path.join(parent, segment);
+      if (!this.durableDirs.has(current)) {
+        try {
+          await fs.mkdir(current, this.dirMode);
+          await fs.chmod(current, this.dirMode);
+        } catch (err) {
+          if (errnoOf(err) !== 'EEXIST') throw err;
+        }
+        await fsyncDir(parent);
+        this.durableDirs.add(current);
+      }
+      parent = current;
+    }
+  }
+
+  async put(key: string, body: PutBody, opts: PutOptions = {}): Promise<void> {
+    validateKey(key);
+    const where = `unable to write object '${key}' to ${this.description}`;
+    const { signal } = opts;
+    const aborted = (): AbortedError => new AbortedError(`${where}: aborted`, { cause: signal?.reason });
+    if (signal?.aborted) throw aborted();
+    await this.checkRoot(where);
+    const target = this.pathOf(key);
+    const dir = path.dirname(target);
+    const temp = path.join(dir, `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
+    let handle: FileHandle | undefined;
+    let tempExists = false;
+    try {
+      await this.ensureDir(dir);
+      handle = await fs.open(temp, 'wx', this.fileMode);
+      tempExists = true;
+      // open()'s mode is filtered by the umask; the archive's modes must not depend on who started us.
+      await handle.chmod(this.fileMode);
+      let written = 0;
+      for await (const chunk of chunksOf(body, signal)) {
+        await writeFully(handle, chunk);
+        written += chunk.length;
+      }
+      if (signal?.aborted) throw aborted();
+      if (opts.contentLength !== undefined && written !== opts.contentLength) {
+        throw new StorageError(`${where}: body has ${written} bytes, expected ${opts.contentLength}`);
+      }
+      await handle.sync();
+      await handle.close();
+      handle = undefined;
+      if (signal?.aborted) throw aborted();
+      if (opts.ifAbsent) {
+        try {
+          await fs.link(temp, target);
+        } catch (err) {
+          if (errnoOf(err) === 'EEXIST') throw new ObjectExistsError(`${where}: it already exists`, { cause: err });
+          throw err;
+        }
+      } else {
+        await fs.rename(temp, target);
+        tempExists = false;
+      }
+      await fsyncDir(dir);
+    } catch (err) {
+      if (err instanceof AbortedError) throw err;
+      if (err instanceof BodyError) throw signal?.aborted ? aborted() : bodyFailure(where, err);
+      throw this.failure(where, err);
+    } finally {
+      if (handle) await handle.close().catch(() => undefined);
+      if (tempExists) await fs.rm(temp, { force: true }).catch(() => undefined);
+    }
+  }
+
+  private async openObject(key: string, where: string): Promise<{ handle: FileHandle; size: number }> {
+    let handle: FileHandle;
+    try {
+      handle = await fs.open(this.pathOf(key), 'r');
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENOTDIR') {
+        await this.checkRoot(where);
+        throw new NotFoundError(`${where}: not found`, { cause: err });
+      }
+      throw this.failure(where, err);
+    }
+    try {
+      const st = await handle.stat();
+      if (!st.isFile()) throw new NotFoundError(`${where}: not found (a directory has that name)`);
+      return { handle, size: st.size };
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      throw this.failure(where, err);
+    }
+  }
+
+  async get(key: string, opts: GetOptions = {}): Promise<Readable> {
+    validateKey(key);
+    const where = `unable to read object '${key}' from ${this.description}`;
+    const { signal } = opts;
+    if (signal?.aborted) throw new AbortedError(`${where}: aborted`, { cause: signal.reason });
+    const { handle, size } = await this.openObject(key, where);
+    return guardedStream(handle.createReadStream(), {
+      expectedLength: size,
+      signal,
+      mapError: (err) =>
+        signal?.aborted ? new AbortedError(`${where}: aborted`, { cause: signal.reason }) : this.failure(where, err),
+      lengthError: (actual, expected) =>
+        new StorageError(`${where}: file changed while reading (${actual} of ${expected} bytes)`, { retryable: true }),
+    });
+  }
+
+  async getBuffer(key: string, opts: GetOptions = {}): Promise<Buffer> {
+    validateKey(key);
+    const where = `unable to read object '${key}' from ${this.description}`;
+    if (opts.signal?.aborted) throw new AbortedError(`${where}: aborted`, { cause: opts.signal.reason });
+    const { handle } = await this.openObject(key, where);
+    try {
+      return await handle.readFile(opts.signal ? { signal: opts.signal } : {});
+    } catch (err) {
+      if (opts.signal?.aborted) throw new AbortedError(`${where}: aborted`, { cause: opts.signal.reason });
+      throw this.failure(where, err);
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    validateKey(key);
+    const where = `unable to stat object '${key}' in ${this.description}`;
+    try {
+      const st = await fs.stat(this.pathOf(key));
+      return st.isFile() ? { key, size: st.size, mtime: st.mtime } : undefined;
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENOTDIR') {
+        await this.checkRoot(where);
+        return undefined;
+      }
+      throw this.failure(where, err);
+    }
+  }
+
+  async *list(prefix: string, opts: ListOptions = {}): AsyncIterable<ObjectInfo> {
+    validatePrefix(prefix);
+    const where = `unable to list objects under '${prefix}' in ${this.description}`;
+    await this.checkRoot(where);
+    const slash = prefix.lastIndexOf('/');
+    yield* this.walk(slash === -1 ? '' : prefix.slice(0, slash), prefix.slice(slash + 1), opts.startAfter, where);
+  }
+
+  /**
+   * Depth-first, with each directory's entries sorted as if directories were named "<name>/": that
+   * is exactly where their keys fall in the global byte order ('a-c' < 'a/b' because '-' < '/').
+   */
+  private async *walk(dirKey: string, namePrefix: string, startAfter: string | undefined, where: string): AsyncGenerator<ObjectInfo> {
+    let entries: Dirent[];
+    try {
+      entries = await fs.readdir(dirKey === '' ? this.root : this.pathOf(dirKey), { withFileTypes: true });
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENOTDIR') return;
+      throw this.failure(where, err);
+    }
+    const items = entries
+      .filter((e) => !e.name.startsWith('.') && e.name.startsWith(namePrefix) && (e.isFile() || e.isDirectory()))
+      .map((e) => ({ name: e.name, isDir: e.isDirectory(), sortName: e.isDirectory() ? `${e.name}/` : e.name }))
+      .sort((a, b) => compareKeys(a.sortName, b.sortName));
+    for (const item of items) {
+      const key = dirKey === '' ? item.name : `${dirKey}/${item.name}`;
+      if (item.isDir) {
+        const dirPrefix = `${key}/`;
+        // Every key below sorts before startAfter: skip the whole subtree.
+        if (startAfter !== undefined && !startAfter.startsWith(dirPrefix) && compareKeys(dirPrefix, startAfter) < 0) continue;
+        yield* this.walk(key, '', startAfter, where);
+        continue;
+      }
+      if (startAfter !== undefined && compareKeys(key, startAfter) <= 0) continue;
+      // Names our keys can never produce (someone else's files) are not objects of this archive.
+      if (!isValidKey(key)) continue;
+      let info: ObjectInfo;
+      try {
+        const st = await fs.stat(this.pathOf(key));
+        info = { key, size: st.size, mtime: st.mtime };
+      } catch (err) {
+        if (errnoOf(err) === 'ENOENT') continue; // deleted since readdir
+        throw this.failure(where, err);
+      }
+      yield info;
+    }
+  }
+
+  async delete(keys: readonly string[]): Promise<void> {
+    for (const key of keys) validateKey(key);
+    const dirs = new Set<string>();
+    for (const key of keys) {
+      const file = this.pathOf(key);
+      try {
+        await fs.unlink(file);
+        dirs.add(path.dirname(file));
+      } catch (err) {
+        const code = errnoOf(err);
+        // Absent, or only a directory of that name: no object to delete.
+        if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') continue;
+        throw this.failure(`unable to delete object '${key}' from ${this.description}`, err);
+      }
+    }
+    for (const dir of dirs) {
+      try {
+        await fsyncDir(dir);
+      } catch (err) {
+        throw this.failure(`unable to delete objects from ${this.description}`, err);
+      }
+    }
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,112 @@
+/**
+ * A real s3rver for integration tests, in a child process on 127.0.0.1 (see s3rver-main.mjs for why
+ * a child). `suspend()`/`resume()` simulate an outage: the process dies abruptly (clients see resets
+ * and refused connections) and comes back on the same port with the same data.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), 's3rver-main.mjs');
+const START_TIMEOUT_MS = 15_000;
+
+export interface S3rverHandle {
+  readonly endpoint: string;
+  readonly port: number;
+  readonly bucket: string;
+  readonly accessKeyId: 'S3RVER';
+  readonly secretAccessKey: 'S3RVER';
+  readonly directory: string;
+  /** Kills the server at once (an outage); port and data are kept for resume(). */
+  suspend(): Promise<void>;
+  /** Starts it again on the same port and directory. */
+  resume(): Promise<void>;
+  /** Final: stops the server and removes its directory. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+function launch(directory: string, port: number, bucket: string): Promise<{ child: ChildProcess; port: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--openssl-legacy-provider', MAIN, directory, String(port), bucket], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    const fail = (why: string): void => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(new Error(`s3rver did not start: ${why}${stderr ? `\n${stderr}` : ''}`));
+    };
+    const timer = setTimeout(() => fail(`no answer within ${START_TIMEOUT_MS} ms`), START_TIMEOUT_MS);
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      const line = stdout.split('\n')[0];
+      if (stdout.includes('\n') && line) {
+        clearTimeout(timer);
+        try {
+          resolve({ child, port: (JSON.parse(line) as { port: number }).port });
+        } catch {
+          fail(`unexpected output '${line}'`);
+        }
+      }
+    });
+    child.once('exit', (code, signal) => fail(`exited early (code ${code}, signal ${signal})`));
+    child.once('error', (err) => fail(err.message));
+  });
+}
+
+function waitExit(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+export async function startS3rver(opts: { bucket?: string } = {}): Promise<S3rverHandle> {
+  const bucket = opts.bucket ?? 'walvault-test';
+  const directory = await mkdtemp(path.join(tmpdir(), 'walvault-s3rver-'));
+  let current: ChildProcess | undefined;
+  let port: number;
+  try {
+    const started = await launch(directory, 0, bucket);
+    current = started.child;
+    port = started.port;
+  } catch (err) {
+    await rm(directory, { recursive: true, force: true });
+    throw err;
+  }
+  current.removeAllListeners('exit');
+
+  const kill = async (signal: NodeJS.Signals): Promise<void> => {
+    const child = current;
+    current = undefined;
+    if (!child) return;
+    const exited = waitExit(child);
+    child.kill(signal);
+    // A server stuck in close() must not hang the test run.
+    const escalate = setTimeout(() => child.kill('SIGKILL'), 3_000);
+    await exited;
+    clearTimeout(escalate);
+  };
+
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    port,
+    bucket,
+    accessKeyId: 'S3RVER',
+    secretAccessKey: 'S3RVER',
+    directory,
+    suspend: () => kill('SIGKILL'),
+    async resume() {
+      if (current) return;
+      const started = await launch(directory, port, bucket);
+      started.child.removeAllListeners('exit');
+      current = started.child;
+    },
+    async stop() {
+      await kill('SIGTERM');
+      await rm(directory, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,3 @@
+import { defineRoundTripSuite } from './roundtrip-suite.js';
+
+defineRoundTripSuite('memory');
