@@ -5,11 +5,13 @@ import { registerSegment } from './segment.js';
 import { registerWalPush } from './wal-push.js';
 import { registerWalFetch } from './wal-fetch.js';
 import { registerStream } from './stream.js';
+import { registerDemo } from './demo.js';
 
 export function registerCommands(program: Command, run: RunFn): void {
   registerWalPush(program, run);
   registerWalFetch(program, run);
   registerStream(program, run);
+  registerDemo(program, run);
   registerSegment(program, run);
   registerConfig(program, run);
 }

@@ -23,6 +23,7 @@ import {
   rejectionOf,
   removeTempDirs,
   snapshot,
+  thrownBy,
 } from './support.js';
 
 afterAll(removeTempDirs);
@@ -80,18 +81,7 @@ describe('encodeIdentity / decodeIdentity', () => {
     ['walSegSize text', handMadeRecord({ ...ID15, walSegSize: '1048576' as unknown as number })],
     ['checksum of other content', Buffer.from(JSON.stringify({ identity: { ...ID15, pgMajor: 16 }, sha256: JSON.parse(handMadeRecord(ID15).toString()).sha256 }))],
   ])('refuses %s with IntegrityError', (_label, bytes) => {
-    const err = expectWalvault(
-      (() => {
-        try {
-          decodeIdentity(bytes, IDENTITY_KEY);
-        } catch (e) {
-          return e;
-        }
-        return undefined;
-      })(),
-      IntegrityError,
-      ExitCode.integrity,
-    );
+    const err = expectWalvault(thrownBy(() => decodeIdentity(bytes, IDENTITY_KEY)), IntegrityError, ExitCode.integrity);
     expect(err.message).toContain(`'${IDENTITY_KEY}'`);
   });
 
@@ -103,12 +93,7 @@ describe('encodeIdentity / decodeIdentity', () => {
 describe('checkIdentity', () => {
   it('accepts the same cluster and names every difference otherwise', () => {
     expect(() => checkIdentity(ID15, PG15, SEG)).not.toThrow();
-    let err: unknown;
-    try {
-      checkIdentity(ID15, { systemId: '1', pgMajor: 16, walSegSize: 16 * 1048576 }, SEG);
-    } catch (e) {
-      err = e;
-    }
+    const err = thrownBy(() => checkIdentity(ID15, { systemId: '1', pgMajor: 16, walSegSize: 16 * 1048576 }, SEG));
     const e = expectWalvault(err, ArchiveMismatchError, ExitCode.integrity);
     expect(e.message).toContain(SEG);
     expect(e.message).toContain('database system 1');

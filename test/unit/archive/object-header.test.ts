@@ -7,6 +7,7 @@ import {
   encodeObjectHeader,
   type ObjectMeta,
 } from '../../../src/archive/object-header.js';
+import { thrownBy } from './support.js';
 
 const SHA_ABC = 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad';
 
@@ -37,12 +38,7 @@ function handMade(json: string | Buffer, opts: { magic?: string; version?: numbe
 }
 
 function integrityFrom(fn: () => unknown, objectName: string): IntegrityError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
+  const caught = thrownBy(fn);
   expect(caught).toBeInstanceOf(IntegrityError);
   const err = caught as IntegrityError;
   expect(err.exitCode).toBe(ExitCode.integrity);

@@ -115,6 +115,16 @@ export async function rejectionOf(p: Promise<unknown>): Promise<unknown> {
   return err;
 }
 
+/** What `fn` throws; fails the test if it returns. */
+export function thrownBy(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (err) {
+    return err;
+  }
+  expect.fail('expected the call to throw');
+}
+
 export function expectWalvault<T extends WalvaultError>(
   err: unknown,
   type: abstract new (...args: never[]) => T,

@@ -1,0 +1,339 @@
+/**
+ * Driving `walvault stream` from tests: the real launcher as a child process, its JSON log lines
+ * collected, stopped gracefully (SIGTERM) or crashed (SIGKILL), and killed in afterAll whatever
+ * happened. Plus readers for what the agent leaves behind: the archive's catalog and spool files,
+ * the server's slot, the metrics endpoint, the process's peak RSS.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { afterAll } from 'vitest';
+import { bin, REPO } from '../../support/walvault.js';
+import type { PgCluster } from '../../support/cluster.js';
+import { createStorage } from '../../../src/storage/factory.js';
+import { listCatalog, type CatalogEntry } from '../../../src/archive/catalog.js';
+import { restoreFile } from '../../../src/archive/fetch.js';
+import { parseCompression } from '../../../src/codec/codec.js';
+import { createLogger } from '../../../src/common/log.js';
+import type { ArchiveContext } from '../../../src/archive/context.js';
+
+/** Majors this directory runs on: 15 (Debian, full tools) and one newer npm build, when installed. */
+export function streamMajors(all: number[]): number[] {
+  const wanted = (process.env['WALVAULT_STREAM_MAJORS'] ?? '15,17').split(',').map(Number);
+  const picked = all.filter((m) => wanted.includes(m));
+  if (picked.length === 0) throw new Error(`none of the majors ${wanted.join(',')} is among the supported ${all.join(',')}`);
+  return picked;
+}
+
+export interface LogLine {
+  level: string;
+  msg: string;
+  [k: string]: unknown;
+}
+
+export interface AgentOptions {
+  cluster: PgCluster;
+  archive: string;
+  spoolDir: string;
+  slot?: string;
+  createSlot?: boolean;
+  synchronous?: boolean;
+  metricsPort?: number;
+  maxPending?: number;
+  /** Appended to the conninfo, e.g. `application_name=walvault`. */
+  conninfoExtra?: string;
+  extraArgs?: string[];
+  env?: Record<string, string>;
+}
+
+export class Agent {
+  readonly logs: LogLine[] = [];
+  stderrText = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private exitState: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  private buffered = '';
+
+  constructor(readonly child: ChildProcess) {
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.exitState = { code, signal };
+        resolve(this.exitState);
+      });
+    });
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      this.stderrText += d;
+      this.buffered += d;
+      let nl: number;
+      while ((nl = this.buffered.indexOf('\n')) >= 0) {
+        const line = this.buffered.slice(0, nl);
+        this.buffered = this.buffered.slice(nl + 1);
+        try {
+          this.logs.push(JSON.parse(line) as LogLine);
+        } catch {
+          this.logs.push({ level: 'raw', msg: line });
+        }
+      }
+    });
+    child.stdout!.resume();
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  get running(): boolean {
+    return this.exitState === undefined;
+  }
+
+  /** Peak resident set (kB) so far, from /proc/<pid>/status VmHWM. */
+  peakRssKb(): number | undefined {
+    try {
+      const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${this.pid}/status`, 'utf8'));
+      return m ? Number(m[1]) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async waitForLog(pred: (l: LogLine) => boolean, timeoutMs = 30_000, what = 'log line'): Promise<LogLine> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = this.logs.find(pred);
+      if (hit) return hit;
+      if (!this.running) throw new Error(`agent exited before ${what}:\n${this.tail()}`);
+      if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs} ms:\n${this.tail()}`);
+      await sleep(50);
+    }
+  }
+
+  /** SIGTERM and wait; returns the exit code (the agent must exit 0 on a graceful stop). */
+  async stop(timeoutMs = 40_000): Promise<number | null> {
+    if (!this.running) return this.exitState!.code;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    const { code, signal } = await this.exited;
+    clearTimeout(timer);
+    if (signal === 'SIGKILL') throw new Error(`agent did not stop within ${timeoutMs} ms:\n${this.tail()}`);
+    return code;
+  }
+
+  async kill9(): Promise<void> {
+    if (!this.running) return;
+    this.child.kill('SIGKILL');
+    await this.exited;
+  }
+
+  tail(n = 30): string {
+    return this.stderrText.trimEnd().split('\n').slice(-n).join('\n');
+  }
+
+  errors(): LogLine[] {
+    return this.logs.filter((l) => l.level === 'error' || l.level === 'fatal');
+  }
+}
+
+const live = new Set<Agent>();
+let hooked = false;
+
+/** Starts `walvault stream`; every agent started through here is SIGKILLed in afterAll if still running. */
+export function startAgent(o: AgentOptions): Agent {
+  if (!hooked) {
+    hooked = true;
+    afterAll(async () => {
+      await Promise.all([...live].map((a) => a.kill9()));
+      live.clear();
+    });
+  }
+  const conninfo = `host=127.0.0.1 port=${o.cluster.port} user=postgres${o.conninfoExtra ? ` ${o.conninfoExtra}` : ''}`;
+  const args = [
+    'stream',
+    '--pg-conninfo',
+    conninfo,
+    '--archive',
+    o.archive,
+    '--spool-dir',
+    o.spoolDir,
+    '--status-interval',
+    '500',
+    '--log-level',
+    'info',
+  ];
+  if (o.slot) args.push('--slot', o.slot);
+  if (o.createSlot) args.push('--create-slot');
+  if (o.synchronous) args.push('--synchronous');
+  if (o.metricsPort !== undefined) args.push('--metrics-port', String(o.metricsPort));
+  if (o.maxPending !== undefined) args.push('--max-pending', String(o.maxPending));
+  args.push(...(o.extraArgs ?? []));
+  const child = spawn(bin('walvault'), args, {
+    cwd: REPO,
+    env: {
+      ...process.env,
+      WALVAULT_NODE: process.execPath,
+      // No config file from the machine may leak in.
+      WALVAULT_CONFIG: '/dev/null',
+      ...(o.env ?? {}),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const agent = new Agent(child);
+  live.add(agent);
+  void agent.exited.then(() => live.delete(agent));
+  return agent;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export async function waitFor<T>(fn: () => Promise<T | undefined | false>, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      lastErr = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`);
+    await sleep(100);
+  }
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+// ------------------------------------------------------------------ the archive, read back
+
+export interface ArchiveReader {
+  readonly ctx: ArchiveContext;
+  catalog(): Promise<CatalogEntry[]>;
+  /** Verified original bytes of a WAL file (for `.partial`, the longest version). */
+  read(name: string): Promise<Buffer>;
+  /** Keys under errors/: refused conflicting copies. */
+  errorKeys(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+export async function openArchiveReader(url: string, segSize: number, s3?: { endpoint: string }): Promise<ArchiveReader> {
+  const storage = await createStorage(
+    url,
+    s3
+      ? {
+          endpoint: s3.endpoint,
+          forcePathStyle: true,
+          checksums: 'when_required',
+          region: 'us-east-1',
+          credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+          maxAttempts: 2,
+        }
+      : {},
+  );
+  const ctx: ArchiveContext = { storage, compression: parseCompression('zstd'), log: createLogger({ level: 'silent' }) };
+  return {
+    ctx,
+    async catalog() {
+      const out: CatalogEntry[] = [];
+      for await (const e of listCatalog(storage, segSize)) out.push(e);
+      return out;
+    },
+    async read(name) {
+      return (await restoreFile(ctx, name)).bytes;
+    },
+    async errorKeys() {
+      const out: string[] = [];
+      for await (const o of storage.list('errors/')) out.push(o.key);
+      return out;
+    },
+    close: () => storage.close(),
+  };
+}
+
+/** Full segments of one timeline, by segment number. */
+export function segmentsOf(entries: CatalogEntry[], timeline?: number): CatalogEntry[] {
+  return entries
+    .filter((e) => e.kind === 'segment' && (timeline === undefined || e.timeline === timeline))
+    .sort((a, b) => (a.segno! < b.segno! ? -1 : a.segno! > b.segno! ? 1 : a.timeline - b.timeline));
+}
+
+/** Segment numbers missing between the first and the last archived segment (across timelines). */
+export function gaps(entries: CatalogEntry[]): bigint[] {
+  const have = new Set(entries.filter((e) => e.kind === 'segment' || e.kind === 'partial').map((e) => e.segno!));
+  const segs = segmentsOf(entries);
+  if (segs.length === 0) return [];
+  const missing: bigint[] = [];
+  for (let s = segs[0]!.segno!; s <= segs[segs.length - 1]!.segno!; s++) if (!have.has(s)) missing.push(s);
+  return missing;
+}
+
+export function spoolFiles(dir: string): string[] {
+  try {
+    return readdirSync(dir).sort();
+  } catch {
+    return [];
+  }
+}
+
+// ------------------------------------------------------------------ the server's view
+
+export interface SlotRow {
+  active: boolean;
+  restart_lsn: string | null;
+}
+
+export async function slotRow(cluster: PgCluster, slot: string): Promise<SlotRow | undefined> {
+  const rows = await cluster.query<SlotRow>('SELECT active, restart_lsn::text AS restart_lsn FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+  return rows[0];
+}
+
+export interface ReplicationRow {
+  application_name: string;
+  state: string;
+  sent_lsn: string | null;
+  write_lsn: string | null;
+  flush_lsn: string | null;
+  replay_lsn: string | null;
+  sync_state: string;
+}
+
+export async function replicationRows(cluster: PgCluster): Promise<ReplicationRow[]> {
+  return cluster.query<ReplicationRow>(
+    `SELECT application_name, state, sent_lsn::text, write_lsn::text, flush_lsn::text, replay_lsn::text, sync_state
+       FROM pg_stat_replication`,
+  );
+}
+
+/** LSN text to a number of bytes. */
+export function lsnBytes(text: string): bigint {
+  const [hi, lo] = text.split('/');
+  return (BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`);
+}
+
+// ------------------------------------------------------------------ metrics
+
+export async function scrape(port: number): Promise<Map<string, number>> {
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+  if (!res.ok) throw new Error(`metrics answered ${res.status}`);
+  const out = new Map<string, number>();
+  for (const line of (await res.text()).split('\n')) {
+    if (line.startsWith('#') || line.trim() === '') continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?)\s+(\S+)/.exec(line);
+    if (m) out.set(m[1]!, Number(m[2]));
+  }
+  return out;
+}
+
+export async function status(port: number): Promise<Record<string, unknown>> {
+  const res = await fetch(`http://127.0.0.1:${port}/status`);
+  if (!res.ok) throw new Error(`status answered ${res.status}`);
+  return (await res.json()) as Record<string, unknown>;
+}
