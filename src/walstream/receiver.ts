@@ -295,6 +295,8 @@ export class WalReceiver {
         this.stats.receivedLsn = formatLsn(spool.receivedEnd ?? lsn(msg.dataStart + BigInt(msg.data.length)));
         for (const f of finished) {
           this.flushedEnd = lsn(SegmentName.parse(f.name, this.segSize).startLsn + BigInt(this.segSize));
+          // /status must never show less than what the server is told is flushed.
+          this.stats.flushedLsn = formatLsn(this.flushedEnd);
           this.enqueueUpload(f.name, f.path);
         }
         if (finished.length > 0) this.sendStatus(false);

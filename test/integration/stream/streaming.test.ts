@@ -5,7 +5,7 @@
  * graceful stop leaves the newest WAL in the archive as `.partial`. Also measures catch-up
  * throughput and peak RSS (printed, not asserted).
  */
-import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgCluster, supportedMajors, useClusterPool } from '../../support/cluster.js';
@@ -33,6 +33,7 @@ describe.each(streamMajors(supportedMajors()))('PostgreSQL %i: walvault stream u
   const pool = useClusterPool();
   const root = mkdtempSync('/tmp/walvault-stream-');
   const archiveDir = join(root, 'archive');
+  mkdirSync(archiveDir);
   const archiveUrl = `file://${archiveDir}`;
   const spoolDir = join(root, 'spool');
   let primary: PgCluster;
