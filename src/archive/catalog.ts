@@ -34,10 +34,14 @@ export async function* listCatalog(
         continue; // Not ours: foreign files in the bucket are ignored, never misread as WAL.
       }
       if (opts.timeline !== undefined && classified.kind === 'history' && classified.timeline !== opts.timeline) continue;
-      const segno =
-        classified.kind === 'history'
-          ? undefined
-          : SegmentName.parse(parts.fileName.slice(0, 24), segSize).segno;
+      let segno: bigint | undefined;
+      if (classified.kind !== 'history') {
+        try {
+          segno = SegmentName.parse(parts.fileName.slice(0, 24), segSize).segno;
+        } catch {
+          continue; // A name impossible at this segment size is not ours either.
+        }
+      }
       yield {
         ...parts,
         key: obj.key,

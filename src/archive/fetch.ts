@@ -68,6 +68,9 @@ export async function readObject(ctx: ArchiveContext, obj: StoredObject): Promis
   if (meta.sha256 !== obj.parts.sha256) fail('checksum in the header differs from the one in the key');
   if ((meta.encryption !== null) !== obj.parts.encrypted) fail('encryption flag in the header differs from the key');
   let payload = raw.subarray(header.payloadOffset);
+  if (payload.length !== meta.payloadBytes) {
+    fail(`payload is ${payload.length} bytes, the header says ${meta.payloadBytes} (truncated or extended object)`);
+  }
   if (meta.encryption) {
     payload = decryptBuffer(payload, ctx.encryption, meta.encryption.keyId, header.headerBytes, obj.key);
   }
@@ -93,13 +96,27 @@ export async function restoreFile(
   const kind = classifyWalFileName(fileName).kind;
   const versions = await findVersions(ctx, fileName);
   if (versions.length === 0) throw new NotFoundError(`unable to find '${fileName}' in the archive`);
-  if (versions.length > 1 && kind !== 'partial') {
+  const contents = new Set(versions.map((v) => v.parts.sha256));
+  if (contents.size > 1 && kind !== 'partial') {
     throw new IntegrityError(
-      `unable to restore '${fileName}': the archive holds ${versions.length} different versions (${versions.map((v) => v.key).join(', ')})`,
+      `unable to restore '${fileName}': the archive holds ${contents.size} different versions (${versions.map((v) => v.key).join(', ')})`,
     );
   }
+  // Copies with the same checksum (e.g. stored with two codecs by racing pushes) are the same file:
+  // any one that verifies will do. Distinct .partial versions are all read and the longest wins.
   const restored: RestoredFile[] = [];
-  for (const v of versions) restored.push(await readObject(ctx, v));
+  let firstError: unknown;
+  for (const sha of contents) {
+    for (const v of versions.filter((x) => x.parts.sha256 === sha)) {
+      try {
+        restored.push(await readObject(ctx, v));
+        break;
+      } catch (err) {
+        firstError ??= err;
+      }
+    }
+  }
+  if (restored.length < contents.size) throw firstError;
   restored.sort((a, b) => (b.meta.validBytes ?? 0) - (a.meta.validBytes ?? 0));
   const best = restored[0]!;
   if (best.meta.systemId !== null) {

@@ -61,7 +61,10 @@ export function decodeIdentity(bytes: Buffer, key: string): ArchiveIdentity {
   }
   if (record.sha256 !== sha256(canonical(id))) fail('checksum mismatch (the record was altered or damaged)');
   if (id.formatVersion > STORAGE_FORMAT_VERSION) {
-    fail(`archive format version ${id.formatVersion} is newer than this walvault supports (${STORAGE_FORMAT_VERSION})`);
+    // Not damage: a newer walvault wrote it. Refuse, and never "heal" it with an older record.
+    throw new ArchiveMismatchError(
+      `unable to use archive '${key}': format version ${id.formatVersion} is newer than this walvault supports (${STORAGE_FORMAT_VERSION}); upgrade walvault`,
+    );
   }
   return id;
 }
@@ -131,13 +134,16 @@ export async function ensureIdentity(
     identity = await readIdentity(storage);
     if (!identity) throw new IntegrityError(`unable to create archive identity '${IDENTITY_KEY}': not readable after write`);
     if (canonical(identity) === canonical(fresh)) await storage.put(IDENTITY_COPY_KEY, bytes);
-  } else if (read.intactCopies < 2) {
-    // Heal a lost or damaged copy so the archive keeps two.
-    const bytes = encodeIdentity(identity);
-    await storage.put(IDENTITY_KEY, bytes);
-    await storage.put(IDENTITY_COPY_KEY, bytes);
+    checkIdentity(identity, observed, fileName);
+  } else {
+    checkIdentity(identity, observed, fileName);
+    if (read.intactCopies < 2) {
+      // Heal a lost or damaged copy so the archive keeps two.
+      const bytes = encodeIdentity(identity);
+      await storage.put(IDENTITY_KEY, bytes);
+      await storage.put(IDENTITY_COPY_KEY, bytes);
+    }
   }
-  checkIdentity(identity, observed, fileName);
   return identity;
 }
 

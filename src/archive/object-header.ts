@@ -7,7 +7,7 @@
  *   byte  8      object format version (1)
  *   bytes 9..12  header length N, u32 big-endian (at most 64 KiB)
  *   N bytes      UTF-8 JSON: ObjectMeta
- *   rest         payload: codec(original bytes), then encrypted when `encryption` is set; the whole
+ *   rest         payload (`payloadBytes` long): codec(original bytes), then encrypted when `encryption` is set; the whole
  *                header (all 13 + N bytes) is bound to every encrypted chunk as associated data.
  */
 import { IntegrityError } from '../common/errors.js';
@@ -27,6 +27,8 @@ export interface ObjectMeta {
   readonly sha256: string;
   /** Size of the original bytes. */
   readonly size: number;
+  /** Size of the payload after the header (compressed, then encrypted): extra or missing bytes are damage. */
+  readonly payloadBytes: number;
   readonly codec: string;
   readonly level: number;
   /** Key id of the encryption key (never the key), or null for a plain object. */
@@ -102,11 +104,14 @@ function validateMeta(v: unknown, fail: (reason: string) => never): ObjectMeta {
     if (e['alg'] !== 'aes-256-gcm-chunked' || typeof e['keyId'] !== 'string') fail('unsupported encryption in header');
     encryption = { alg: 'aes-256-gcm-chunked', keyId: e['keyId'] as string };
   }
+  // Segments always record their cluster: a header that lost it must not skip the identity check.
+  if ((kind === 'segment' || kind === 'partial') && typeof o['systemId'] !== 'string') fail('header field systemId missing');
   return {
     name: str('name'),
     kind: kind as ArchivedKind,
     sha256,
     size: int('size'),
+    payloadBytes: int('payloadBytes'),
     codec: str('codec'),
     level: typeof o['level'] === 'number' ? (o['level'] as number) : 0,
     encryption,

@@ -23,6 +23,7 @@ import {
 } from '../common/errors.js';
 import { getCodec } from '../codec/codec.js';
 import { encryptBuffer } from './crypto.js';
+import { encryptedSize } from '../codec/encryption.js';
 import { classifyWalFileName, type ClassifiedWalFileName } from '../segment/names.js';
 import { inspectSegment, validateSegmentForArchive } from '../segment/inspect.js';
 import { formatLsn } from '../segment/lsn.js';
@@ -144,7 +145,11 @@ async function readWholeFile(path: string, fileName: string): Promise<{ bytes: B
 }
 
 /** Validates the file for its kind and builds its object metadata (checking the archive identity). */
-async function describeFile(ctx: ArchiveContext, classified: ClassifiedWalFileName, bytes: Buffer): Promise<ObjectMeta> {
+async function describeFile(
+  ctx: ArchiveContext,
+  classified: ClassifiedWalFileName,
+  bytes: Buffer,
+): Promise<Omit<ObjectMeta, 'payloadBytes'>> {
   const name = classified.name;
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   const base = {
@@ -159,11 +164,12 @@ async function describeFile(ctx: ArchiveContext, classified: ClassifiedWalFileNa
   };
   if (classified.kind === 'segment' || classified.kind === 'partial') {
     const header = inspectSegment(bytes, { expectedName: name });
+    // Strict structure first (nothing is written for a refused file), then the archive identity:
+    // a finished segment must be whole; a .partial may end anywhere but must be full-sized.
+    const info = validateSegmentForArchive(bytes, name, { systemId: header.systemId, segSize: header.segSize });
     const observed = { systemId: header.systemId, pgMajor: header.pgMajor, walSegSize: header.segSize };
     if (ctx.identity) checkIdentity(ctx.identity, observed, name);
     else ctx.identity = await ensureIdentity(ctx.storage, observed, name, WRITER);
-    // Strict: a finished segment must be whole; a .partial may end anywhere but must be full-sized.
-    const info = validateSegmentForArchive(bytes, name, { systemId: header.systemId, segSize: header.segSize });
     if (bytes.length !== info.segSize) {
       throw new InvalidWalError(
         `unable to archive '${name}': ${bytes.length} bytes, a WAL segment of this cluster has ${info.segSize}`,
@@ -211,15 +217,21 @@ async function existingVersions(ctx: ArchiveContext, fileName: string): Promise<
   return found;
 }
 
-export async function encodeObject(ctx: ArchiveContext, meta: ObjectMeta, bytes: Buffer): Promise<Buffer> {
-  const header = encodeObjectHeader(meta);
+export async function encodeObject(ctx: ArchiveContext, meta: Omit<ObjectMeta, 'payloadBytes'>, bytes: Buffer): Promise<Buffer> {
   const codec = getCodec(ctx.compression.name, ctx.compression.level);
   const compressed = await codec.compress(bytes);
+  const payloadBytes = ctx.encryption ? encryptedSize(compressed.length) : compressed.length;
+  const header = encodeObjectHeader({ ...meta, payloadBytes });
   const payload = ctx.encryption ? encryptBuffer(compressed, ctx.encryption, header) : compressed;
   return Buffer.concat([header, payload]);
 }
 
-async function quarantine(ctx: ArchiveContext, meta: ObjectMeta, extension: string, bytes: Buffer): Promise<string> {
+async function quarantine(
+  ctx: ArchiveContext,
+  meta: Omit<ObjectMeta, 'payloadBytes'>,
+  extension: string,
+  bytes: Buffer,
+): Promise<string> {
   const key = errorKey({ fileName: meta.name, sha256: meta.sha256, extension, encrypted: ctx.encryption !== undefined });
   try {
     await ctx.storage.put(key, await encodeObject(ctx, meta, bytes), { ifAbsent: true });

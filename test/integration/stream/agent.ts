@@ -16,6 +16,7 @@ import { restoreFile } from '../../../src/archive/fetch.js';
 import { parseCompression } from '../../../src/codec/codec.js';
 import { createLogger } from '../../../src/common/log.js';
 import type { ArchiveContext } from '../../../src/archive/context.js';
+import { pgUser, spawnIdentity } from '../../../src/pgcluster/user.js';
 
 /** Majors this directory runs on: 15 (Debian, full tools) and one newer npm build, when installed. */
 export function streamMajors(all: number[]): number[] {
@@ -135,7 +136,11 @@ export class Agent {
 const live = new Set<Agent>();
 let hooked = false;
 
-/** Starts `walvault stream`; every agent started through here is SIGKILLed in afterAll if still running. */
+/**
+ * Starts `walvault stream` as the PostgreSQL OS user (as a DBA runs it, and so that restore_command,
+ * which runs as that user, can read the archive it writes; spool and archive directories must be
+ * `pgOwnedDir`s). Every agent started here is SIGKILLed in afterAll if still running.
+ */
 export function startAgent(o: AgentOptions): Agent {
   if (!hooked) {
     hooked = true;
@@ -174,6 +179,7 @@ export function startAgent(o: AgentOptions): Agent {
       ...(o.env ?? {}),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...spawnIdentity(pgUser()),
   });
   const agent = new Agent(child);
   live.add(agent);

@@ -5,11 +5,11 @@
  * graceful stop leaves the newest WAL in the archive as `.partial`. Also measures catch-up
  * throughput and peak RSS (printed, not asserted).
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgCluster, supportedMajors, useClusterPool } from '../../support/cluster.js';
-import { runCli } from '../../support/walvault.js';
+import { pgOwnedDir, runCli } from '../../support/walvault.js';
 import {
   freePort,
   gaps,
@@ -31,11 +31,10 @@ const SEG = 1024 * 1024;
 
 describe.each(streamMajors(supportedMajors()))('PostgreSQL %i: walvault stream under load', (major) => {
   const pool = useClusterPool();
-  const root = mkdtempSync('/tmp/walvault-stream-');
-  const archiveDir = join(root, 'archive');
-  mkdirSync(archiveDir);
+  const root = pgOwnedDir(mkdtempSync('/tmp/walvault-stream-'));
+  const archiveDir = pgOwnedDir(join(root, 'archive'));
   const archiveUrl = `file://${archiveDir}`;
-  const spoolDir = join(root, 'spool');
+  const spoolDir = pgOwnedDir(join(root, 'spool'));
   let primary: PgCluster;
   let agent: Agent;
   let reader: ArchiveReader;

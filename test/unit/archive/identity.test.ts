@@ -245,21 +245,13 @@ describe.each(DRIVERS)('ensureIdentity / readIdentity on %s storage', (driver) =
     await storage.put(IDENTITY_COPY_KEY, newer);
     const snap = await snapshot(storage);
     const err = await rejectionOf(ensureIdentity(storage, PG15, SEG, WRITER));
-    expect(expectWalvault(err, IntegrityError, ExitCode.integrity).message).toContain('newer');
-    expectWalvault(await rejectionOf(readIdentity(storage)), IntegrityError, ExitCode.integrity);
+    expect(expectWalvault(err, ArchiveMismatchError, ExitCode.integrity).message).toContain('newer');
+    expectWalvault(await rejectionOf(readIdentity(storage)), ArchiveMismatchError, ExitCode.integrity);
     expect(await snapshot(storage)).toEqual(snap);
   });
 
-  /*
-   * BUG (src/archive/identity.ts, readCopy/ensureIdentity, ~lines 95-147): decodeIdentity reports a
-   * well-formed record of a newer format version as an IntegrityError, and readCopy treats every
-   * IntegrityError as a damaged copy. So when a newer walvault has upgraded one copy (e.g. it stopped
-   * between its two writes), this older walvault accepts the other, old copy and "heals" the archive by
-   * overwriting the newer record with the old one: a silent downgrade of an archive it does not
-   * understand. Expected: a newer-version copy with a valid checksum refuses the whole operation and
-   * nothing is written. Flip to `it` once fixed.
-   */
-  it.fails('one copy of a newer format version: refused, the newer copy not downgraded', async () => {
+  // A newer walvault's record is not damage: never "heal" it with an older one.
+  it('one copy of a newer format version: refused, the newer copy not downgraded', async () => {
     const storage = await fresh();
     const newer = handMadeRecord({ ...ID15, formatVersion: STORAGE_FORMAT_VERSION + 1 });
     await storage.put(IDENTITY_KEY, newer);
@@ -269,9 +261,8 @@ describe.each(DRIVERS)('ensureIdentity / readIdentity on %s storage', (driver) =
       () => undefined,
       (e: unknown) => e,
     );
-    // Today: resolves, after rewriting archive.info with the old record.
     expect(await snapshot(storage)).toEqual(snap);
-    expect(err).toBeInstanceOf(IntegrityError);
+    expect(err).toBeInstanceOf(ArchiveMismatchError);
   });
 
   it('two first pushes racing with different clusters: exactly one wins, both copies agree', async () => {

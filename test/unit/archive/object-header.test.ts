@@ -16,6 +16,7 @@ const META: ObjectMeta = {
   kind: 'segment',
   sha256: SHA_ABC,
   size: 1048576,
+  payloadBytes: 65536,
   codec: 'zstd',
   level: 1,
   encryption: { alg: 'aes-256-gcm-chunked', keyId: '0123456789abcdef' },
@@ -183,10 +184,16 @@ describe('decodeObjectHeader on a hand-built header', () => {
   });
 
   it('optional fields may be absent: they read as null (level as 0)', () => {
-    const o: Record<string, unknown> = { ...META };
+    const o: Record<string, unknown> = { ...META, kind: 'history', name: '00000002.history' };
     for (const k of ['level', 'encryption', 'systemId', 'timeline', 'startLsn', 'validBytes']) delete o[k];
     const meta = decodeObjectHeader(handMade(JSON.stringify(o)), 'k')!.meta;
     expect(meta).toMatchObject({ level: 0, encryption: null, systemId: null, timeline: null, startLsn: null, validBytes: null });
+  });
+
+  it('a segment header without its system identifier is refused (it would skip the identity check)', () => {
+    const o: Record<string, unknown> = { ...META };
+    delete o['systemId'];
+    expect(() => decodeObjectHeader(handMade(JSON.stringify(o)), 'k')).toThrow(IntegrityError);
   });
 
   it('unknown extra fields are dropped, not passed through', () => {

@@ -364,7 +364,7 @@ describe.each(DRIVERS)('%s storage', (driver) => {
  * (verify one, or all) instead of as a conflict. Flip to `it` once fixed.
  */
 describe('two stored copies of the same content', () => {
-  it.fails('a finished segment stored under two codecs (same SHA-256) is still restorable', async () => {
+  it('a finished segment stored under two codecs (same SHA-256) is still restorable', async () => {
     const storage = await newStorage('memory');
     const src = await tempDir('src');
     const p = await writeFixture(src, MAJOR, SEG8);

@@ -1,0 +1,80 @@
+/**
+ * Small text helpers shared by the operator commands' readable output. Pure; every command also
+ * has `--json`, so nothing here has to be parseable.
+ */
+
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'] as const;
+
+/** `512 B`, `16.0 MiB`, `1.25 GiB`: binary units, three significant digits at most. */
+export function formatBytes(bytes: number | bigint): string {
+  let value = Number(bytes);
+  if (!Number.isFinite(value)) return String(bytes);
+  const negative = value < 0;
+  value = Math.abs(value);
+  let unit = 0;
+  while (value >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  const text = unit === 0 ? String(value) : value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2);
+  return `${negative ? '-' : ''}${text} ${UNITS[unit]}`;
+}
+
+/** `0 s`, `42 s`, `3 min 4 s`, `2 h 5 min`, `3 d 4 h`: an age an operator reads at a glance. */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms)) return '?';
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return s % 60 === 0 ? `${m} min` : `${m} min ${s % 60} s`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return m % 60 === 0 ? `${h} h` : `${h} h ${m % 60} min`;
+  const d = Math.floor(h / 24);
+  return h % 24 === 0 ? `${d} d` : `${d} d ${h % 24} h`;
+}
+
+/** The first 12 hex digits: enough to tell objects apart by eye, and to grep the full key. */
+export function shortSha(sha256: string): string {
+  return sha256.slice(0, 12);
+}
+
+/** `2024-05-01 03:04:05Z`: ISO 8601 in UTC without milliseconds, sortable and unambiguous. */
+export function formatTime(date: Date): string {
+  return `${date.toISOString().slice(0, 19).replace('T', ' ')}Z`;
+}
+
+export interface Column {
+  readonly title: string;
+  readonly align?: 'left' | 'right';
+}
+
+/** A plain table: a header line, then one line per row, columns separated by two spaces. */
+export function renderTable(columns: readonly Column[], rows: readonly (readonly string[])[]): string {
+  const widths = columns.map((c, i) => Math.max(c.title.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string =>
+    columns
+      .map((c, i) => {
+        const cell = cells[i] ?? '';
+        const w = widths[i] ?? 0;
+        // The last left-aligned column is not padded: no trailing blanks.
+        if (i === columns.length - 1 && c.align !== 'right') return cell;
+        return c.align === 'right' ? cell.padStart(w) : cell.padEnd(w);
+      })
+      .join('  ');
+  return [line(columns.map((c) => c.title)), ...rows.map(line)].join('\n');
+}
+
+/** `key: value` lines with the values aligned. */
+export function renderFields(rows: readonly (readonly [string, string])[]): string {
+  const width = Math.max(0, ...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${`${k}:`.padEnd(width + 2)}${v}`).join('\n');
+}
+
+/** `[#########...........]  45%  123/456 objects  1.2 GiB`: one line for a TTY progress bar. */
+export function renderProgressBar(p: { done: number; total: number; bytes: number; width?: number; what?: string }): string {
+  const width = p.width ?? 30;
+  const fraction = p.total === 0 ? 1 : Math.min(1, p.done / p.total);
+  const filled = Math.round(fraction * width);
+  const pct = `${Math.floor(fraction * 100)}%`.padStart(4);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${pct}  ${p.done}/${p.total} ${p.what ?? 'objects'}  ${formatBytes(p.bytes)}`;
+}

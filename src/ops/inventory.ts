@@ -1,0 +1,87 @@
+/**
+ * The archive as the operator commands see it: its identity, and every WAL object from one listing,
+ * sorted here (some S3-compatible services do not list in byte order), plus the decoded history
+ * files, which are the only objects read in full to answer "which timeline came from where".
+ */
+import { listCatalog, type CatalogEntry } from '../archive/catalog.js';
+import type { ArchiveContext } from '../archive/context.js';
+import { restoreFile } from '../archive/fetch.js';
+import { readIdentity, type ArchiveIdentity } from '../archive/identity.js';
+import { HISTORY_PREFIX, IDENTITY_KEY, WAL_PREFIX } from '../archive/keys.js';
+import { ExitCode, NotFoundError, WalvaultError, IntegrityError, describeCause } from '../common/errors.js';
+import { parseTimelineHistory, type TimelineHistory } from '../segment/history.js';
+
+export interface Inventory {
+  readonly identity: ArchiveIdentity;
+  readonly segSize: number;
+  /** By timeline, then segment number (a timeline's history file first), then name and key. */
+  readonly entries: readonly CatalogEntry[];
+}
+
+export function compareEntries(a: CatalogEntry, b: CatalogEntry): number {
+  if (a.timeline !== b.timeline) return a.timeline - b.timeline;
+  const sa = a.segno ?? -1n;
+  const sb = b.segno ?? -1n;
+  if (sa !== sb) return sa < sb ? -1 : 1;
+  if (a.fileName !== b.fileName) return a.fileName < b.fileName ? -1 : 1;
+  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+}
+
+/**
+ * Reads the identity and lists the archive. NotFoundError when the archive has no identity and no
+ * WAL (nothing was ever archived there); IntegrityError when it has WAL but no identity.
+ */
+export async function loadInventory(ctx: ArchiveContext, opts: { timeline?: number } = {}): Promise<Inventory> {
+  const identity = await readIdentity(ctx.storage);
+  if (!identity) {
+    for (const prefix of [WAL_PREFIX, HISTORY_PREFIX]) {
+      for await (const obj of ctx.storage.list(prefix)) {
+        throw new IntegrityError(
+          `unable to read archive '${ctx.storage.description}': it holds WAL ('${obj.key}') but no identity record ('${IDENTITY_KEY}')`,
+        );
+      }
+    }
+    throw new NotFoundError(`unable to read archive '${ctx.storage.description}': it is empty (nothing was archived there yet)`);
+  }
+  ctx.identity = identity;
+  const entries: CatalogEntry[] = [];
+  for await (const e of listCatalog(ctx.storage, identity.walSegSize, opts)) entries.push(e);
+  entries.sort(compareEntries);
+  return { identity, segSize: identity.walSegSize, entries };
+}
+
+export interface HistoryFailure {
+  readonly fileName: string;
+  readonly timeline: number;
+  readonly message: string;
+}
+
+export interface LoadedHistories {
+  readonly histories: Map<number, TimelineHistory>;
+  /** History files that exist but cannot be proven intact or parsed. */
+  readonly failures: readonly HistoryFailure[];
+}
+
+/**
+ * Downloads, verifies and parses every archived history file. One that is damaged, ambiguous or
+ * unparsable is a failure to report, not a reason to stop; storage errors still propagate.
+ */
+export async function loadHistories(ctx: ArchiveContext, entries: readonly CatalogEntry[]): Promise<LoadedHistories> {
+  const histories = new Map<number, TimelineHistory>();
+  const failures: HistoryFailure[] = [];
+  const names = [...new Set(entries.filter((e) => e.kind === 'history').map((e) => e.fileName))];
+  await Promise.all(
+    names.map(async (fileName) => {
+      const timeline = Number.parseInt(fileName.slice(0, 8), 16);
+      try {
+        const restored = await restoreFile(ctx, fileName);
+        histories.set(timeline, parseTimelineHistory(restored.bytes.toString('utf8'), timeline));
+      } catch (err) {
+        if (!(err instanceof WalvaultError) || err.exitCode !== ExitCode.integrity) throw err;
+        failures.push({ fileName, timeline, message: describeCause(err) });
+      }
+    }),
+  );
+  failures.sort((a, b) => a.timeline - b.timeline);
+  return { histories, failures };
+}

@@ -1,0 +1,51 @@
+/**
+ * What an object's header must agree with: its key, and the archive's identity. Pure; the header
+ * comes from a ranged read (wal-verify) or a full download (wal-verify --deep).
+ */
+import type { CatalogEntry } from '../archive/catalog.js';
+import type { ArchiveIdentity } from '../archive/identity.js';
+import type { ObjectMeta } from '../archive/object-header.js';
+import { codecFromExtension } from '../codec/codec.js';
+import { describeCause } from '../common/errors.js';
+import { formatLsn } from '../segment/lsn.js';
+import { segmentStartLsn } from '../segment/names.js';
+
+export type ObjectProblemKind = 'wrong-cluster' | 'header';
+
+export interface ObjectProblem {
+  readonly kind: ObjectProblemKind;
+  readonly message: string;
+}
+
+type EntryFacts = Pick<CatalogEntry, 'fileName' | 'kind' | 'timeline' | 'segno' | 'sha256' | 'extension' | 'encrypted'>;
+
+export function checkObjectMeta(entry: EntryFacts, meta: ObjectMeta, identity: ArchiveIdentity): ObjectProblem[] {
+  const out: ObjectProblem[] = [];
+  const header = (message: string): void => void out.push({ kind: 'header', message });
+  if (meta.name !== entry.fileName) header(`the header names '${meta.name}'`);
+  if (meta.kind !== entry.kind) header(`the header says it is a ${meta.kind}, the name says ${entry.kind}`);
+  if (meta.sha256 !== entry.sha256) header('the checksum in the header differs from the one in the key');
+  if ((meta.encryption !== null) !== entry.encrypted) header('the encryption flag in the header differs from the key');
+  try {
+    const codec = codecFromExtension(entry.extension === 'raw' ? '' : entry.extension, entry.fileName);
+    if (codec.name !== meta.codec) header(`the header says codec '${meta.codec}', the key says '${codec.name}'`);
+  } catch (err) {
+    header(describeCause(err));
+  }
+  if (meta.systemId !== null && meta.systemId !== identity.systemId) {
+    out.push({
+      kind: 'wrong-cluster',
+      message: `it is from database system ${meta.systemId}, the archive belongs to ${identity.systemId}`,
+    });
+  }
+  if (entry.kind === 'segment' || entry.kind === 'partial') {
+    if (meta.systemId === null) header('the header records no database system, so nothing proves the WAL belongs to this cluster');
+    if (meta.size !== identity.walSegSize) header(`it is ${meta.size} bytes, the archive's segments are ${identity.walSegSize}`);
+    if (meta.timeline !== entry.timeline) header(`the header says timeline ${String(meta.timeline)}, the name says ${entry.timeline}`);
+    if (entry.segno !== undefined) {
+      const start = formatLsn(segmentStartLsn(entry.segno, identity.walSegSize));
+      if (meta.startLsn !== start) header(`the header says it starts at ${String(meta.startLsn)}, the name says ${start}`);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,83 @@
+/**
+ * Ranges of segment numbers, and questions about sorted lists of the segment numbers an archive
+ * holds. Pure. Everything works on ranges, never segment by segment, so a corrupt history that
+ * names an absurd switch point cannot make a command loop over 2^40 segments.
+ */
+
+/** Segment numbers `first..last`, both inclusive. */
+export interface SegmentRange {
+  readonly first: bigint;
+  readonly last: bigint;
+}
+
+export function rangeLength(r: SegmentRange): bigint {
+  return r.last < r.first ? 0n : r.last - r.first + 1n;
+}
+
+/** Sorts ascending and removes duplicates. */
+export function sortedUnique(values: Iterable<bigint>): bigint[] {
+  const sorted = [...new Set(values)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return sorted;
+}
+
+/** Index of the first element `>= value` in a sorted list (its length when there is none). */
+export function lowerBound(sorted: readonly bigint[], value: bigint): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** How many elements of a sorted, duplicate-free list lie in `range`. */
+export function countIn(sorted: readonly bigint[], range: SegmentRange): number {
+  if (range.last < range.first) return 0;
+  return lowerBound(sorted, range.last + 1n) - lowerBound(sorted, range.first);
+}
+
+/** The smallest element in `range`, if any. */
+export function firstIn(sorted: readonly bigint[], range: SegmentRange): bigint | undefined {
+  const i = lowerBound(sorted, range.first);
+  const v = sorted[i];
+  return v !== undefined && v <= range.last ? v : undefined;
+}
+
+/** The numbers in `range` that a sorted, duplicate-free list lacks, as ranges, ascending. */
+export function missingRanges(sorted: readonly bigint[], range: SegmentRange): SegmentRange[] {
+  const out: SegmentRange[] = [];
+  if (range.last < range.first) return out;
+  let next = range.first;
+  for (let i = lowerBound(sorted, range.first); i < sorted.length; i++) {
+    const v = sorted[i]!;
+    if (v > range.last) break;
+    if (v > next) out.push({ first: next, last: v - 1n });
+    next = v + 1n;
+  }
+  if (next <= range.last) out.push({ first: next, last: range.last });
+  return out;
+}
+
+/** Sorts ranges and joins the ones that overlap or touch. */
+export function mergeRanges(ranges: Iterable<SegmentRange>): SegmentRange[] {
+  const sorted = [...ranges].filter((r) => r.first <= r.last).sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0));
+  const out: SegmentRange[] = [];
+  for (const r of sorted) {
+    const prev = out[out.length - 1];
+    if (prev && r.first <= prev.last + 1n) {
+      if (r.last > prev.last) out[out.length - 1] = { first: prev.first, last: r.last };
+    } else {
+      out.push(r);
+    }
+  }
+  return out;
+}
+
+/** The part of `r` inside `within`, or undefined when they do not overlap. */
+export function clipRange(r: SegmentRange, within: SegmentRange): SegmentRange | undefined {
+  const first = r.first > within.first ? r.first : within.first;
+  const last = r.last < within.last ? r.last : within.last;
+  return first <= last ? { first, last } : undefined;
+}

@@ -1,0 +1,206 @@
+/**
+ * wal-verify: is the archive whole, and is every object what its key says? Continuity of every
+ * timeline along the path recovery takes (history files included), the header of every object
+ * against the archive's identity, and with `deep` a full download and verification of every object
+ * (decryption, decompression, SHA-256). Problems are collected, never thrown: the operator gets the
+ * complete list. Only failures to look (storage unreachable, interrupted) are thrown.
+ */
+import PQueue from 'p-queue';
+import type { CatalogEntry } from '../archive/catalog.js';
+import type { ArchiveContext } from '../archive/context.js';
+import { readObject } from '../archive/fetch.js';
+import type { ArchiveIdentity } from '../archive/identity.js';
+import type { ObjectMeta } from '../archive/object-header.js';
+import { AbortedError, ConfigError, ExitCode, NotFoundError, WalvaultError, describeCause } from '../common/errors.js';
+import { historyIncludes } from '../segment/history.js';
+import { formatLsn, type Lsn } from '../segment/lsn.js';
+import { segmentFileName, segnoOfLsn } from '../segment/names.js';
+import { readObjectHeader } from './header-read.js';
+import { loadHistories, loadInventory } from './inventory.js';
+import { checkObjectMeta } from './object-checks.js';
+import { clipRange, type SegmentRange } from './segment-ranges.js';
+import { chainGaps, describeGap, historyOrSelf, historyProblems, mergeGaps, presentSegments } from './timelines.js';
+
+export type ProblemKind = 'gap' | 'history' | 'duplicate' | 'wrong-cluster' | 'header' | 'damaged';
+
+export interface Problem {
+  readonly kind: ProblemKind;
+  readonly timeline: number | null;
+  /** The file or object concerned; for a gap, its first missing segment. */
+  readonly subject: string;
+  readonly message: string;
+  /** For gaps: the last missing segment. */
+  readonly through?: string;
+}
+
+export interface VerifyProgress {
+  readonly done: number;
+  readonly total: number;
+  /** Bytes read so far (whole objects with deep, headers otherwise). */
+  readonly bytes: number;
+}
+
+export interface VerifyOptions {
+  /** Only the chain that recovery to this timeline reads (the timeline and its ancestors). */
+  readonly timeline?: number;
+  readonly from?: Lsn;
+  readonly to?: Lsn;
+  /** Download and verify every object in full. */
+  readonly deep?: boolean;
+  /** Objects checked at once. */
+  readonly parallel?: number;
+  readonly onProgress?: (p: VerifyProgress) => void;
+}
+
+export interface VerifyReport {
+  readonly archive: string;
+  readonly identity: ArchiveIdentity;
+  readonly deep: boolean;
+  /** Timelines whose chain was checked. */
+  readonly timelines: readonly number[];
+  readonly range: { readonly from: string | null; readonly to: string | null };
+  /** Full segments in scope. */
+  readonly segments: number;
+  /** Objects checked (headers, or whole objects with deep; history files are always read in full). */
+  readonly objects: number;
+  readonly bytesRead: number;
+  readonly problems: readonly Problem[];
+  /** Worth knowing, not wrong (a new timeline without segments yet, an object deleted while verifying). */
+  readonly notes: readonly string[];
+  readonly durationMs: number;
+}
+
+function isProblemError(err: unknown): err is WalvaultError {
+  return err instanceof WalvaultError && err.exitCode === ExitCode.integrity;
+}
+
+export async function verifyArchive(ctx: ArchiveContext, opts: VerifyOptions = {}): Promise<VerifyReport> {
+  const started = performance.now();
+  const { identity, segSize, entries } = await loadInventory(ctx);
+  const { histories, failures } = await loadHistories(ctx, entries);
+  const problems: Problem[] = [];
+  const notes: string[] = [];
+
+  const window: SegmentRange = {
+    first: opts.from !== undefined ? segnoOfLsn(opts.from, segSize) : 0n,
+    last: opts.to !== undefined ? segnoOfLsn(opts.to, segSize) : (1n << 64n) - 1n,
+  };
+  const present = presentSegments(entries);
+  const chainTimelines = opts.timeline !== undefined ? [opts.timeline] : [...present.keys()].sort((a, b) => a - b);
+  const inTimelines = (tli: number): boolean =>
+    opts.timeline === undefined || historyIncludes(historyOrSelf(histories, opts.timeline), tli);
+  const inWindow = (e: CatalogEntry): boolean => e.segno === undefined || clipRange({ first: e.segno, last: e.segno }, window) !== undefined;
+
+  if (opts.timeline !== undefined && !present.has(opts.timeline)) notes.push(`timeline ${opts.timeline} has no segments in the archive`);
+  for (const tli of new Set(entries.map((e) => e.timeline))) {
+    if (!present.has(tli) && entries.some((e) => e.timeline === tli && e.kind === 'history') && inTimelines(tli)) {
+      notes.push(`timeline ${tli} has a history file but no segments yet`);
+    }
+  }
+
+  for (const f of failures) {
+    if (inTimelines(f.timeline)) problems.push({ kind: 'history', timeline: f.timeline, subject: f.fileName, message: f.message });
+  }
+  for (const p of historyProblems(entries, histories)) {
+    if (inTimelines(p.timeline)) problems.push({ kind: 'history', timeline: p.timeline, subject: `${p.timeline.toString(16).toUpperCase().padStart(8, '0')}.history`, message: p.message });
+  }
+
+  const gaps = mergeGaps(chainTimelines.flatMap((tli) => chainGaps(present, historyOrSelf(histories, tli), segSize)));
+  for (const g of gaps) {
+    const clipped = clipRange(g, window);
+    if (!clipped) continue;
+    const gap = { timeline: g.timeline, ...clipped };
+    problems.push({
+      kind: 'gap',
+      timeline: g.timeline,
+      subject: segmentFileName(g.timeline, clipped.first, segSize),
+      ...(clipped.last !== clipped.first ? { through: segmentFileName(g.timeline, clipped.last, segSize) } : {}),
+      message: `missing ${describeGap(gap, segSize)}`,
+    });
+  }
+
+  const scope = entries.filter((e) => inTimelines(e.timeline) && inWindow(e));
+  const seen = new Map<string, number>();
+  for (const e of scope) if (e.kind !== 'partial') seen.set(e.fileName, (seen.get(e.fileName) ?? 0) + 1);
+  for (const [name, count] of seen) {
+    if (count > 1) {
+      const tli = scope.find((e) => e.fileName === name)!.timeline;
+      problems.push({
+        kind: 'duplicate',
+        timeline: tli,
+        subject: name,
+        message: `the archive holds ${count} different versions (${scope.filter((e) => e.fileName === name).map((e) => e.key).join(', ')}); recovery refuses to choose`,
+      });
+    }
+  }
+
+  // History files were downloaded and verified in full above.
+  const objects = scope.filter((e) => e.kind !== 'history');
+  const encrypted = objects.filter((e) => e.encrypted).length;
+  if (opts.deep && encrypted > 0 && !ctx.encryption) {
+    throw new ConfigError(
+      `unable to verify the archive in depth: ${encrypted} objects are encrypted and no encryption key is configured (set encryption-key-file)`,
+    );
+  }
+  const historyCount = scope.length - objects.length;
+  let done = 0;
+  let bytesRead = 0;
+  let fatal: unknown;
+  const queue = new PQueue({ concurrency: Math.max(1, opts.parallel ?? 4) });
+  const report = (): void => opts.onProgress?.({ done, total: objects.length, bytes: bytesRead });
+  report();
+  for (const entry of objects) {
+    void queue.add(async () => {
+      if (fatal !== undefined) return;
+      try {
+        if (ctx.signal?.aborted) throw new AbortedError('unable to verify the archive: interrupted', { cause: ctx.signal.reason });
+        const { meta, bytes } = await readMeta(ctx, entry, opts.deep === true);
+        bytesRead += bytes;
+        for (const p of checkObjectMeta(entry, meta, identity)) {
+          problems.push({ kind: p.kind, timeline: entry.timeline, subject: entry.key, message: p.message });
+        }
+      } catch (err) {
+        if (err instanceof NotFoundError) notes.push(`'${entry.key}' was deleted while verifying`);
+        else if (isProblemError(err)) {
+          problems.push({ kind: opts.deep ? 'damaged' : 'header', timeline: entry.timeline, subject: entry.key, message: describeCause(err) });
+        } else {
+          fatal ??= err;
+          queue.clear();
+        }
+      }
+      done++;
+      report();
+    });
+  }
+  await queue.onIdle();
+  if (fatal !== undefined) throw fatal;
+
+  problems.sort(
+    (a, b) => (a.timeline ?? 0) - (b.timeline ?? 0) || (a.subject < b.subject ? -1 : a.subject > b.subject ? 1 : 0) || a.kind.localeCompare(b.kind),
+  );
+  return {
+    archive: ctx.storage.description,
+    identity,
+    deep: opts.deep === true,
+    timelines: chainTimelines,
+    range: {
+      from: opts.from !== undefined ? formatLsn(opts.from) : null,
+      to: opts.to !== undefined ? formatLsn(opts.to) : null,
+    },
+    segments: scope.filter((e) => e.kind === 'segment').length,
+    objects: objects.length + historyCount,
+    bytesRead,
+    problems,
+    notes: notes.sort(),
+    durationMs: Math.round(performance.now() - started),
+  };
+}
+
+async function readMeta(ctx: ArchiveContext, entry: CatalogEntry, deep: boolean): Promise<{ meta: ObjectMeta; bytes: number }> {
+  if (deep) {
+    const restored = await readObject(ctx, { key: entry.key, parts: entry, storedBytes: entry.storedBytes });
+    return { meta: restored.meta, bytes: restored.storedBytes };
+  }
+  const header = await readObjectHeader(ctx.storage, entry.key, ctx.signal);
+  return { meta: header.meta, bytes: header.payloadOffset };
+}

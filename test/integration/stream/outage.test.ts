@@ -1,0 +1,148 @@
+/**
+ * The agent survives the server and the storage going away, into an S3 archive on s3rver:
+ *   - a primary restart mid-stream: it reconnects and goes on where it was;
+ *   - a storage outage: uploads retry, the stream pauses at --max-pending, the slot then holds the
+ *     WAL on the server (wal_keep_size = 0, so only the slot does), and everything is archived
+ *     once storage is back;
+ *   - both at once: the server restarts while storage is still down.
+ * After each, the archive has no gap and no refused duplicate.
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PgCluster, supportedMajors, useClusterPool } from '../../support/cluster.js';
+import { startS3rver, type S3rverHandle } from '../../support/s3server.js';
+import { pgOwnedDir } from '../../support/walvault.js';
+import {
+  gaps,
+  lsnBytes,
+  openArchiveReader,
+  segmentsOf,
+  slotRow,
+  sleep,
+  startAgent,
+  streamMajors,
+  waitFor,
+  type Agent,
+  type ArchiveReader,
+} from './agent.js';
+
+const SEG = 1024 * 1024;
+
+describe.each(streamMajors(supportedMajors()))('PostgreSQL %i: server restart and storage outage', (major) => {
+  const pool = useClusterPool();
+  const root = pgOwnedDir(mkdtempSync('/tmp/walvault-stream-outage-'));
+  const spoolDir = pgOwnedDir(join(root, 'spool'));
+  let s3: S3rverHandle;
+  let primary: PgCluster;
+  let agent: Agent;
+  let reader: ArchiveReader;
+  const archiveUrl = 's3://walvault-test/stream';
+
+  beforeAll(async () => {
+    s3 = await startS3rver({ bucket: 'walvault-test' });
+    primary = pool.track(await PgCluster.create({ major, walSegSizeMb: 1, config: { wal_keep_size: 0 } }));
+    await primary.start();
+    reader = await openArchiveReader(archiveUrl, SEG, { endpoint: s3.endpoint });
+    agent = startAgent({
+      cluster: primary,
+      archive: archiveUrl,
+      spoolDir,
+      slot: 'walvault',
+      createSlot: true,
+      maxPending: 2,
+      extraArgs: [
+        '--s3-endpoint',
+        s3.endpoint,
+        '--s3-force-path-style',
+        '--s3-checksums',
+        'when_required',
+        '--s3-max-attempts',
+        '2',
+        '--s3-request-timeout',
+        '3000',
+      ],
+      env: { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' },
+    });
+    await agent.waitForLog((l) => l.msg === 'streaming', 20_000, "'streaming'");
+  });
+
+  afterAll(async () => {
+    await agent?.kill9();
+    await reader?.close();
+    await pool.destroyAll();
+    await s3?.stop();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  /** Writes WAL, ends the segment, waits until the archive holds it; returns that segment's name. */
+  async function writeAndWaitArchived(bytes: number, timeoutMs = 40_000): Promise<string> {
+    await primary.generateWal({ bytes });
+    const last = await primary.switchWal();
+    await waitFor(async () => segmentsOf(await reader.catalog()).some((e) => e.fileName === last), timeoutMs, `${last} archived`);
+    return last;
+  }
+
+  async function checkArchive(): Promise<number> {
+    const entries = await reader.catalog();
+    expect(gaps(entries)).toEqual([]);
+    expect(await reader.errorKeys()).toEqual([]);
+    return segmentsOf(entries).length;
+  }
+
+  it('reconnects after a primary restart mid-stream', async () => {
+    await writeAndWaitArchived(2 * SEG);
+    const load = primary.generateWal({ bytes: 2 * SEG });
+    await load;
+    await primary.restart();
+    await agent.waitForLog((l) => l.msg === 'replication connection lost; reconnecting', 20_000, 'the lost connection');
+    await writeAndWaitArchived(2 * SEG);
+    expect(agent.logs.filter((l) => l.msg === 'connected').length).toBeGreaterThanOrEqual(2);
+    expect(await checkArchive()).toBeGreaterThanOrEqual(5);
+    expect(agent.errors()).toEqual([]);
+  });
+
+  it('holds WAL in the slot during a storage outage and catches up when storage returns', async () => {
+    await s3.suspend();
+    const outageStart = await primary.currentLsn();
+    // More than --max-pending segments: the agent must pause the stream rather than spool without bound.
+    await primary.generateWal({ bytes: 6 * SEG });
+    await agent.waitForLog((l) => l.msg === 'storage is behind; pausing the stream', 20_000, 'the stream to pause');
+    await primary.switchWal();
+    await primary.checkpoint();
+    const slot = await slotRow(primary, 'walvault');
+    const serverLsn = await primary.currentLsn();
+    // The slot stops where the agent stopped reading; the server keeps every segment after it.
+    expect(lsnBytes(slot!.restart_lsn!)).toBeLessThan(lsnBytes(serverLsn) - BigInt(SEG));
+    const first = await primary.walFileName(slot!.restart_lsn!);
+    const lastSeg = await primary.walFileName(serverLsn);
+    for (let n = parseInt(first.slice(16), 16); n <= parseInt(lastSeg.slice(16), 16); n++) {
+      const name = `${first.slice(0, 16)}${n.toString(16).toUpperCase().padStart(8, '0')}`;
+      expect(existsSync(join(primary.walDir(), name)), `${name} kept by the slot`).toBe(true);
+    }
+    expect(agent.logs.some((l) => l.msg === 'upload failed; retrying')).toBe(true);
+    await sleep(1500);
+    await s3.resume();
+    const last = await writeAndWaitArchived(SEG, 60_000);
+    await agent.waitForLog((l) => l.msg === 'storage caught up; resuming the stream', 5_000, 'the stream to resume');
+    const n = await checkArchive();
+    expect(segmentsOf(await reader.catalog()).some((e) => e.segno! * BigInt(SEG) <= lsnBytes(outageStart))).toBe(true);
+    expect(last > lastSeg).toBe(true);
+    expect(n).toBeGreaterThanOrEqual(12);
+  });
+
+  it('restarts the server while storage is down, and still loses nothing', async () => {
+    await s3.suspend();
+    await primary.generateWal({ bytes: 2 * SEG });
+    await primary.restart();
+    await primary.generateWal({ bytes: 2 * SEG });
+    await sleep(2000);
+    expect(agent.running, agent.tail()).toBe(true);
+    await s3.resume();
+    await writeAndWaitArchived(SEG, 60_000);
+    await checkArchive();
+    expect(await agent.stop()).toBe(0);
+    const partials = (await reader.catalog()).filter((e) => e.kind === 'partial');
+    expect(partials.length).toBeGreaterThanOrEqual(1);
+  });
+});
