@@ -181,6 +181,14 @@ export const OPTIONS = [
     doc: 'Parallel uploads of the look-ahead uploader and of `walvault daemon`.',
   },
   {
+    name: 'pgdata',
+    env: 'WALVAULT_PGDATA',
+    type: 'path',
+    group: 'push',
+    doc: 'Data directory whose `pg_wal/archive_status` `walvault daemon` watches. Falls back to `PGDATA`.',
+    example: '/var/lib/postgresql/15/main',
+  },
+  {
     name: 'fetch-prefetch',
     env: 'WALVAULT_FETCH_PREFETCH',
     type: 'int',

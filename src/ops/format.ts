@@ -56,11 +56,10 @@ export function renderTable(columns: readonly Column[], rows: readonly (readonly
       .map((c, i) => {
         const cell = cells[i] ?? '';
         const w = widths[i] ?? 0;
-        // The last left-aligned column is not padded: no trailing blanks.
-        if (i === columns.length - 1 && c.align !== 'right') return cell;
         return c.align === 'right' ? cell.padStart(w) : cell.padEnd(w);
       })
-      .join('  ');
+      .join('  ')
+      .trimEnd();
   return [line(columns.map((c) => c.title)), ...rows.map(line)].join('\n');
 }
 

@@ -11,8 +11,7 @@
 import { timelineOfLsn, timelineOfSegment, type TimelineHistory } from '../segment/history.js';
 import { SegmentName, segnoOfLsn } from '../segment/names.js';
 import type { Lsn } from '../segment/lsn.js';
-import { timeline as toTimeline, type Timeline } from '../segment/timeline.js';
-import type { WalObjectInfo } from './timelines.js';
+import type { Timeline } from '../segment/timeline.js';
 
 export interface LsnLookup {
   readonly lsn: Lsn;
@@ -32,12 +31,4 @@ export function segmentCandidatesForLsn(position: Lsn, history: TimelineHistory,
   const own = SegmentName.of(holder, segno, segSize);
   const names = [SegmentName.of(reader, segno, segSize).name, own.name, own.partialName];
   return { lsn: position, segno, timeline: holder, along: history.timeline, candidates: [...new Set(names)] };
-}
-
-/** The highest timeline the archive knows of, from its segments, partials and history files. */
-export function newestTimeline(objects: readonly WalObjectInfo[], historyTimelines: Iterable<number>): Timeline | undefined {
-  let best = 0;
-  for (const o of objects) if (o.kind !== 'backup' && o.timeline > best) best = o.timeline;
-  for (const t of historyTimelines) if (t > best) best = t;
-  return best === 0 ? undefined : toTimeline(best);
 }

@@ -10,16 +10,20 @@ import { describeCause } from '../common/errors.js';
 import { formatLsn } from '../segment/lsn.js';
 import { segmentStartLsn } from '../segment/names.js';
 
-export type ObjectProblemKind = 'wrong-cluster' | 'header';
+export type ObjectProblemKind = 'wrong-cluster' | 'header' | 'damaged';
 
 export interface ObjectProblem {
   readonly kind: ObjectProblemKind;
   readonly message: string;
 }
 
-type EntryFacts = Pick<CatalogEntry, 'fileName' | 'kind' | 'timeline' | 'segno' | 'sha256' | 'extension' | 'encrypted'>;
+type EntryFacts = Pick<CatalogEntry, 'fileName' | 'kind' | 'timeline' | 'segno' | 'sha256' | 'extension' | 'encrypted' | 'storedBytes'>;
 
-export function checkObjectMeta(entry: EntryFacts, meta: ObjectMeta, identity: ArchiveIdentity): ObjectProblem[] {
+/**
+ * `payloadOffset` (where the header ends) lets the listed object size prove the payload length the
+ * header recorded, which finds a truncated or extended object without downloading it.
+ */
+export function checkObjectMeta(entry: EntryFacts, meta: ObjectMeta, identity: ArchiveIdentity, payloadOffset?: number): ObjectProblem[] {
   const out: ObjectProblem[] = [];
   const header = (message: string): void => void out.push({ kind: 'header', message });
   if (meta.name !== entry.fileName) header(`the header names '${meta.name}'`);
@@ -31,6 +35,12 @@ export function checkObjectMeta(entry: EntryFacts, meta: ObjectMeta, identity: A
     if (codec.name !== meta.codec) header(`the header says codec '${meta.codec}', the key says '${codec.name}'`);
   } catch (err) {
     header(describeCause(err));
+  }
+  if (payloadOffset !== undefined && entry.storedBytes - payloadOffset !== meta.payloadBytes) {
+    out.push({
+      kind: 'damaged',
+      message: `the object is ${entry.storedBytes} bytes, its header says ${payloadOffset + meta.payloadBytes} (truncated or extended)`,
+    });
   }
   if (meta.systemId !== null && meta.systemId !== identity.systemId) {
     out.push({

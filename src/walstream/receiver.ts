@@ -71,6 +71,7 @@ export class WalReceiver {
   private timeline = 0;
   private flushedEnd: Lsn | undefined;
   private paused = false;
+  private onResume: (() => void) | undefined;
   private flushScheduled = false;
   private stopping = false;
   readonly stats: ReceiverStats = {
@@ -109,23 +110,19 @@ export class WalReceiver {
   async run(signal: AbortSignal): Promise<void> {
     const onAbort = (): void => {
       this.stopping = true;
-      try {
-        // Report the final position while the stream is still open, then end it cleanly.
-        this.flushNow();
-        this.sendStatus(false);
-      } catch (err) {
-        this.log.error({ err: describeCause(err) }, 'could not flush before stopping');
-      }
-      this.conn?.stopStreaming();
+      this.onResume?.();
+      this.endStream();
     };
     signal.addEventListener('abort', onAbort, { once: true });
     let delay = this.opts.reconnectMinMs;
     try {
       while (!signal.aborted) {
         const started = Date.now();
+        let failed = false;
         try {
           await this.session(signal);
         } catch (err) {
+          failed = true;
           this.stats.lastError = describeCause(err);
           if (signal.aborted) break;
           if (err instanceof WalvaultError && !err.retryable) throw err;
@@ -137,6 +134,16 @@ export class WalReceiver {
           this.conn = undefined;
         }
         if (signal.aborted) break;
+        if (!failed && this.paused) {
+          // Backpressure ended the stream: reconnect once storage has caught up.
+          await new Promise<void>((resolve) => {
+            this.onResume = resolve;
+            if (!this.paused || signal.aborted) resolve();
+          });
+          this.onResume = undefined;
+          delay = this.opts.reconnectMinMs;
+          continue;
+        }
         // A session that streamed for a while resets the backoff.
         if (Date.now() - started > 30_000) delay = this.opts.reconnectMinMs;
         await sleep(delay, signal).catch(() => undefined);
@@ -164,6 +171,11 @@ export class WalReceiver {
     this.stats.serverLsn = system.xlogpos;
     this.log.info({ systemId: system.systemId, timeline: system.timeline, serverLsn: system.xlogpos }, 'connected');
 
+    // A reconnect within this process: the segment being received is closed (fsynced) and restarts
+    // from its beginning like one left by an earlier run; continuing it in memory would expect the
+    // bytes at its end, while streaming restarts at the segment start.
+    const open = this.spool.closeAsPartial();
+    if (open) this.log.info({ segment: open.name, lsn: formatLsn(open.end) }, 'resuming the open segment from its start');
     await this.uploadLeftovers();
     if (this.opts.slot) await this.ensureSlot(conn, serverMajor);
 
@@ -171,7 +183,7 @@ export class WalReceiver {
     await this.archiveHistories(conn, Math.max(timeline, system.timeline));
     const statusTimer = setInterval(() => this.onStatusTimer(), this.opts.statusIntervalMs);
     try {
-      while (!signal.aborted) {
+      while (!signal.aborted && !this.paused) {
         this.timeline = timeline;
         this.stats.timeline = timeline;
         this.log.info({ timeline, lsn: formatLsn(start) }, 'streaming');
@@ -312,6 +324,17 @@ export class WalReceiver {
     }
   }
 
+  /** Reports the final position while the stream is still open, then ends it cleanly (CopyDone). */
+  private endStream(): void {
+    try {
+      this.flushNow();
+      this.sendStatus(false);
+    } catch (err) {
+      this.log.error({ err: describeCause(err) }, 'could not flush before ending the stream');
+    }
+    this.conn?.stopStreaming();
+  }
+
   /** Synchronous mode: fsync once the current burst of messages is written, then report. */
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
@@ -416,11 +439,14 @@ export class WalReceiver {
     const segs = [...this.pending.values()].filter((v) => v > 0n).length;
     if (!this.paused && segs >= this.opts.maxPending) {
       this.paused = true;
-      this.conn?.pause();
+      // End the stream rather than stop reading the socket: a walsender whose client reads nothing
+      // (while still answering with status updates) holds up the server's shutdown indefinitely.
+      // The slot keeps the WAL meanwhile; run() reconnects once storage has caught up.
+      this.endStream();
       this.log.warn({ pendingUploads: segs }, 'storage is behind; pausing the stream');
     } else if (this.paused && segs < Math.max(1, Math.floor(this.opts.maxPending / 2))) {
       this.paused = false;
-      this.conn?.resume();
+      this.onResume?.();
       this.log.info({ pendingUploads: segs }, 'storage caught up; resuming the stream');
     }
   }

@@ -8,7 +8,7 @@
  * is not read while the disk is busy (natural backpressure) and the received chunk, a view into
  * node-postgres's reusable buffer, is consumed before anything else runs.
  */
-import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { LocalIoError, ReplicationError, describeCause } from '../common/errors.js';
 import { fsyncDirectorySync } from '../common/atomic-file.js';
@@ -98,8 +98,11 @@ export class Spool {
     const path = join(this.dir, segment.partialName);
     let fd: number;
     try {
-      // Restarting a segment from its beginning: whatever an earlier run left is rewritten.
-      fd = openSync(path, 'w', 0o600);
+      // Restarting a segment from its beginning: what an earlier run (or connection) left is
+      // rewritten in place with the same bytes, never truncated first. The server may already have
+      // been told that data is flushed (it moved the slot, a synchronous commit returned), so it
+      // must stay on disk until it is received again.
+      fd = openSync(path, constants.O_RDWR | constants.O_CREAT, 0o600);
       ftruncateSync(fd, this.segSize);
     } catch (err) {
       throw new LocalIoError(`unable to create '${path}': ${describeCause(err)}`, { cause: err });

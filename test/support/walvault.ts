@@ -30,9 +30,10 @@ export function writeConfig(file: string, settings: Record<string, string | numb
   return file;
 }
 
-/** A directory owned by the PostgreSQL OS user (archive, state, config). */
+/** A directory owned by the PostgreSQL OS user (archive, state, config). Its parent must exist. */
 export function pgOwnedDir(dir: string): string {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // Not recursive: intermediate directories would be root's and closed to the PostgreSQL user.
+  if (!existsSync(dir)) mkdirSync(dir, { mode: 0o700 });
   const user = pgUser();
   if (!user.isCurrent) chownSync(dir, user.uid, user.gid);
   return dir;

@@ -5,13 +5,27 @@ import { registerSegment } from './segment.js';
 import { registerWalPush } from './wal-push.js';
 import { registerWalFetch } from './wal-fetch.js';
 import { registerStream } from './stream.js';
+import { registerWalList } from './wal-list.js';
+import { registerWalShow } from './wal-show.js';
+import { registerWalVerify } from './wal-verify.js';
+import { registerWalDelete } from './wal-delete.js';
+import { registerCheck } from './check.js';
+import { registerStatus } from './status.js';
 import { registerDemo } from './demo.js';
+import { registerDaemon } from './daemon.js';
 
 export function registerCommands(program: Command, run: RunFn): void {
   registerWalPush(program, run);
   registerWalFetch(program, run);
   registerStream(program, run);
+  registerDaemon(program, run);
   registerDemo(program, run);
   registerSegment(program, run);
   registerConfig(program, run);
+  registerWalList(program, run);
+  registerWalShow(program, run);
+  registerWalVerify(program, run);
+  registerWalDelete(program, run);
+  registerCheck(program, run);
+  registerStatus(program, run);
 }

@@ -4,7 +4,7 @@ import { ExitCode } from '../../common/errors.js';
 import { lockHolderAlive, tryLock } from '../../common/pid-lock.js';
 import { openArchive } from '../../archive/open.js';
 import { pushFile } from '../../archive/push.js';
-import { consumeMarker } from '../../push/markers.js';
+import { consumeMarker, hasMarker } from '../../push/markers.js';
 import { stateDirFor, stateDirForWalPath } from '../../push/state-dir.js';
 import type { CliContext, RunFn } from '../context.js';
 import { spawnDetached } from '../detach.js';
@@ -70,6 +70,12 @@ async function walPush(ctx: CliContext, path: string): Promise<number> {
     ctx.log.info({ segment: name }, 'already archived by the look-ahead uploader');
     return ExitCode.ok;
   }
+  // A running daemon (or detached uploader) usually has this file in flight: give it a moment to
+  // finish rather than uploading the same bytes twice; upload ourselves if it does not.
+  if (stateDir && lockHolderAlive(join(stateDir, 'ahead.pid')) && (await waitForMarker(stateDir, name, abs, 3000))) {
+    ctx.log.info({ segment: name }, 'archived by the running uploader');
+    return ExitCode.ok;
+  }
   const archive = await openArchive(ctx.config, ctx.log, ctx.signal);
   try {
     await pushFile(archive, abs, name);
@@ -78,6 +84,15 @@ async function walPush(ctx: CliContext, path: string): Promise<number> {
   }
   if (stateDir && ctx.config['push-lookahead'] > 0) await maybeStartAhead(ctx, walDir, pgdata, stateDir, name);
   return ExitCode.ok;
+}
+
+async function waitForMarker(stateDir: string, name: string, path: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await hasMarker(stateDir, name)) return consumeMarker(stateDir, name, path);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return false;
 }
 
 /** Starts the look-ahead uploader when other files wait and none is running. */

@@ -1,0 +1,47 @@
+import { Command } from 'commander';
+import type { RunFn } from '../context.js';
+import { addConfigOptions } from '../options.js';
+
+interface Flags {
+  timeline?: string;
+  from?: string;
+  to?: string;
+  json?: boolean;
+}
+
+export function registerWalList(program: Command, run: RunFn): void {
+  const cmd = addConfigOptions(
+    program
+      .command('wal-list')
+      .description('List archived WAL files with LSN range, sizes, codec, encryption, checksum and upload time (listing only, no downloads)')
+      .option('--timeline <tli>', 'only this timeline')
+      .option('--from <lsn>', 'only WAL files reaching at or after this LSN')
+      .option('--to <lsn>', 'only WAL files starting at or before this LSN')
+      .option('--json', 'machine-readable output'),
+    ['storage', 's3', 'archive'],
+  );
+  cmd.action(() =>
+    run(
+      cmd,
+      async (ctx) => {
+        const { lsnArg, timelineArg } = await import('../../ops/args.js');
+        const { listWal, renderWalList } = await import('../../ops/list.js');
+        const { openArchive } = await import('../../archive/open.js');
+        const f = cmd.opts<Flags>();
+        const filter = {
+          ...(f.timeline !== undefined ? { timeline: timelineArg(f.timeline)! } : {}),
+          ...(f.from !== undefined ? { from: lsnArg('--from', f.from)! } : {}),
+          ...(f.to !== undefined ? { to: lsnArg('--to', f.to)! } : {}),
+        };
+        const archive = await openArchive(ctx.config, ctx.log, ctx.signal);
+        try {
+          const list = await listWal(archive, filter);
+          ctx.out(f.json ? JSON.stringify(list, null, 2) : renderWalList(list));
+        } finally {
+          await archive.storage.close();
+        }
+      },
+      { defaultLogLevel: 'warn' },
+    ),
+  );
+}

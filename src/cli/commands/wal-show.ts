@@ -1,0 +1,39 @@
+import { Command } from 'commander';
+import type { RunFn } from '../context.js';
+import { addConfigOptions } from '../options.js';
+
+interface Flags {
+  json?: boolean;
+  width?: string;
+}
+
+export function registerWalShow(program: Command, run: RunFn): void {
+  const cmd = addConfigOptions(
+    program
+      .command('wal-show')
+      .description('Show the archive per timeline: parent and switch point, segment and LSN range, size, gaps, and a map')
+      .option('--width <columns>', 'width of the map (default: the terminal width)')
+      .option('--json', 'machine-readable output'),
+    ['storage', 's3', 'archive'],
+  );
+  cmd.action(() =>
+    run(
+      cmd,
+      async (ctx) => {
+        const { intArg } = await import('../../ops/args.js');
+        const { renderShow, showArchive, showJson } = await import('../../ops/show.js');
+        const { openArchive } = await import('../../archive/open.js');
+        const f = cmd.opts<Flags>();
+        const width = intArg('--width', f.width, 10, 10_000) ?? Math.max(20, (process.stdout.columns ?? 80) - 12);
+        const archive = await openArchive(ctx.config, ctx.log, ctx.signal);
+        try {
+          const report = await showArchive(archive);
+          ctx.out(f.json ? JSON.stringify(showJson(report), null, 2) : renderShow(report, { width }));
+        } finally {
+          await archive.storage.close();
+        }
+      },
+      { defaultLogLevel: 'warn' },
+    ),
+  );
+}

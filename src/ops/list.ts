@@ -1,0 +1,141 @@
+/**
+ * wal-list: every WAL object with its LSN range, sizes, codec, encryption, checksum and upload
+ * time, from the listing alone (no object is downloaded; only the identity record, for the
+ * segment size).
+ */
+import type { CatalogEntry } from '../archive/catalog.js';
+import type { ArchiveContext } from '../archive/context.js';
+import { codecFromExtension } from '../codec/codec.js';
+import { addLsn, formatLsn, type Lsn } from '../segment/lsn.js';
+import { segmentStartLsn } from '../segment/names.js';
+import { formatBytes, formatTime, renderTable, shortSha } from './format.js';
+import { loadInventory } from './inventory.js';
+
+export interface WalListFilter {
+  readonly timeline?: number;
+  /** Objects whose WAL reaches at or after this position. */
+  readonly from?: Lsn;
+  /** Objects whose WAL starts at or before this position. */
+  readonly to?: Lsn;
+}
+
+export interface WalListRow {
+  readonly name: string;
+  readonly kind: CatalogEntry['kind'];
+  readonly timeline: number;
+  /** Segments and partials: the segment's range [start, end). Backup labels: where the backup started. */
+  readonly startLsn: string | null;
+  readonly endLsn: string | null;
+  /** Size of the original file (a segment's size for segments and partials); unknown for others without a download. */
+  readonly originalBytes: number | null;
+  readonly storedBytes: number;
+  readonly codec: string;
+  readonly encrypted: boolean;
+  readonly sha256: string;
+  readonly uploadedAt: string;
+  readonly key: string;
+}
+
+export interface WalList {
+  readonly archive: string;
+  readonly systemId: string;
+  readonly walSegSize: number;
+  readonly rows: readonly WalListRow[];
+}
+
+export async function listWal(ctx: ArchiveContext, filter: WalListFilter = {}): Promise<WalList> {
+  const inv = await loadInventory(ctx, filter.timeline !== undefined ? { timeline: filter.timeline } : {});
+  const rows = filterEntries(inv.entries, inv.segSize, filter).map((e) => toRow(e, inv.segSize));
+  return { archive: ctx.storage.description, systemId: inv.identity.systemId, walSegSize: inv.segSize, rows };
+}
+
+/** Entries that match the filter. History files have no LSN and are kept unless their timeline is filtered out. */
+export function filterEntries(entries: readonly CatalogEntry[], segSize: number, filter: WalListFilter): CatalogEntry[] {
+  const size = BigInt(segSize);
+  return entries.filter((e) => {
+    if (filter.timeline !== undefined && e.timeline !== filter.timeline) return false;
+    if (e.segno === undefined) return true;
+    const start = e.segno * size;
+    if (filter.to !== undefined && start > filter.to) return false;
+    if (filter.from !== undefined && start + size <= filter.from) return false;
+    return true;
+  });
+}
+
+export function codecLabel(extension: string): string {
+  try {
+    return codecFromExtension(extension === 'raw' ? '' : extension).name;
+  } catch {
+    return `?${extension}`;
+  }
+}
+
+export function toRow(e: CatalogEntry, segSize: number): WalListRow {
+  let startLsn: string | null = null;
+  let endLsn: string | null = null;
+  let originalBytes: number | null = null;
+  if (e.segno !== undefined) {
+    const start = segmentStartLsn(e.segno, segSize);
+    if (e.kind === 'backup') {
+      const offset = Number.parseInt(e.fileName.slice(25, 33), 16);
+      startLsn = formatLsn(addLsn(start, offset));
+    } else {
+      startLsn = formatLsn(start);
+      endLsn = formatLsn(addLsn(start, segSize));
+      originalBytes = segSize;
+    }
+  }
+  return {
+    name: e.fileName,
+    kind: e.kind,
+    timeline: e.timeline,
+    startLsn,
+    endLsn,
+    originalBytes,
+    storedBytes: e.storedBytes,
+    codec: codecLabel(e.extension),
+    encrypted: e.encrypted,
+    sha256: e.sha256,
+    uploadedAt: e.mtime.toISOString(),
+    key: e.key,
+  };
+}
+
+export function renderWalList(list: WalList): string {
+  if (list.rows.length === 0) return `no WAL files in ${list.archive} match`;
+  const table = renderTable(
+    [
+      { title: 'NAME' },
+      { title: 'TYPE' },
+      { title: 'TLI', align: 'right' },
+      { title: 'START LSN' },
+      { title: 'END LSN' },
+      { title: 'ORIGINAL', align: 'right' },
+      { title: 'STORED', align: 'right' },
+      { title: 'CODEC' },
+      { title: 'ENC' },
+      { title: 'SHA256' },
+      { title: 'UPLOADED' },
+    ],
+    list.rows.map((r) => [
+      r.name,
+      r.kind,
+      String(r.timeline),
+      r.startLsn ?? '-',
+      r.endLsn ?? '-',
+      r.originalBytes === null ? '-' : formatBytes(r.originalBytes),
+      formatBytes(r.storedBytes),
+      r.codec,
+      r.encrypted ? 'yes' : 'no',
+      shortSha(r.sha256),
+      formatTime(new Date(r.uploadedAt)),
+    ]),
+  );
+  const count = (kind: WalListRow['kind']): number => list.rows.filter((r) => r.kind === kind).length;
+  const stored = list.rows.reduce((n, r) => n + r.storedBytes, 0);
+  const original = list.rows.reduce((n, r) => n + (r.originalBytes ?? 0), 0);
+  const summary =
+    `${count('segment')} segments, ${count('partial')} partial, ${count('backup')} backup labels, ${count('history')} history files; ` +
+    `${formatBytes(stored)} stored${original > 0 ? ` for ${formatBytes(original)} of WAL` : ''}`;
+  return `${table}\n${summary}`;
+}
