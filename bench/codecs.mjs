@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // Codec, checksum and encryption throughput on 16 MiB WAL segments.
 //
-//   npm run build && node --expose-gc bench/codecs.mjs [segment-file ...] [--reps N] [--keep DIR]
+//   npm run build && node --expose-gc bench/codecs.mjs [segment-file ...] [--reps N] [--keep DIR] [--json FILE]
 //
 // With no segment files it makes real ones with a throwaway PostgreSQL 15 cluster (bulk load,
 // OLTP, random text; see support/pg-wal.mjs). --keep DIR keeps those segments. MB/s is raw
 // (uncompressed) megabytes (10^6 bytes) per second of one thread, median of N runs (default 7);
 // ratio is raw / compressed. Plain JS on purpose: it runs the compiled dist/ code, as shipped.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// --json FILE also writes the numbers there (bench/run.mjs runs this file that way, on its corpus).
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,10 +27,12 @@ const { EncryptionKey, encrypt, decrypt } = await import(join(dist, 'encryption.
 const args = process.argv.slice(2);
 let reps = 7;
 let keep;
+let jsonOut;
 const files = [];
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--reps') reps = Number(args[++i]);
   else if (args[i] === '--keep') keep = args[++i];
+  else if (args[i] === '--json') jsonOut = args[++i];
   else files.push(args[i]);
 }
 
@@ -135,6 +138,11 @@ try {
     results.push(await benchSegment(label, data));
   }
   printTable(results);
+  if (jsonOut) {
+    // `result` holds the last output buffer of each measurement: not data for the report.
+    const body = { reps, unit: 'MB/s (10^6 bytes of raw data per second, one thread)', segments: results };
+    writeFileSync(jsonOut, `${JSON.stringify(body, (k, v) => (k === 'result' ? undefined : v), 2)}\n`);
+  }
 } finally {
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 }

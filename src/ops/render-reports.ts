@@ -62,10 +62,11 @@ export function deletePlanJson(p: DeletePlan, outcome: DeleteOutcome | null, dry
 export function renderDeletePlan(p: DeletePlan): string {
   const segSize = p.identity.walSegSize;
   const lines = [`archive: ${p.archive}`];
+  const why = p.before.kind === 'time' ? ' (where the oldest segment uploaded since starts)' : '';
   lines.push(
     p.plan.cutoff === null
       ? `cut: ${describeBefore(p.before)}: no WAL file matches`
-      : `cut: ${describeBefore(p.before)}: WAL files of segments before ${formatLsn(lsn(p.plan.cutoff * BigInt(segSize)))}`,
+      : `cut: ${describeBefore(p.before)}: WAL files of segments before ${formatLsn(lsn(p.plan.cutoff * BigInt(segSize)))}${why}`,
   );
   const doomed = p.plan.delete;
   const bytes = doomed.reduce((n, o) => n + o.storedBytes, 0);

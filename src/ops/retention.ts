@@ -65,9 +65,9 @@ export function parseBefore(text: string, segSize: number, now: Date): BeforeSpe
 export function describeBefore(b: BeforeSpec): string {
   switch (b.kind) {
     case 'segment':
-      return `segment ${b.name}`;
+      return `before segment ${b.name}`;
     case 'lsn':
-      return `LSN ${formatLsn(b.lsn)}`;
+      return `before LSN ${formatLsn(b.lsn)}`;
     case 'time':
       return `uploaded before ${b.time.toISOString()}`;
   }

@@ -5,8 +5,10 @@ import {
   CryptoError,
   ExitCode,
   IntegrityError,
+  InvalidNameError,
   InvalidWalError,
   NotFoundError,
+  UsageError,
 } from '../../common/errors.js';
 import { lockHolderAlive, tryLock } from '../../common/pid-lock.js';
 import { openArchive } from '../../archive/open.js';
@@ -28,6 +30,8 @@ import { addConfigOptions } from '../options.js';
  */
 export function fetchExitCode(err: unknown, unavailable: 'retry' | 'abort'): number {
   if (err instanceof NotFoundError) return ExitCode.notFound;
+  // A name PostgreSQL would never pass (an operator's typo): plain usage error.
+  if (err instanceof InvalidNameError || err instanceof UsageError) return ExitCode.usage;
   if (
     err instanceof IntegrityError ||
     err instanceof ArchiveMismatchError ||

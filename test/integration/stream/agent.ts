@@ -5,11 +5,13 @@
  * the server's slot, the metrics endpoint, the process's peak RSS.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { chownSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { afterAll } from 'vitest';
-import { bin, REPO } from '../../support/walvault.js';
-import type { PgCluster } from '../../support/cluster.js';
+import { bin, REPO, runCli } from '../../support/walvault.js';
+import { PgCluster } from '../../support/cluster.js';
+import type { BaseBackup } from '../../../src/pgcluster/index.js';
 import { createStorage } from '../../../src/storage/factory.js';
 import { listCatalog, type CatalogEntry } from '../../../src/archive/catalog.js';
 import { restoreFile } from '../../../src/archive/fetch.js';
@@ -230,6 +232,9 @@ export interface ArchiveReader {
   close(): Promise<void>;
 }
 
+// The test process itself loads the S3 SDK for S3 archives: keep its Node-version notice out of the output.
+process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+
 export async function openArchiveReader(url: string, segSize: number, s3?: { endpoint: string }): Promise<ArchiveReader> {
   const storage = await createStorage(
     url,
@@ -342,4 +347,73 @@ export async function status(port: number): Promise<Record<string, unknown>> {
   const res = await fetch(`http://127.0.0.1:${port}/status`);
   if (!res.ok) throw new Error(`status answered ${res.status}`);
   return (await res.json()) as Record<string, unknown>;
+}
+
+// ------------------------------------------------------------------ recovery from the archive
+
+export interface ReplayResult {
+  /** What a standby restored from the base backup sees once it has replayed every archived segment. */
+  fromArchive: number;
+  /** The same after the newest `.partial` was restored into its pg_wal under the segment name. */
+  withPartial: number;
+}
+
+/**
+ * Replays the archive on a standby made from `backup` (restore_command only, no primary), reads
+ * `count` on it once it is waiting for `tailSegment` (the segment after the last full one), then
+ * does what an operator does with the newest partial: `walvault wal-fetch <seg>.partial
+ * <pg_wal>/<seg>`, and reads `count` again once that is replayed. A standby rather than a
+ * recovery that ends: it keeps polling, so both answers come from one replay.
+ */
+export async function replayArchive(o: {
+  backup: BaseBackup;
+  restoreCommand: string;
+  configFile: string;
+  workDir: string;
+  tailSegment: string;
+  count: (c: PgCluster) => Promise<number>;
+  /** withPartial is awaited until it reaches this (or the timeout). */
+  expectAll: number;
+  track: (c: PgCluster) => PgCluster;
+  timeoutMs?: number;
+}): Promise<ReplayResult> {
+  const asked = join(o.workDir, `asked-${Date.now()}.log`);
+  const timeoutMs = o.timeoutMs ?? 60_000;
+  const standby = o.track(
+    await PgCluster.fromBackup(o.backup.dir, {
+      standby: true,
+      recovery: { restoreCommand: `echo %f >> '${asked}'; ${o.restoreCommand}` },
+      config: { archive_mode: 'off', wal_retrieve_retry_interval: '200ms', hot_standby: true },
+    }),
+  );
+  try {
+    await standby.start();
+    const timesAsked = (): number => {
+      try {
+        return readFileSync(asked, 'utf8').split('\n').filter((l) => l === o.tailSegment).length;
+      } catch {
+        return 0;
+      }
+    };
+    // Asked twice: the first miss may come from read-ahead; by the second, all before it is replayed.
+    await waitFor(async () => timesAsked() >= 2, timeoutMs, `the standby to ask for ${o.tailSegment} twice`);
+    const fromArchive = await o.count(standby);
+
+    const dest = join(standby.walDir(), o.tailSegment);
+    const res = await runCli('walvault', ['wal-fetch', `${o.tailSegment}.partial`, dest], {
+      env: { WALVAULT_CONFIG: o.configFile, WALVAULT_FETCH_PREFETCH: '0' },
+    });
+    if (res.code !== 0) throw new Error(`wal-fetch of ${o.tailSegment}.partial failed (${res.code}): ${res.stderr}`);
+    if (!standby.osUser.isCurrent) chownSync(dest, standby.osUser.uid, standby.osUser.gid);
+    let withPartial = fromArchive;
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      withPartial = await o.count(standby);
+      if (withPartial >= o.expectAll) break;
+      await sleep(200);
+    }
+    return { fromArchive, withPartial };
+  } finally {
+    await standby.destroy();
+  }
 }

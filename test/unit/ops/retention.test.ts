@@ -52,7 +52,7 @@ describe('parseBefore', () => {
   });
 
   it('describes the cut', () => {
-    expect(describeBefore(parseBefore('0/3000000', MIB, NOW))).toBe('LSN 0/3000000');
+    expect(describeBefore(parseBefore('0/3000000', MIB, NOW))).toBe('before LSN 0/3000000');
   });
 });
 

@@ -1,0 +1,35 @@
+// Where a cold wal-push spends its time: one push of a 16 MiB segment per content type, run
+// through the launcher exactly like scenario 1 but with NODE_OPTIONS=--cpu-prof, then the V8
+// profile summarized (self time per function and per file). Profiling slows the run a little, so
+// the plain wall time of the same push is measured too, without the profiler.
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { summarizeProfile } from '../support/cpuprofile.mjs';
+import { commandEnv, timedSh } from '../support/proc.mjs';
+
+export async function profilePush(B, { segments, compression, top = 15 }) {
+  const out = [];
+  for (const [label, seg] of segments) {
+    const standin = B.standin(`profile-${label}`, [seg]);
+    const run = async (profileDir) => {
+      const archive = B.dir('archive-profile');
+      const conf = B.walvaultConfig(B.dir('profile-conf'), { archive: `file://${archive}`, compression, 'push-lookahead': 0 });
+      const state = B.dir('state-profile');
+      const nodeOpts = profileDir ? `NODE_OPTIONS='--cpu-prof --cpu-prof-interval=100 --cpu-prof-dir=${profileDir}' ` : '';
+      const cmd = `${nodeOpts}WALVAULT_CONFIG=${conf} WALVAULT_STATE_DIR=${state} WALVAULT_NO_FASTPATH=1 ${B.bin('wal-push')} pg_wal/${seg}`;
+      const r = await timedSh(cmd, { cwd: standin, env: commandEnv(), ids: B.ids });
+      if (r.code !== 0) throw new Error(`profiled wal-push of ${seg} failed: ${r.stderr}`);
+      return r.ms;
+    };
+    const plainMs = [];
+    for (let i = 0; i < 3; i++) plainMs.push(await run());
+    const profileDir = B.dir(`cpuprofile-${label}`);
+    const profiledMs = await run(profileDir);
+    const file = readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'));
+    const summary = summarizeProfile(join(profileDir, file), { root: B.root, top });
+    out.push({ label, segment: seg, compression, plainMs, profiledMs, profile: join(profileDir, file), ...summary });
+    B.log(`  ${label} ${seg}: wall ${plainMs.map((x) => x.toFixed(0)).join('/')} ms plain, ${profiledMs.toFixed(0)} ms profiled`);
+    for (const f of summary.topFrames.slice(0, 8)) B.log(`    ${f.ms.toFixed(1).padStart(7)} ms ${f.pct.toFixed(1).padStart(5)} %  ${f.frame}`);
+  }
+  return out;
+}
