@@ -22,7 +22,7 @@ import { pgUser, spawnIdentity } from '../../../src/pgcluster/user.js';
 
 /** Majors this directory runs on: 15 (Debian, full tools) and one newer npm build, when installed. */
 export function streamMajors(all: number[]): number[] {
-  const wanted = (process.env['WALVAULT_STREAM_MAJORS'] ?? '15,17').split(',').map(Number);
+  const wanted = (process.env['WALVAULT_TEST_STREAM_MAJORS'] ?? '15,17').split(',').map(Number);
   const picked = all.filter((m) => wanted.includes(m));
   if (picked.length === 0) throw new Error(`none of the majors ${wanted.join(',')} is among the supported ${all.join(',')}`);
   return picked;
@@ -414,6 +414,7 @@ export async function replayArchive(o: {
     }
     return { fromArchive, withPartial };
   } finally {
+    if (process.env['WALVAULT_TEST_STREAM_DEBUG']) console.log(readFileSync(asked, 'utf8'));
     await standby.destroy();
   }
 }
