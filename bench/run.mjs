@@ -24,7 +24,7 @@ import { benchBacklog } from './scenarios/backlog.mjs';
 import { benchRestore } from './scenarios/restore.mjs';
 import { benchStream } from './scenarios/stream.mjs';
 import { benchCodecs } from './scenarios/codecs.mjs';
-import { profilePush } from './scenarios/profile.mjs';
+import { profilePush, profileStream } from './scenarios/profile.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ALL = ['push', 'backlog', 'restore', 'stream', 'codecs', 'profile'];
@@ -48,6 +48,7 @@ function parseArgs(argv) {
     streamMb: num('BENCH_STREAM_MB', 512, 96),
     streamCompressions: (process.env.BENCH_STREAM_COMPRESSIONS ?? 'zstd,none').split(','),
     codecReps: num('BENCH_CODEC_REPS', 5, 2),
+    profileStreamMb: num('BENCH_PROFILE_STREAM_MB', 192, 64),
     settleMs: num('BENCH_SETTLE_MS', 3000, 500),
     backlogCompression: process.env.BENCH_BACKLOG_COMPRESSION ?? 'zstd:3',
   };
@@ -176,19 +177,21 @@ async function main() {
       results.stream = await benchStream(B, cluster, { mb: opts.streamMb, compressions: opts.streamCompressions });
       B.end();
     }
+    if (opts.scenarios.includes('profile')) {
+      // Profiles of the two places where walvault is furthest behind its peers (see README).
+      B.begin('profile', { push: 'zstd:3', stream: { mb: opts.profileStreamMb, compression: 'zstd' } });
+      const segs = Object.entries(B.corpus.labels)
+        .filter(([label]) => label !== 'bulk')
+        .map(([label, path]) => [label, path.slice(-24)]);
+      results.profile = await profilePush(B, { segments: segs, compression: 'zstd:3' });
+      results.profile.push(await profileStream(B, cluster, { mb: opts.profileStreamMb, compression: 'zstd' }));
+      B.end();
+    }
     await cluster.destroy();
     cluster = undefined;
     if (opts.scenarios.includes('codecs')) {
       B.begin('5 codecs', { reps: opts.codecReps });
       results.codecs = await benchCodecs(B, { reps: opts.codecReps });
-      B.end();
-    }
-    if (opts.scenarios.includes('profile')) {
-      B.begin('profile', { compression: 'zstd:3' });
-      const segs = Object.entries(B.corpus.labels)
-        .filter(([label]) => label !== 'bulk')
-        .map(([label, path]) => [label, path.slice(-24)]);
-      results.profile = await profilePush(B, { segments: segs, compression: 'zstd:3' });
       B.end();
     }
   } catch (err) {
@@ -209,9 +212,9 @@ async function main() {
   mkdirSync(outDir, { recursive: true });
   if (results.profile) {
     for (const p of results.profile) {
-      const dest = join(outDir, `profile-wal-push-${p.label}.cpuprofile`);
-      copyFileSync(p.profile, dest);
-      p.profile = `bench/results/profile-wal-push-${p.label}.cpuprofile`;
+      const name = `profile-${p.what.replace(/[^a-z0-9]+/gi, '-')}.cpuprofile`;
+      copyFileSync(p.profile, join(outDir, name));
+      p.profile = `bench/results/${name}`;
     }
   }
   cleanup();
@@ -232,8 +235,15 @@ async function main() {
   if (results.codecs) text.push('', 'Codecs (scenario 5):', results.codecs.table);
   if (results.profile) {
     for (const p of results.profile) {
-      text.push('', `Profile: one cold wal-push (${p.compression}, posix) of the ${p.label} segment ${p.segment}: ` +
-        `wall ${p.plainMs.map((x) => x.toFixed(0)).join('/')} ms, profiled ${p.profiledMs.toFixed(0)} ms, V8 profile ${p.totalMs.toFixed(0)} ms`);
+      if (p.label === 'stream') {
+        const r = p.round;
+        text.push('', `Profile: walvault stream --compression ${p.compression} over ${(r.walBytes / 2 ** 20).toFixed(0)} MiB of WAL ` +
+          `(beside pg_receivewal): ${r.walvault.cpu.toFixed(2)} CPU s (${r.walvault.user.toFixed(2)} user, ${r.walvault.system.toFixed(2)} system) ` +
+          `vs pg_receivewal ${r.pg_receivewal.cpu.toFixed(2)}; V8 profile ${p.totalMs.toFixed(0)} ms wall, (idle) included`);
+      } else {
+        text.push('', `Profile: one cold wal-push (${p.compression}, posix) of the ${p.label} segment ${p.segment}: ` +
+          `wall ${p.plainMs.map((x) => x.toFixed(0)).join('/')} ms, profiled ${p.profiledMs.toFixed(0)} ms, V8 profile ${p.totalMs.toFixed(0)} ms`);
+      }
       text.push('| self ms | % | frame |', '|---:|---:|---|');
       for (const f of p.topFrames) text.push(`| ${f.ms.toFixed(1)} | ${f.pct.toFixed(1)} | \`${f.frame}\` |`);
       text.push('', '| self ms | % | file |', '|---:|---:|---|');

@@ -89,6 +89,7 @@ export async function benchBacklog(B, { runs, compression }) {
       p95CallMs: percentile(list.flatMap((r) => r.calls.slice(1)), 95),
       failures: list.reduce((a, r) => a + r.failures, 0),
       ratio: (names.length * 16 * MiB) / list.at(-1).stored,
+      calls: list.map((r) => r.calls.map((ms) => Math.round(ms * 10) / 10)),
     };
   };
   const ours = summary(results.walvault);

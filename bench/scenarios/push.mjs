@@ -30,6 +30,7 @@ export async function benchPush(B, { count, s3 }) {
       label,
       archiveDir,
       times: [],
+      cpu: [],
       cmd: (seg) =>
         `${env}WALVAULT_CONFIG=${conf} WALVAULT_STATE_DIR=${state} WALVAULT_NO_FASTPATH=1 WALVAULT_PUSH_LOOKAHEAD=0 ` +
         `${B.bin('wal-push')} pg_wal/${seg}`,
@@ -46,6 +47,7 @@ export async function benchPush(B, { count, s3 }) {
     label: 'pgbackrest zst:3 (posix, sync)',
     archiveDir: pgbrRepo,
     times: [],
+    cpu: [],
     cmd: (seg) => pushCommand(pgbrConf, `pg_wal/${seg}`),
   });
 
@@ -78,6 +80,7 @@ export async function benchPush(B, { count, s3 }) {
       const r = await timedSh(v.cmd(seg), { cwd: standin, env: commandEnv(), ids: B.ids });
       if (r.code !== 0) throw new Error(`${v.label}: push of ${seg} failed (exit ${r.code}): ${r.stderr.trim()}`);
       v.times.push(r.ms);
+      v.cpu.push(r.cpuMs);
     }
     if ((i + 1) % 10 === 0) B.log(`  ${i + 1}/${picks.length} segments`);
   }
@@ -94,10 +97,12 @@ export async function benchPush(B, { count, s3 }) {
       medianMs: median(v.times),
       p95Ms: percentile(v.times, 95),
       mibPerS: (picks.length * segBytes) / MiB / (sum(v.times) / 1000),
+      cpuMedianMs: median(v.cpu),
       ratio: stored ? (picks.length * segBytes) / stored.bytes : undefined,
       times: v.times.map((t) => Math.round(t * 10) / 10),
+      cpuMs: v.cpu.map((t) => Math.round(t)),
     };
-    B.log(`  ${v.label}: median ${out[v.id].medianMs.toFixed(1)} ms, p95 ${out[v.id].p95Ms.toFixed(1)} ms`);
+    B.log(`  ${v.label}: median ${out[v.id].medianMs.toFixed(1)} ms, p95 ${out[v.id].p95Ms.toFixed(1)} ms, CPU ${out[v.id].cpuMedianMs.toFixed(0)} ms`);
   }
   const ours = out['walvault-zstd3'];
   const theirs = out['pgbackrest-zst3'];
@@ -105,12 +110,37 @@ export async function benchPush(B, { count, s3 }) {
   pair('push median per segment, zstd-3 vs zst-3', 'medianMs', 'ms', 'lower');
   pair('push p95 per segment, zstd-3 vs zst-3', 'p95Ms', 'ms', 'lower');
   pair('push throughput, zstd-3 vs zst-3', 'mibPerS', 'MiB/s', 'higher');
+  pair('push CPU (user+sys) per segment, median, zstd-3 vs zst-3', 'cpuMedianMs', 'ms', 'lower');
   pair('stored ratio raw/stored (whole repo)', 'ratio', 'x', 'higher');
   for (const id of ['walvault-zstd1', 'walvault-s3-zstd3']) {
     const v = out[id];
     if (!v) continue;
     B.row(`push median per segment, ${v.label}`, { ours: v.medianMs, theirs: theirs.medianMs, unit: 'ms', better: 'lower', oursLabel: v.label, theirsLabel: theirs.label });
     B.row(`push p95 per segment, ${v.label}`, { ours: v.p95Ms, theirs: theirs.p95Ms, unit: 'ms', better: 'lower', oursLabel: v.label, theirsLabel: theirs.label });
+    B.row(`push CPU per segment, median, ${v.label}`, { ours: v.cpuMedianMs, theirs: theirs.cpuMedianMs, unit: 'ms', better: 'lower', oursLabel: v.label, theirsLabel: theirs.label });
   }
-  return { segments: picks, standin, variants: out };
+
+  // Start-up floor: what a process costs before it does any work.
+  const floors = {
+    node: { cmd: `${process.execPath} -e ''`, times: [], cpu: [] },
+    walvault: { cmd: `${B.bin('walvault')} --version`, times: [], cpu: [] },
+    pgbackrest: { cmd: 'pgbackrest version', times: [], cpu: [] },
+  };
+  for (let i = 0; i < 15; i++) {
+    for (const f of Object.values(floors)) {
+      const r = await timedSh(`${f.cmd} >/dev/null`, { cwd: standin, env: commandEnv(), ids: B.ids });
+      f.times.push(r.ms);
+      f.cpu.push(r.cpuMs);
+    }
+  }
+  const startup = Object.fromEntries(Object.entries(floors).map(([k, f]) => [k, { cmd: f.cmd, medianMs: median(f.times), cpuMedianMs: median(f.cpu) }]));
+  B.row('start-up: walvault --version vs pgbackrest version, median wall', {
+    ours: startup.walvault.medianMs,
+    theirs: startup.pgbackrest.medianMs,
+    unit: 'ms',
+    better: 'lower',
+  });
+  B.row('start-up: same, median CPU', { ours: startup.walvault.cpuMedianMs, theirs: startup.pgbackrest.cpuMedianMs, unit: 'ms', better: 'lower' });
+  B.note(`bare \`node -e ''\`: median ${startup.node.medianMs.toFixed(0)} ms wall, ${startup.node.cpuMedianMs.toFixed(0)} ms CPU`);
+  return { segments: picks, standin, variants: out, startup };
 }

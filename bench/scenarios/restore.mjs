@@ -4,20 +4,59 @@
 // same backup and the same WAL (each from the repository scenario 2 filled). Wall time = server
 // start to end of recovery; runs alternate. A `cp` restore_command from a plain directory of the
 // uncompressed segments gives the floor: the replay itself, with no tool in the way.
-import { readFileSync } from 'node:fs';
+//
+// Every restore_command goes through the same tiny timing wrapper (two `date` calls around the
+// command), for the per-call latencies; it costs both tools and the floor the same few ms a call.
+import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getCommand } from '../support/pgbackrest.mjs';
 import { waitHelpersGone } from '../support/proc.mjs';
-import { median } from '../support/stats.mjs';
+import { median, percentile } from '../support/stats.mjs';
+
+const TIMECALL = `#!/bin/sh
+# timecall LOG NAME command...: runs the command, appends "NAME start_ns end_ns exit" to LOG.
+log=$1; name=$2; shift 2
+s=$(date +%s%N)
+"$@"
+rc=$?
+echo "$name $s $(date +%s%N) $rc" >> "$log"
+exit $rc
+`;
+
+function callStats(logPath) {
+  if (!existsSync(logPath)) return undefined;
+  const calls = readFileSync(logPath, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.split(' '))
+    .map(([name, s, e, rc]) => ({ name, ms: Number(BigInt(e) - BigInt(s)) / 1e6, rc: Number(rc) }));
+  const served = calls.filter((c) => c.rc === 0 && /^[0-9A-F]{24}$/.test(c.name)).map((c) => c.ms);
+  return {
+    calls: calls.length,
+    segmentsServed: served.length,
+    firstMs: served[0],
+    medianMs: median(served),
+    p95Ms: percentile(served, 95),
+    maxMs: Math.max(...served),
+    over100ms: served.filter((ms) => ms > 100).length,
+    totalInCommandS: calls.reduce((a, c) => a + c.ms, 0) / 1000,
+    // Every call in order (segments, history files, the final "not found"), for the record.
+    callsMs: calls.map((c) => [c.name, Math.round(c.ms * 10) / 10, c.rc]),
+  };
+}
 
 async function recover(B, PgCluster, commandFor, { tag }) {
+  const tc = B.file(join(B.dir('timecall'), 'timecall'), TIMECALL);
+  chmodSync(tc, 0o755);
+  const callLog = join(B.dir(`calls-${tag}`), 'calls.log');
   const cluster = await PgCluster.fromBackup(B.corpus.backup.dir, {
     baseDir: B.dir(`restore-${tag}`),
     startTimeoutMs: 900_000,
     config: { hot_standby: true, log_min_messages: 'info' },
   });
   try {
-    await cluster.writeRecoverySetup({ recovery: { restoreCommand: commandFor(cluster.dataDir), targetAction: 'promote' } });
+    const restoreCommand = `${tc} ${callLog} %f ${commandFor(cluster.dataDir)}`;
+    await cluster.writeRecoverySetup({ recovery: { restoreCommand, targetAction: 'promote' } });
     await B.settle();
     const t0 = performance.now();
     await cluster.start();
@@ -31,7 +70,7 @@ async function recover(B, PgCluster, commandFor, { tag }) {
     if (missing.length > 0) {
       throw new Error(`${tag}: recovery did not restore every corpus segment (missing ${missing.slice(0, 5).join(', ')}...); log:\n${await cluster.logTail(20)}`);
     }
-    return { seconds, restored: restored.size, redoDone };
+    return { seconds, restored: restored.size, redoDone, calls: callStats(callLog) };
   } finally {
     await cluster.destroy();
     // Prefetchers and async workers of this run (their arguments name its data directory or config).
@@ -47,7 +86,7 @@ export async function benchRestore(B, PgCluster, { runs, repos, floor }) {
     const dir = B.dir('walvault-restore');
     const state = B.dir('state-restore');
     const conf = B.walvaultConfig(dir, { archive: `file://${repos.walvault.archive}` });
-    return recover(B, PgCluster, () => `WALVAULT_CONFIG=${conf} WALVAULT_STATE_DIR=${state} ${B.bin('wal-fetch')} %f %p`, {
+    return recover(B, PgCluster, () => `env WALVAULT_CONFIG=${conf} WALVAULT_STATE_DIR=${state} ${B.bin('wal-fetch')} %f %p`, {
       tag: 'walvault',
     });
   };
@@ -66,7 +105,12 @@ export async function benchRestore(B, PgCluster, { runs, repos, floor }) {
     for (const tool of order) {
       const r = tool === 'walvault' ? await ours() : await theirs();
       results[tool].push(r);
-      B.log(`  run ${i + 1} ${tool}: recovery ${r.seconds.toFixed(2)} s (${r.restored} files restored, redo done at ${r.redoDone})`);
+      const c = r.calls;
+      B.log(
+        `  run ${i + 1} ${tool}: recovery ${r.seconds.toFixed(2)} s (${r.restored} restored, redo done at ${r.redoDone}); ` +
+          `calls: first ${c.firstMs.toFixed(0)} ms, median ${c.medianMs.toFixed(1)} ms, p95 ${c.p95Ms.toFixed(0)} ms, ${c.over100ms} over 100 ms, ` +
+          `${c.totalInCommandS.toFixed(1)} s inside restore_command`,
+      );
     }
   }
   if (floor) {
@@ -77,7 +121,7 @@ export async function benchRestore(B, PgCluster, { runs, repos, floor }) {
 
   const sum = (list) => {
     const s = median(list.map((r) => r.seconds));
-    return { seconds: s, runs: list.map((r) => r.seconds), segPerS: n / s };
+    return { seconds: s, runs: list.map((r) => r.seconds), segPerS: n / s, calls: list.map((r) => r.calls) };
   };
   const o = sum(results.walvault);
   const t = sum(results.pgbackrest);
@@ -85,6 +129,10 @@ export async function benchRestore(B, PgCluster, { runs, repos, floor }) {
   const labels = { oursLabel: 'walvault wal-fetch, prefetch 8 (default)', theirsLabel: 'pgbackrest archive-get, archive-async, process-max 2' };
   B.row(`recovery of ${n} segments: wall time`, { ours: o.seconds, theirs: t.seconds, unit: 's', better: 'lower', ...labels });
   B.row(`recovery of ${n} segments: segments per second`, { ours: o.segPerS, theirs: t.segPerS, unit: 'seg/s', better: 'higher', ...labels });
+  const callMedian = (x, k) => median(x.calls.map((c) => c[k]));
+  B.row('recovery: median restore_command call', { ours: callMedian(o, 'medianMs'), theirs: callMedian(t, 'medianMs'), unit: 'ms', better: 'lower', ...labels });
+  B.row('recovery: p95 restore_command call', { ours: callMedian(o, 'p95Ms'), theirs: callMedian(t, 'p95Ms'), unit: 'ms', better: 'lower', ...labels });
+  B.row('recovery: time inside restore_command', { ours: callMedian(o, 'totalInCommandS'), theirs: callMedian(t, 'totalInCommandS'), unit: 's', better: 'lower', ...labels });
   if (f) {
     B.row('recovery: time above the cp floor', { ours: o.seconds - f.seconds, theirs: t.seconds - f.seconds, unit: 's', better: 'lower', ...labels });
     B.note(`cp floor (replay with restore_command = cp of uncompressed segments): ${f.seconds.toFixed(2)} s`);

@@ -50,7 +50,7 @@ function archived(archiveDir, seg) {
   return readdirSync(dir).some((f) => f.startsWith(`${seg}-`));
 }
 
-async function round(B, cluster, { mb, compression }) {
+export async function streamRound(B, cluster, { mb, compression, node }) {
   const tag = compression.replace(':', '');
   const spool = B.dir(`stream-spool-${tag}`);
   const archive = B.dir(`stream-archive-${tag}`);
@@ -66,7 +66,11 @@ async function round(B, cluster, { mb, compression }) {
       B.bin('walvault'),
       ['stream', '--pg-conninfo', conninfo, '--slot', 's1', '--create-slot', '--spool-dir', spool,
         '--archive', `file://${archive}`, '--compression', compression, '--status-interval', '1000'],
-      { env: commandEnv({ WALVAULT_CONFIG: conf }), ids: B.ids, logPath: join(spool, '..', `walvault-stream-${tag}.log`) },
+      {
+        env: commandEnv({ WALVAULT_CONFIG: conf, ...(node ? { WALVAULT_NODE: node } : {}) }),
+        ids: B.ids,
+        logPath: join(spool, '..', `walvault-stream-${tag}.log`),
+      },
     );
     await waitFor('walvault to create slot s1', async () => (await sampler.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = 's1'")).rowCount > 0);
     await sampler.query("SELECT pg_create_physical_replication_slot('s2', true)");
@@ -185,7 +189,7 @@ export async function benchStream(B, cluster, { mb, compressions }) {
   for (const compression of compressions) {
     await B.settle();
     B.log(`  round: walvault --compression ${compression} with pg_receivewal, ${mb} MiB of WAL`);
-    const r = await round(B, cluster, { mb, compression });
+    const r = await streamRound(B, cluster, { mb, compression });
     rounds.push(r);
     B.log(
       `    load ${r.walBytes / MiB | 0} MiB in ${r.loadSeconds.toFixed(1)} s; walvault ${r.walvault.cpu.toFixed(2)} CPU s, ` +

@@ -40,6 +40,7 @@ export function killTracked(signal = 'SIGKILL') {
  */
 export function timedSh(cmd, { cwd, env = commandEnv(), ids = {}, timeoutMs = 300_000 } = {}) {
   return new Promise((resolve, reject) => {
+    const cpu0 = reapedChildrenCpuMs();
     const t0 = performance.now();
     const child = spawn('/bin/sh', ['-c', cmd], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], ...ids });
     track(child);
@@ -56,10 +57,12 @@ export function timedSh(cmd, { cwd, env = commandEnv(), ids = {}, timeoutMs = 30
     // while PostgreSQL only waits for the command's own exit status.
     child.once('exit', (code, signal) => {
       const ms = performance.now() - t0;
+      // Exact only while no other child of ours exits meanwhile (true for the sequential loops).
+      const cpuMs = reapedChildrenCpuMs() - cpu0;
       clearTimeout(timer);
       // Give the pipes a moment to deliver what the command printed before it exited.
       setImmediate(() =>
-        resolve({ ms, code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }),
+        resolve({ ms, cpuMs, code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }),
       );
     });
   });
@@ -81,6 +84,16 @@ export function procCpu(pid) {
   // fields[0] is field 3 (state); utime is field 14, stime 15, cutime 16, cstime 17.
   const n = (i) => Number(fields[i - 3]) / CLK_TCK;
   return { user: n(14), system: n(15), childUser: n(16), childSystem: n(17) };
+}
+
+/**
+ * CPU ms (user + system) of all children this process has reaped so far, descendants they reaped
+ * included: the kernel adds a child's times to its parent's cutime/cstime when it is waited for.
+ * Detached helpers re-parented to init are not counted. Resolution: one clock tick (10 ms).
+ */
+export function reapedChildrenCpuMs() {
+  const c = procCpu(process.pid);
+  return (c.childUser + c.childSystem) * 1000;
 }
 
 /** Peak resident set size (VmHWM) in bytes. */

@@ -20,7 +20,7 @@ export interface LoadedConfig {
 }
 
 /** Environment variables that start with WALVAULT_ but are not settings (launchers, test knobs). */
-const NON_OPTION_ENV = /^WALVAULT_(NODE|STATE_DIR|NO_FASTPATH|PG_USER|TEST_[A-Z0-9_]+|FASTPATH_[A-Z0-9_]+)$/;
+const NON_OPTION_ENV = /^WALVAULT_(NODE|STATE_DIR|NO_FASTPATH|NOT_FOUND_EXIT|PG_USER|TEST_[A-Z0-9_]+|FASTPATH_[A-Z0-9_]+)$/;
 
 export const DEFAULT_CONFIG_FILE = '/etc/walvault/walvault.conf';
 

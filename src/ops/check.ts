@@ -8,9 +8,8 @@ import { hostname } from 'node:os';
 import type { ArchiveContext } from '../archive/context.js';
 import { findVersions } from '../archive/fetch.js';
 import { readIdentity } from '../archive/identity.js';
-import { describeCause } from '../common/errors.js';
 import { formatLsn } from '../segment/lsn.js';
-import { formatBytes, formatDuration, formatTime } from './format.js';
+import { errorText, formatBytes, formatDuration, formatTime } from './format.js';
 import {
   archiverFailing,
   closeServer,
@@ -64,7 +63,7 @@ export async function runChecks(ctx: ArchiveContext, opts: CheckOptions = {}): P
           `${facts.inRecovery ? 'in recovery' : 'primary'}, timeline ${facts.timeline}`,
       );
     } catch (err) {
-      add('postgresql', 'fail', describeCause(err));
+      add('postgresql', 'fail', errorText(err));
     }
     if (conn && facts) await serverChecks(conn, facts, opts, add);
     else for (const name of serverItemNames(opts)) add(name, 'skip', 'PostgreSQL is not reachable');
@@ -117,7 +116,7 @@ async function serverChecks(conn: ServerConnection, facts: ServerFacts, opts: Ch
 
     if (facts.archiveLibrary !== null) {
       add('archive_command', 'fail', `archive_library = '${facts.archiveLibrary}' is set, so archive_command is not used`);
-    } else if (facts.archiveCommand === '' || facts.archiveCommand === '(disabled)') {
+    } else if (facts.archiveCommand === '') {
       add('archive_command', 'fail', 'not set: set archive_command to run wal-push %p');
     } else if (/\bwal-push\b/.test(facts.archiveCommand)) {
       add('archive_command', 'ok', redactCommand(facts.archiveCommand));
@@ -169,7 +168,7 @@ async function storageCheck(ctx: ArchiveContext, add: Add): Promise<void> {
     if (await ctx.storage.head(key)) throw new Error('the probe object is still there after delete');
     add('storage', 'ok', `write, read and delete of '${key}' on ${ctx.storage.description} (${Math.round(performance.now() - started)} ms)`);
   } catch (err) {
-    add('storage', 'fail', `${step} failed on ${ctx.storage.description}: ${describeCause(err)}`);
+    add('storage', 'fail', `${step} failed on ${ctx.storage.description}: ${errorText(err)}`);
     if (step !== 'write') await ctx.storage.delete([key]).catch(() => undefined);
   }
 }
@@ -181,7 +180,7 @@ async function switchWalCheck(ctx: ArchiveContext, conn: ServerConnection, opts:
   try {
     name = await switchWal(conn);
   } catch (err) {
-    add('switch-wal', 'fail', `unable to switch WAL: ${describeCause(err)}`);
+    add('switch-wal', 'fail', `unable to switch WAL: ${errorText(err)}`);
     return;
   }
   for (;;) {
@@ -202,7 +201,7 @@ async function identityCheck(ctx: ArchiveContext, facts: ServerFacts | undefined
   try {
     identity = await readIdentity(ctx.storage);
   } catch (err) {
-    add('identity', 'fail', describeCause(err));
+    add('identity', 'fail', errorText(err));
     return;
   }
   if (!identity) {

@@ -2,6 +2,7 @@
  * Small text helpers shared by the operator commands' readable output. Pure; every command also
  * has `--json`, so nothing here has to be parseable.
  */
+import { WalvaultError, describeCause } from '../common/errors.js';
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'] as const;
 
@@ -76,4 +77,14 @@ export function renderProgressBar(p: { done: number; total: number; bytes: numbe
   const filled = Math.round(fraction * width);
   const pct = `${Math.floor(fraction * 100)}%`.padStart(4);
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${pct}  ${p.done}/${p.total} ${p.what ?? 'objects'}  ${formatBytes(p.bytes)}`;
+}
+
+/** An error as one readable line: our own messages as they are (describeCause would prefix their code). */
+export function errorText(err: unknown): string {
+  return err instanceof WalvaultError ? err.message : describeCause(err);
+}
+
+/** `1 segment`, `2 segments`; `plural` for words that do not just take an s. */
+export function count(n: number, singular: string, plural = `${singular}s`): string {
+  return `${n} ${n === 1 ? singular : plural}`;
 }

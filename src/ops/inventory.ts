@@ -8,8 +8,9 @@ import type { ArchiveContext } from '../archive/context.js';
 import { restoreFile } from '../archive/fetch.js';
 import { readIdentity, type ArchiveIdentity } from '../archive/identity.js';
 import { HISTORY_PREFIX, IDENTITY_KEY, WAL_PREFIX } from '../archive/keys.js';
-import { ExitCode, NotFoundError, WalvaultError, IntegrityError, describeCause } from '../common/errors.js';
+import { ExitCode, NotFoundError, WalvaultError, IntegrityError } from '../common/errors.js';
 import { parseTimelineHistory, type TimelineHistory } from '../segment/history.js';
+import { errorText } from './format.js';
 
 export interface Inventory {
   readonly identity: ArchiveIdentity;
@@ -78,7 +79,7 @@ export async function loadHistories(ctx: ArchiveContext, entries: readonly Catal
         histories.set(timeline, parseTimelineHistory(restored.bytes.toString('utf8'), timeline));
       } catch (err) {
         if (!(err instanceof WalvaultError) || err.exitCode !== ExitCode.integrity) throw err;
-        failures.push({ fileName, timeline, message: describeCause(err) });
+        failures.push({ fileName, timeline, message: errorText(err) });
       }
     }),
   );

@@ -8,7 +8,7 @@ import type { ArchiveContext } from '../archive/context.js';
 import { codecFromExtension } from '../codec/codec.js';
 import { addLsn, formatLsn, type Lsn } from '../segment/lsn.js';
 import { segmentStartLsn } from '../segment/names.js';
-import { formatBytes, formatTime, renderTable, shortSha } from './format.js';
+import { count, formatBytes, formatTime, renderTable, shortSha } from './format.js';
 import { loadInventory } from './inventory.js';
 
 export interface WalListFilter {
@@ -131,11 +131,11 @@ export function renderWalList(list: WalList): string {
       formatTime(new Date(r.uploadedAt)),
     ]),
   );
-  const count = (kind: WalListRow['kind']): number => list.rows.filter((r) => r.kind === kind).length;
+  const n = (kind: WalListRow['kind']): number => list.rows.filter((r) => r.kind === kind).length;
   const stored = list.rows.reduce((n, r) => n + r.storedBytes, 0);
   const original = list.rows.reduce((n, r) => n + (r.originalBytes ?? 0), 0);
   const summary =
-    `${count('segment')} segments, ${count('partial')} partial, ${count('backup')} backup labels, ${count('history')} history files; ` +
+    `${count(n('segment'), 'segment')}, ${count(n('partial'), 'partial')}, ${count(n('backup'), 'backup label')}, ${count(n('history'), 'history file')}; ` +
     `${formatBytes(stored)} stored${original > 0 ? ` for ${formatBytes(original)} of WAL` : ''}`;
   return `${table}\n${summary}`;
 }

@@ -6,9 +6,9 @@ import type { CatalogEntry } from '../archive/catalog.js';
 import type { ArchiveIdentity } from '../archive/identity.js';
 import type { ObjectMeta } from '../archive/object-header.js';
 import { codecFromExtension } from '../codec/codec.js';
-import { describeCause } from '../common/errors.js';
 import { formatLsn } from '../segment/lsn.js';
 import { segmentStartLsn } from '../segment/names.js';
+import { errorText } from './format.js';
 
 export type ObjectProblemKind = 'wrong-cluster' | 'header' | 'damaged';
 
@@ -34,7 +34,7 @@ export function checkObjectMeta(entry: EntryFacts, meta: ObjectMeta, identity: A
     const codec = codecFromExtension(entry.extension === 'raw' ? '' : entry.extension, entry.fileName);
     if (codec.name !== meta.codec) header(`the header says codec '${meta.codec}', the key says '${codec.name}'`);
   } catch (err) {
-    header(describeCause(err));
+    header(errorText(err));
   }
   if (payloadOffset !== undefined && entry.storedBytes - payloadOffset !== meta.payloadBytes) {
     out.push({

@@ -67,7 +67,8 @@ export async function readServerFacts(conn: ServerConnection): Promise<ServerFac
                  ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int::text END) AS tli,
            current_setting('wal_level') AS wal_level,
            current_setting('archive_mode') AS archive_mode,
-           current_setting('archive_command') AS archive_command,
+           -- current_setting() shows '(disabled)' while archive_mode is off; reset_val is what is configured.
+           (SELECT reset_val FROM pg_settings WHERE name = 'archive_command') AS archive_command,
            current_setting('archive_library', true) AS archive_library`);
   const r = rows[0]!;
   const num = Number(r['num']);

@@ -6,7 +6,7 @@ import { formatLsn, lsn } from '../segment/lsn.js';
 import { segmentFileName } from '../segment/names.js';
 import type { CheckReport } from './check.js';
 import type { DeleteOutcome, DeletePlan } from './delete.js';
-import { formatBytes, formatDuration, formatTime, renderFields } from './format.js';
+import { count, formatBytes, formatDuration, formatTime, renderFields } from './format.js';
 import { describeBefore, type RetentionObject } from './retention.js';
 import type { StatusReport } from './status.js';
 import type { VerifyReport } from './verify.js';
@@ -20,7 +20,7 @@ export function renderVerify(r: VerifyReport): string {
     .join(', ');
   const lines = [
     `archive: ${r.archive} (system ${r.identity.systemId}, PostgreSQL ${r.identity.pgMajor}, ${formatBytes(r.identity.walSegSize)} segments)`,
-    `checked: ${scope}; ${r.segments} segments, ${r.objects} objects ` +
+    `checked: ${scope}; ${count(r.segments, 'segment')}, ${count(r.objects, 'object')} ` +
       `(${r.deep ? 'downloaded and verified in full' : 'headers; add --deep to download and verify every object'}), ` +
       `${formatBytes(r.bytesRead)} read in ${formatDuration(r.durationMs)}`,
   ];
@@ -70,19 +70,19 @@ export function renderDeletePlan(p: DeletePlan): string {
   );
   const doomed = p.plan.delete;
   const bytes = doomed.reduce((n, o) => n + o.storedBytes, 0);
-  const count = (kind: RetentionObject['kind']): number => doomed.filter((o) => o.kind === kind).length;
+  const n = (kind: RetentionObject['kind']): number => doomed.filter((o) => o.kind === kind).length;
   lines.push(
     doomed.length === 0
       ? 'to delete: nothing'
-      : `to delete: ${doomed.length} of ${p.objects} objects, ${formatBytes(bytes)} stored: ${count('segment')} segments, ` +
-          `${count('partial')} partial, ${count('backup')} backup labels, ${count('history')} history files`,
+      : `to delete: ${doomed.length} of ${count(p.objects, 'object')}, ${formatBytes(bytes)} stored: ${count(n('segment'), 'segment')}, ` +
+          `${count(n('partial'), 'partial')}, ${count(n('backup'), 'backup label')}, ${count(n('history'), 'history file')}`,
   );
   const timelines = [...new Set(doomed.filter((o) => o.segno !== undefined).map((o) => o.timeline))].sort((a, b) => a - b);
   for (const tli of timelines) {
     const segs = doomed.filter((o) => o.timeline === tli && o.segno !== undefined).map((o) => o.segno!);
     const lo = segs.reduce((a, b) => (b < a ? b : a));
     const hi = segs.reduce((a, b) => (b > a ? b : a));
-    lines.push(`  timeline ${tli}: ${segmentFileName(tli, lo, segSize)} .. ${segmentFileName(tli, hi, segSize)} (${segs.length} files)`);
+    lines.push(`  timeline ${tli}: ${segmentFileName(tli, lo, segSize)} .. ${segmentFileName(tli, hi, segSize)} (${count(segs.length, 'file')})`);
   }
   for (const h of doomed.filter((o) => o.kind === 'history')) lines.push(`  ${h.fileName}`);
   for (const k of p.plan.kept) lines.push(`kept: ${k.fileName}: ${k.reason}`);
@@ -94,7 +94,7 @@ export function renderDeleteOutcome(o: DeleteOutcome, total: number): string {
   if (o.interrupted) {
     return `interrupted: deleted ${o.deleted} of ${total} objects (${formatBytes(o.storedBytes)}), oldest first; the rest of the archive is whole. Run the same command again to finish.`;
   }
-  return `deleted ${o.deleted} objects (${formatBytes(o.storedBytes)}) in ${o.batches} batch${o.batches === 1 ? '' : 'es'}`;
+  return `deleted ${count(o.deleted, 'object')} (${formatBytes(o.storedBytes)}) in ${count(o.batches, 'batch', 'batches')}`;
 }
 
 const STATUS_LABEL = { ok: 'ok  ', fail: 'FAIL', warn: 'warn', skip: 'skip' } as const;
@@ -128,7 +128,7 @@ export function renderStatus(r: StatusReport, now: Date): string {
   const lagBytes = r.lag.bytes === null ? '?' : formatBytes(r.lag.bytes);
   const lagSeconds = r.lag.seconds === null ? '?' : formatDuration(r.lag.seconds * 1000);
   rows.push(['archive lag', `${lagBytes}, ${lagSeconds}`]);
-  rows.push(['queue', r.queue === null ? '?' : `${r.queue} WAL file${r.queue === 1 ? '' : 's'} waiting`]);
+  rows.push(['queue', r.queue === null ? '?' : `${count(r.queue, 'WAL file')} waiting`]);
   if (r.archiver) {
     const a = r.archiver;
     const failure = a.lastFailedWal ? `; last failure ${a.lastFailedWal} at ${a.lastFailedTime ? formatTime(new Date(a.lastFailedTime)) : '?'}` : '';

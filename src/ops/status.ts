@@ -6,9 +6,10 @@
 import type { ArchiveContext } from '../archive/context.js';
 import { readIdentity, type ArchiveIdentity } from '../archive/identity.js';
 import { HISTORY_PREFIX, parseObjectKey, timelinePrefix } from '../archive/keys.js';
-import { StorageError, describeCause } from '../common/errors.js';
+import { StorageError } from '../common/errors.js';
 import { parseLsn, formatLsn, lsn } from '../segment/lsn.js';
 import { SegmentName, tryClassifyWalFileName } from '../segment/names.js';
+import { errorText } from './format.js';
 import {
   archiverFailing,
   closeServer,
@@ -75,8 +76,8 @@ export async function collectStatus(ctx: ArchiveContext | undefined, opts: Statu
     try {
       return fromAgent(await fetchAgentStatus(opts.agentUrl, opts.timeoutMs ?? 5_000), ctx, now);
     } catch (err) {
-      unavailable.push(`agent: ${describeCause(err)}`);
-      if (opts.postgres === false) throw new StorageError(`unable to get status from agent '${opts.agentUrl}': ${describeCause(err)}`, { cause: err });
+      unavailable.push(`agent: ${errorText(err)}`);
+      if (opts.postgres === false) throw new StorageError(`unable to get status from agent '${opts.agentUrl}': ${errorText(err)}`, { cause: err });
     }
   }
 
@@ -85,7 +86,7 @@ export async function collectStatus(ctx: ArchiveContext | undefined, opts: Statu
     try {
       identity = await readIdentity(ctx.storage);
     } catch (err) {
-      unavailable.push(`archive: ${describeCause(err)}`);
+      unavailable.push(`archive: ${errorText(err)}`);
     }
   }
 
@@ -95,7 +96,7 @@ export async function collectStatus(ctx: ArchiveContext | undefined, opts: Statu
       try {
         conn = await connectServer(opts.conninfo, 'walvault status');
       } catch (err) {
-        unavailable.push(`postgresql: ${describeCause(err)}`);
+        unavailable.push(`postgresql: ${errorText(err)}`);
       }
     }
     if (conn) return { ...(await fromPostgres(conn, ctx, identity, now)), unavailable };

@@ -11,27 +11,15 @@ import type { ArchiveContext } from '../archive/context.js';
 import { readObject } from '../archive/fetch.js';
 import type { ArchiveIdentity } from '../archive/identity.js';
 import type { ObjectMeta } from '../archive/object-header.js';
-import { AbortedError, ConfigError, ExitCode, NotFoundError, WalvaultError, describeCause } from '../common/errors.js';
-import { historyIncludes } from '../segment/history.js';
-import { formatLsn, type Lsn } from '../segment/lsn.js';
-import { segmentFileName, segnoOfLsn } from '../segment/names.js';
+import { AbortedError, ConfigError, ExitCode, NotFoundError, WalvaultError } from '../common/errors.js';
+import { formatLsn } from '../segment/lsn.js';
 import { readObjectHeader } from './header-read.js';
 import { loadHistories, loadInventory } from './inventory.js';
 import { checkObjectMeta } from './object-checks.js';
-import { clipRange, type SegmentRange } from './segment-ranges.js';
-import { chainGaps, describeGap, historyOrSelf, historyProblems, mergeGaps, presentSegments } from './timelines.js';
+import { checkStructure, sortProblems, type Problem, type VerifyScope } from './verify-structure.js';
+import { errorText } from './format.js';
 
-export type ProblemKind = 'gap' | 'history' | 'duplicate' | 'wrong-cluster' | 'header' | 'damaged';
-
-export interface Problem {
-  readonly kind: ProblemKind;
-  readonly timeline: number | null;
-  /** The file or object concerned; for a gap, its first missing segment. */
-  readonly subject: string;
-  readonly message: string;
-  /** For gaps: the last missing segment. */
-  readonly through?: string;
-}
+export type { Problem, ProblemKind } from './verify-structure.js';
 
 export interface VerifyProgress {
   readonly done: number;
@@ -40,11 +28,7 @@ export interface VerifyProgress {
   readonly bytes: number;
 }
 
-export interface VerifyOptions {
-  /** Only the chain that recovery to this timeline reads (the timeline and its ancestors). */
-  readonly timeline?: number;
-  readonly from?: Lsn;
-  readonly to?: Lsn;
+export interface VerifyOptions extends VerifyScope {
   /** Download and verify every object in full. */
   readonly deep?: boolean;
   /** Objects checked at once. */
@@ -78,62 +62,7 @@ export async function verifyArchive(ctx: ArchiveContext, opts: VerifyOptions = {
   const started = performance.now();
   const { identity, segSize, entries } = await loadInventory(ctx);
   const { histories, failures } = await loadHistories(ctx, entries);
-  const problems: Problem[] = [];
-  const notes: string[] = [];
-
-  const window: SegmentRange = {
-    first: opts.from !== undefined ? segnoOfLsn(opts.from, segSize) : 0n,
-    last: opts.to !== undefined ? segnoOfLsn(opts.to, segSize) : (1n << 64n) - 1n,
-  };
-  const present = presentSegments(entries);
-  const chainTimelines = opts.timeline !== undefined ? [opts.timeline] : [...present.keys()].sort((a, b) => a - b);
-  const inTimelines = (tli: number): boolean =>
-    opts.timeline === undefined || historyIncludes(historyOrSelf(histories, opts.timeline), tli);
-  const inWindow = (e: CatalogEntry): boolean => e.segno === undefined || clipRange({ first: e.segno, last: e.segno }, window) !== undefined;
-
-  if (opts.timeline !== undefined && !present.has(opts.timeline)) notes.push(`timeline ${opts.timeline} has no segments in the archive`);
-  for (const tli of new Set(entries.map((e) => e.timeline))) {
-    if (!present.has(tli) && entries.some((e) => e.timeline === tli && e.kind === 'history') && inTimelines(tli)) {
-      notes.push(`timeline ${tli} has a history file but no segments yet`);
-    }
-  }
-
-  for (const f of failures) {
-    if (inTimelines(f.timeline)) problems.push({ kind: 'history', timeline: f.timeline, subject: f.fileName, message: f.message });
-  }
-  for (const p of historyProblems(entries, histories)) {
-    if (inTimelines(p.timeline)) problems.push({ kind: 'history', timeline: p.timeline, subject: `${p.timeline.toString(16).toUpperCase().padStart(8, '0')}.history`, message: p.message });
-  }
-
-  const gaps = mergeGaps(chainTimelines.flatMap((tli) => chainGaps(present, historyOrSelf(histories, tli), segSize)));
-  for (const g of gaps) {
-    const clipped = clipRange(g, window);
-    if (!clipped) continue;
-    const gap = { timeline: g.timeline, ...clipped };
-    problems.push({
-      kind: 'gap',
-      timeline: g.timeline,
-      subject: segmentFileName(g.timeline, clipped.first, segSize),
-      ...(clipped.last !== clipped.first ? { through: segmentFileName(g.timeline, clipped.last, segSize) } : {}),
-      message: `missing ${describeGap(gap, segSize)}`,
-    });
-  }
-
-  const scope = entries.filter((e) => inTimelines(e.timeline) && inWindow(e));
-  // Same-content copies (two codecs after racing pushes) restore fine; different contents do not.
-  const contents = new Map<string, CatalogEntry[]>();
-  for (const e of scope) if (e.kind !== 'partial') contents.set(e.fileName, [...(contents.get(e.fileName) ?? []), e]);
-  for (const [name, copies] of contents) {
-    const distinct = new Set(copies.map((c) => c.sha256)).size;
-    if (distinct > 1) {
-      problems.push({
-        kind: 'duplicate',
-        timeline: copies[0]!.timeline,
-        subject: name,
-        message: `the archive holds ${distinct} different versions (${copies.map((c) => c.key).join(', ')}); recovery refuses to choose`,
-      });
-    }
-  }
+  const { problems, notes, chainTimelines, scope } = checkStructure(entries, histories, failures, segSize, opts);
 
   // History files were downloaded and verified in full above.
   const objects = scope.filter((e) => e.kind !== 'history');
@@ -163,7 +92,7 @@ export async function verifyArchive(ctx: ArchiveContext, opts: VerifyOptions = {
       } catch (err) {
         if (err instanceof NotFoundError) notes.push(`'${entry.key}' was deleted while verifying`);
         else if (isProblemError(err)) {
-          problems.push({ kind: opts.deep ? 'damaged' : 'header', timeline: entry.timeline, subject: entry.key, message: describeCause(err) });
+          problems.push({ kind: opts.deep ? 'damaged' : 'header', timeline: entry.timeline, subject: entry.key, message: errorText(err) });
         } else {
           fatal ??= err;
           queue.clear();
@@ -176,9 +105,7 @@ export async function verifyArchive(ctx: ArchiveContext, opts: VerifyOptions = {
   await queue.onIdle();
   if (fatal !== undefined) throw fatal;
 
-  problems.sort(
-    (a, b) => (a.timeline ?? 0) - (b.timeline ?? 0) || (a.subject < b.subject ? -1 : a.subject > b.subject ? 1 : 0) || a.kind.localeCompare(b.kind),
-  );
+  sortProblems(problems);
   return {
     archive: ctx.storage.description,
     identity,

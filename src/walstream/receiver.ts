@@ -259,12 +259,26 @@ export class WalReceiver {
     if (start === undefined) {
       const pendingSegs = spool.pendingFiles().filter((f) => classifyWalFileName(f.name).kind === 'segment');
       const lastLocal = pendingSegs.length > 0 ? SegmentName.parse(pendingSegs[pendingSegs.length - 1]!.name, this.segSize) : undefined;
-      const lastArchived = await lastArchivedSegment(this.archive.storage, this.segSize);
+      let lastArchived: SegmentName | undefined;
+      let slotStart: Lsn | undefined;
+      try {
+        lastArchived = await lastArchivedSegment(this.archive.storage, this.segSize);
+      } catch (err) {
+        // Storage is down. Everything before the slot's restart point was flushed by this agent, so
+        // it is in the spool or archived: stream on from there while uploads retry, rather than
+        // wait for storage before receiving anything.
+        if (!this.opts.slot || major < 15 || (err instanceof WalvaultError && !err.retryable)) throw err;
+        const slot = await conn.readReplicationSlot(this.opts.slot);
+        if (!slot?.restartLsn) throw err;
+        slotStart = SegmentName.fromLsn(1, parseLsn(slot.restartLsn), this.segSize).startLsn;
+        this.log.warn({ err: describeCause(err), lsn: formatLsn(slotStart) }, 'cannot list the archive; starting from the spool and the slot');
+      }
       const candidates = [lastLocal, lastArchived].filter((s): s is SegmentName => s !== undefined);
       if (candidates.length > 0) {
         const last = candidates.reduce((a, b) => (b.segno > a.segno ? b : a));
         start = SegmentName.of(1, last.segno + 1n, this.segSize).startLsn;
       }
+      if (slotStart !== undefined && (start === undefined || slotStart > start)) start = slotStart;
     }
     if (start !== undefined && start > serverLsn) {
       this.log.warn({ lsn: formatLsn(start), serverLsn: formatLsn(serverLsn) }, 'archive is ahead of the server; starting at the server position');

@@ -14,6 +14,7 @@ export function registerCheck(program: Command, run: RunFn): void {
   const cmd = addConfigOptions(
     program
       .command('check')
+      .summary('Check PostgreSQL, archiving settings, storage and archive identity')
       .description(
         'Check the setup: PostgreSQL reachable, wal_level, archive_mode, archive_command runs wal-push, archiver healthy, ' +
           'replication slot, storage writable and readable, archive identity matches the server. Exit 0: all passed; 3: a check failed',

@@ -12,6 +12,7 @@ export function registerStatus(program: Command, run: RunFn): void {
   const cmd = addConfigOptions(
     program
       .command('status')
+      .summary('Archiving status: last archived segment, lag, queue, last error')
       .description(
         'Archiving status: last archived segment and LSN, lag in bytes and seconds, queue, last error; from the running agent ' +
           '(--agent, or metrics-host:metrics-port when metrics-port is set) or from PostgreSQL and the archive. Exit 0: ok; 3: failing or unknown',

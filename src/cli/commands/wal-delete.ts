@@ -16,6 +16,7 @@ export function registerWalDelete(program: Command, run: RunFn): void {
   const cmd = addConfigOptions(
     program
       .command('wal-delete')
+      .summary('Retention: delete WAL before a segment, an LSN or a time')
       .description(
         'Retention: delete WAL older than a segment, an LSN or a time, oldest first and in batches (safe to interrupt). ' +
           'Keeps the newest segment, history files still needed, archive.info; refuses WAL the newest backup needs unless --force',

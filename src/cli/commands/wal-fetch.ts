@@ -29,7 +29,7 @@ import { addConfigOptions } from '../options.js';
  * recovery must not silently end early (128: stop, fix, restart, recovery resumes where it was).
  */
 export function fetchExitCode(err: unknown, unavailable: 'retry' | 'abort'): number {
-  if (err instanceof NotFoundError) return ExitCode.notFound;
+  if (err instanceof NotFoundError) return notFoundExitCode();
   // A name PostgreSQL would never pass (an operator's typo): plain usage error.
   if (err instanceof InvalidNameError || err instanceof UsageError) return ExitCode.usage;
   if (
@@ -41,6 +41,15 @@ export function fetchExitCode(err: unknown, unavailable: 'retry' | 'abort'): num
     return ExitCode.integrity;
   }
   return unavailable === 'abort' ? ExitCode.integrity : ExitCode.failure;
+}
+
+/**
+ * The wal-fetch launcher asks for "not found" as 81 so that it can tell it apart from node's own exit
+ * 1 on a crash; it turns 81 into 1 for PostgreSQL and anything unexpected into 128.
+ */
+function notFoundExitCode(): number {
+  const requested = Number(process.env['WALVAULT_NOT_FOUND_EXIT']);
+  return Number.isInteger(requested) && requested > 0 && requested < 126 ? requested : ExitCode.notFound;
 }
 
 export function registerWalFetch(program: Command, run: RunFn): void {

@@ -11,6 +11,7 @@ export function registerWalShow(program: Command, run: RunFn): void {
   const cmd = addConfigOptions(
     program
       .command('wal-show')
+      .summary('Show timelines, switch points, gaps and a map of the archive')
       .description('Show the archive per timeline: parent and switch point, segment and LSN range, size, gaps, and a map')
       .option('--width <columns>', 'width of the map (default: the terminal width)')
       .option('--json', 'machine-readable output'),

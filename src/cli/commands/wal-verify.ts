@@ -21,6 +21,7 @@ export function registerWalVerify(program: Command, run: RunFn): void {
   const cmd = addConfigOptions(
     program
       .command('wal-verify')
+      .summary('Verify the archive is whole and intact (exit 128 when problems are found)')
       .description(
         'Verify the archive: continuity of every timeline (with switch points), every object header against the archive identity, ' +
           'and with --deep every object downloaded and checked in full. Exit 0: no problems; 128: problems found (listed); 3: could not verify',
@@ -77,9 +78,11 @@ export function registerWalVerify(program: Command, run: RunFn): void {
             onProgress,
           });
           if (drawn) process.stderr.write('\n');
+          drawn = false;
           ctx.out(f.json ? JSON.stringify({ ok: report.problems.length === 0, ...report }, null, 2) : renderVerify(report));
           return report.problems.length === 0 ? ExitCode.ok : VERIFY_PROBLEMS_EXIT;
         } finally {
+          // Interrupted or failed mid-way: clear the half-drawn bar before the error line.
           if (drawn) process.stderr.write('\x1b[2K\r');
           await archive.storage.close();
         }

@@ -93,13 +93,26 @@ describe('launcher fast paths', () => {
     writeFileSync(join(dir, '00000002.history'), '1\t0/3000000\tx\n');
     expect(await run(bin('wal-fetch'), ['00000002.history', 'pg_wal/RECOVERYHISTORY'], pgdata, noNode)).not.toBe(0);
   });
+});
 
-  it('wal-fetch launcher failing before Node exits above 125, never "not found"', async () => {
-    // Node missing entirely: sh reports 127 for an exec that cannot find the program.
-    const code = await run(bin('wal-fetch'), ['00000001000000000000000F', 'pg_wal/RECOVERYXLOG'], pgdata, {
-      WALVAULT_NODE: '/nonexistent/node',
-      WALVAULT_STATE_DIR: state,
+describe('wal-fetch launcher exit codes', () => {
+  const root = mkdtempSync(join(tmpdir(), 'walvault-launch-rc-'));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it.each([
+    ['node crashes (exit 1)', '/bin/false', 128],
+    ['node is missing (127)', '/nonexistent/node', 128],
+  ])('%s: PostgreSQL must stop, not take it for "not found"', async (_label, node, expected) => {
+    const code = await run(bin('wal-fetch'), ['00000001000000000000000F', join(root, 'x')], root, { WALVAULT_NODE: node });
+    expect(code).toBe(expected);
+  });
+
+  it('only the program\'s own "not in the archive" becomes 1', async () => {
+    mkdirSync(join(root, 'archive'));
+    const code = await run(bin('wal-fetch'), ['00000001000000000000000F', join(root, 'x')], root, {
+      WALVAULT_NODE: process.execPath,
+      WALVAULT_ARCHIVE: `file://${join(root, 'archive')}`,
     });
-    expect(code).toBeGreaterThan(125);
+    expect(code).toBe(1);
   });
 });

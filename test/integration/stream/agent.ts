@@ -5,7 +5,7 @@
  * the server's slot, the metrics endpoint, the process's peak RSS.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, readFileSync, readdirSync } from 'node:fs';
+import { appendFileSync, chownSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { afterAll } from 'vitest';
@@ -98,10 +98,15 @@ export class Agent {
     }
   }
 
-  async waitForLog(pred: (l: LogLine) => boolean, timeoutMs = 30_000, what = 'log line'): Promise<LogLine> {
+  /** A position in the log, for waitForLog(..., since) to ignore what came before. */
+  mark(): number {
+    return this.logs.length;
+  }
+
+  async waitForLog(pred: (l: LogLine) => boolean, timeoutMs = 30_000, what = 'log line', since = 0): Promise<LogLine> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const hit = this.logs.find(pred);
+      const hit = this.logs.slice(since).find(pred);
       if (hit) return hit;
       if (!this.running) throw new Error(`agent exited before ${what}:\n${this.tail()}`);
       if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs} ms:\n${this.tail()}`);
@@ -184,6 +189,11 @@ export function startAgent(o: AgentOptions): Agent {
     ...spawnIdentity(pgUser()),
   });
   const agent = new Agent(child);
+  if (process.env['WALVAULT_TEST_STREAM_DEBUG']) {
+    const file = `/tmp/walvault-test-agent-${child.pid}.log`;
+    child.stderr!.on('data', (d: string) => appendFileSync(file, d));
+    console.log(`agent ${child.pid} logs to ${file}`);
+  }
   live.add(agent);
   void agent.exited.then(() => live.delete(agent));
   return agent;
@@ -387,7 +397,12 @@ export async function replayArchive(o: {
     }),
   );
   try {
+    const t0 = Date.now();
+    const dbg = (what: string): void => {
+      if (process.env['WALVAULT_TEST_STREAM_DEBUG']) console.log(`replayArchive +${Date.now() - t0} ms: ${what}`);
+    };
     await standby.start();
+    dbg('started');
     const timesAsked = (): number => {
       try {
         return readFileSync(asked, 'utf8').split('\n').filter((l) => l === o.tailSegment).length;
@@ -398,6 +413,7 @@ export async function replayArchive(o: {
     // Asked twice: the first miss may come from read-ahead; by the second, all before it is replayed.
     await waitFor(async () => timesAsked() >= 2, timeoutMs, `the standby to ask for ${o.tailSegment} twice`);
     const fromArchive = await o.count(standby);
+    dbg('asked twice');
 
     const dest = join(standby.walDir(), o.tailSegment);
     const res = await runCli('walvault', ['wal-fetch', `${o.tailSegment}.partial`, dest], {
@@ -412,9 +428,15 @@ export async function replayArchive(o: {
       if (withPartial >= o.expectAll) break;
       await sleep(200);
     }
+    dbg('partial replayed');
     return { fromArchive, withPartial };
   } finally {
     if (process.env['WALVAULT_TEST_STREAM_DEBUG']) console.log(readFileSync(asked, 'utf8'));
     await standby.destroy();
   }
+}
+
+/** Progress lines for slow or stuck runs: WALVAULT_TEST_STREAM_DEBUG=1. */
+export function debug(what: string): void {
+  if (process.env['WALVAULT_TEST_STREAM_DEBUG']) console.log(`${new Date().toISOString()} ${what}`);
 }

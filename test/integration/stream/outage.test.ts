@@ -99,10 +99,11 @@ describe.each(streamMajors(supportedMajors()))('PostgreSQL %i: server restart an
 
   it('reconnects after a primary restart mid-stream', async () => {
     await writeAndWaitArchived(2 * SEG);
-    const load = primary.generateWal({ bytes: 2 * SEG });
-    await load;
+    await primary.generateWal({ bytes: 1.5 * SEG });
+    const mark = agent.mark();
     await primary.restart();
-    await agent.waitForLog((l) => l.msg === 'replication connection lost; reconnecting', 20_000, 'the lost connection');
+    await agent.waitForLog((l) => l.msg === 'replication connection lost; reconnecting', 20_000, 'the lost connection', mark);
+    await agent.waitForLog((l) => l.msg === 'streaming', 20_000, 'streaming again', mark);
     await writeAndWaitArchived(2 * SEG);
     expect(agent.logs.filter((l) => l.msg === 'connected').length).toBeGreaterThanOrEqual(2);
     expect(await checkArchive()).toBeGreaterThanOrEqual(5);
@@ -111,10 +112,12 @@ describe.each(streamMajors(supportedMajors()))('PostgreSQL %i: server restart an
 
   it('holds WAL in the slot during a storage outage and catches up when storage returns', async () => {
     await s3.suspend();
+    const mark = agent.mark();
     const outageStart = await primary.currentLsn();
     // More than --max-pending segments: the agent must pause the stream rather than spool without bound.
     await primary.generateWal({ bytes: 6 * SEG });
-    await agent.waitForLog((l) => l.msg === 'storage is behind; pausing the stream', 20_000, 'the stream to pause');
+    await agent.waitForLog((l) => l.msg === 'upload failed; retrying', 20_000, 'a failed upload', mark);
+    await agent.waitForLog((l) => l.msg === 'storage is behind; pausing the stream', 20_000, 'the stream to pause', mark);
     await primary.switchWal();
     await primary.checkpoint();
     const slot = await slotRow(primary, 'walvault');
@@ -126,23 +129,28 @@ describe.each(streamMajors(supportedMajors()))('PostgreSQL %i: server restart an
     for (let n = firstKept; n <= lsnBytes(serverLsn) / BigInt(SEG); n++) {
       expect(existsSync(join(primary.walDir(), segmentName(n))), `${segmentName(n)} kept by the slot`).toBe(true);
     }
-    await agent.waitForLog((l) => l.msg === 'upload failed; retrying', 15_000, 'a failed upload');
-    await sleep(1500);
+    await sleep(1000);
     await s3.resume();
     const last = await writeAndWaitArchived(SEG, 60_000);
-    await agent.waitForLog((l) => l.msg === 'storage caught up; resuming the stream', 5_000, 'the stream to resume');
+    await agent.waitForLog((l) => l.msg === 'storage caught up; resuming the stream', 5_000, 'the stream to resume', mark);
     const n = await checkArchive();
     expect(segmentsOf(await reader.catalog()).some((e) => e.segno! * BigInt(SEG) <= lsnBytes(outageStart))).toBe(true);
     expect(last > lastSeg).toBe(true);
     expect(n).toBeGreaterThanOrEqual(12);
   });
 
-  it('restarts the server while storage is down, and still loses nothing', async () => {
+  it('restarts the server while storage is down and the stream is paused, and still loses nothing', async () => {
+    const mark = agent.mark();
     await s3.suspend();
+    await primary.generateWal({ bytes: 3 * SEG });
+    await agent.waitForLog((l) => l.msg === 'storage is behind; pausing the stream', 20_000, 'the stream to pause', mark);
+    // A paused agent must not hold up the server's shutdown (a walsender waits for its client to
+    // take all WAL before the server can stop).
+    const t0 = Date.now();
+    await primary.restart({ timeoutMs: 20_000 });
+    expect(Date.now() - t0).toBeLessThan(15_000);
     await primary.generateWal({ bytes: 2 * SEG });
-    await primary.restart();
-    await primary.generateWal({ bytes: 2 * SEG });
-    await sleep(2000);
+    await sleep(1000);
     expect(agent.running, agent.tail()).toBe(true);
     await s3.resume();
     await writeAndWaitArchived(SEG, 60_000);
