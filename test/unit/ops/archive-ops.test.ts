@@ -64,7 +64,7 @@ describe('listWal', () => {
     expect(list.rows[5]).toMatchObject({ startLsn: null, originalBytes: null });
     const text = renderWalList(list);
     expect(text.split('\n')[0]).toMatch(/^NAME\s+TYPE\s+TLI\s+START LSN\s+END LSN\s+ORIGINAL\s+STORED\s+CODEC\s+ENC\s+SHA256\s+UPLOADED$/);
-    expect(text).toMatch(/4 segments, 1 partial, 1 backup labels, 1 history files/);
+    expect(text).toMatch(/4 segments, 1 partial, 1 backup label, 1 history file;/);
   });
 
   it('filters by timeline and LSN range', async () => {

@@ -157,7 +157,7 @@ describe('renderDeletePlan', () => {
       [
         'archive: file:///a',
         'cut: before LSN 0/600000: WAL files of segments before 0/600000',
-        'to delete: 3 of 9 objects, 3.00 KiB stored: 2 segments, 0 partial, 0 backup labels, 1 history files',
+        'to delete: 3 of 9 objects, 3.00 KiB stored: 2 segments, 0 partials, 0 backup labels, 1 history file',
         '  timeline 1: 000000010000000000000004 .. 000000010000000000000005 (2 files)',
         '  00000002.history',
         'kept: 000000030000000000000009: the newest segment of the newest timeline',
