@@ -82,7 +82,8 @@ export function renderDeletePlan(p: DeletePlan): string {
     const segs = doomed.filter((o) => o.timeline === tli && o.segno !== undefined).map((o) => o.segno!);
     const lo = segs.reduce((a, b) => (b < a ? b : a));
     const hi = segs.reduce((a, b) => (b > a ? b : a));
-    lines.push(`  timeline ${tli}: ${segmentFileName(tli, lo, segSize)} .. ${segmentFileName(tli, hi, segSize)} (${count(segs.length, 'file')})`);
+    const span = lo === hi ? segmentFileName(tli, lo, segSize) : `${segmentFileName(tli, lo, segSize)} .. ${segmentFileName(tli, hi, segSize)}`;
+    lines.push(`  timeline ${tli}: ${span} (${count(segs.length, 'file')})`);
   }
   for (const h of doomed.filter((o) => o.kind === 'history')) lines.push(`  ${h.fileName}`);
   for (const k of p.plan.kept) lines.push(`kept: ${k.fileName}: ${k.reason}`);

@@ -32,12 +32,6 @@ export function lowerBound(sorted: readonly bigint[], value: bigint): number {
   return lo;
 }
 
-/** How many elements of a sorted, duplicate-free list lie in `range`. */
-export function countIn(sorted: readonly bigint[], range: SegmentRange): number {
-  if (range.last < range.first) return 0;
-  return lowerBound(sorted, range.last + 1n) - lowerBound(sorted, range.first);
-}
-
 /** The smallest element in `range`, if any. */
 export function firstIn(sorted: readonly bigint[], range: SegmentRange): bigint | undefined {
   const i = lowerBound(sorted, range.first);

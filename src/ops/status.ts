@@ -140,24 +140,34 @@ function num(v: unknown): number | null {
   return typeof v === 'number' && Number.isFinite(v) ? v : null;
 }
 
+/**
+ * Reads both agents' documents: `walvault stream` (lastArchivedSegment, archivedLsn, lagBytes,
+ * pendingUploads, connected) and `walvault daemon` (lastArchived, readyFiles). Failing: an error is
+ * reported while the agent is disconnected or has WAL waiting.
+ */
 async function fromAgent(agent: Record<string, unknown>, ctx: ArchiveContext | undefined, now: Date): Promise<StatusReport> {
-  const lastSegment = str(agent['lastArchivedSegment']);
+  const lastSegment = str(agent['lastArchivedSegment']) ?? str(agent['lastArchived']);
   const lastAt = str(agent['lastArchivedAt']);
   const lagBytes = num(agent['lagBytes']);
   const lastError = str(agent['lastError']);
+  const queue = num(agent['pendingUploads']) ?? num(agent['readyFiles']);
   let identity: ArchiveIdentity | undefined;
   if (ctx) identity = await readIdentity(ctx.storage).catch(() => undefined);
+  let endLsn = str(agent['archivedLsn']);
+  if (endLsn === null && lastSegment !== null && identity && /^[0-9A-F]{24}$/.test(lastSegment)) {
+    endLsn = formatLsn(lsn((SegmentName.parse(lastSegment, identity.walSegSize).segno + 1n) * BigInt(identity.walSegSize)));
+  }
   return {
     source: 'agent',
-    state: lastError !== null && agent['connected'] === false ? 'failing' : 'ok',
+    state: lastError !== null && (agent['connected'] === false || (queue ?? 0) > 0) ? 'failing' : 'ok',
     archive: ctx && identity ? archiveOf(ctx, identity) : null,
     server: null,
-    lastArchived: lastSegment ? { segment: lastSegment, endLsn: str(agent['archivedLsn']) ?? '?', at: lastAt } : null,
+    lastArchived: lastSegment ? { segment: lastSegment, endLsn: endLsn ?? '?', at: lastAt } : null,
     lag: {
       bytes: lagBytes,
       seconds: lagBytes === null ? null : lagBytes === 0 || lastAt === null ? 0 : secondsSince(lastAt, now),
     },
-    queue: num(agent['pendingUploads']),
+    queue,
     archiver: null,
     lastError,
     agent,

@@ -388,10 +388,11 @@ export class WalReceiver {
   private sendStatus(replyRequested: boolean): void {
     const conn = this.conn;
     const write = this.spool?.receivedEnd ?? this.flushedEnd;
+    const apply = this.archivedEnd() ?? lsn(0n);
+    // Also while disconnected (paused, server down): uploads go on and /status must show them.
+    this.stats.archivedLsn = apply > 0n ? formatLsn(apply) : this.stats.archivedLsn;
     if (!conn || write === undefined) return;
     const flush = this.flushedEnd ?? lsn(0n);
-    const apply = this.archivedEnd() ?? lsn(0n);
-    this.stats.archivedLsn = apply > 0n ? formatLsn(apply) : this.stats.archivedLsn;
     conn.sendStatus({ write, flush, apply: apply > flush ? flush : apply, replyRequested });
   }
 

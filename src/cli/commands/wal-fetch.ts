@@ -56,16 +56,29 @@ export function registerWalFetch(program: Command, run: RunFn): void {
   const cmd = addConfigOptions(
     program
       .command('wal-fetch')
-      .description("Restore one WAL file (restore_command = 'wal-fetch %f %p')")
-      .argument('<name>', 'the WAL file name PostgreSQL asks for (%f)')
-      .argument('<path>', 'where to write it (%p)'),
+      .description("Restore one WAL file (restore_command = 'wal-fetch %f %p'), or with --lsn the segment that holds an LSN")
+      .argument('<name>', 'the WAL file name PostgreSQL asks for (%f); with --lsn, the destination file')
+      .argument('[path]', 'where to write it (%p)')
+      .option('--lsn <lsn>', 'fetch the archived segment that holds this LSN: wal-fetch --lsn <lsn> [--timeline <tli>] <dest>')
+      .option('--timeline <tli>', 'with --lsn: follow this timeline (default: the newest timeline in the archive)'),
     ['storage', 's3', 'archive', 'fetch'],
   );
   let unavailable: 'retry' | 'abort' = 'abort';
-  cmd.action((name: string, path: string) =>
+  cmd.action((name: string, path: string | undefined) =>
     run(
       cmd,
       async (ctx) => {
+        const byLsn = cmd.opts<{ lsn?: string; timeline?: string }>();
+        if (byLsn.lsn !== undefined) {
+          // An operator's command, not restore_command: an unreachable archive is a plain failure (3).
+          unavailable = 'retry';
+          if (path !== undefined) throw new UsageError('unable to fetch by LSN: give only the destination (wal-fetch --lsn <lsn> <dest>)');
+          const { fetchLsnCommand } = await import('../../ops/fetch-lsn.js');
+          ctx.out(await fetchLsnCommand(ctx.config, ctx.log, ctx.signal, { lsn: byLsn.lsn, timeline: byLsn.timeline, dest: resolve(name) }));
+          return ExitCode.ok;
+        }
+        if (byLsn.timeline !== undefined) throw new UsageError('unable to fetch: --timeline goes with --lsn');
+        if (path === undefined) throw new UsageError(`unable to fetch '${name}': missing <path> (restore_command = 'wal-fetch %f %p')`);
         const pgdata = dataDirOfWalPath(path);
         const policy = ctx.config['fetch-unavailable'];
         unavailable =

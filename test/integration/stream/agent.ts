@@ -114,10 +114,10 @@ export class Agent {
     }
   }
 
-  /** SIGTERM and wait; returns the exit code (the agent must exit 0 on a graceful stop). */
-  async stop(timeoutMs = 40_000): Promise<number | null> {
+  /** SIGTERM (or SIGINT) and wait; returns the exit code (the agent must exit 0 on a graceful stop). */
+  async stop(how: 'SIGTERM' | 'SIGINT' = 'SIGTERM', timeoutMs = 40_000): Promise<number | null> {
     if (!this.running) return this.exitState!.code;
-    this.child.kill('SIGTERM');
+    this.child.kill(how);
     const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
     const { code, signal } = await this.exited;
     clearTimeout(timer);
@@ -306,17 +306,18 @@ export function spoolFiles(dir: string): string[] {
 
 // ------------------------------------------------------------------ the server's view
 
-export interface SlotRow {
+// Type aliases, not interfaces: query rows must satisfy an index signature.
+export type SlotRow = {
   active: boolean;
   restart_lsn: string | null;
-}
+};
 
 export async function slotRow(cluster: PgCluster, slot: string): Promise<SlotRow | undefined> {
   const rows = await cluster.query<SlotRow>('SELECT active, restart_lsn::text AS restart_lsn FROM pg_replication_slots WHERE slot_name = $1', [slot]);
   return rows[0];
 }
 
-export interface ReplicationRow {
+export type ReplicationRow = {
   application_name: string;
   state: string;
   sent_lsn: string | null;
@@ -324,7 +325,7 @@ export interface ReplicationRow {
   flush_lsn: string | null;
   replay_lsn: string | null;
   sync_state: string;
-}
+};
 
 export async function replicationRows(cluster: PgCluster): Promise<ReplicationRow[]> {
   return cluster.query<ReplicationRow>(

@@ -29,7 +29,7 @@ import {
 } from './agent.js';
 
 const SEG = 1024 * 1024;
-const BATCH = 500;
+const BATCH = 400;
 /** ~200 kB of WAL per batch every ~150 ms: about a segment per second, so recovery stays short. */
 const PAUSE_MS = 150;
 

@@ -14,14 +14,17 @@ import { PgCluster, supportedMajors, useClusterPool } from '../../support/cluste
 import { startS3rver, type S3rverHandle } from '../../support/s3server.js';
 import { pgOwnedDir } from '../../support/walvault.js';
 import {
+  freePort,
   gaps,
   lsnBytes,
   openArchiveReader,
+  scrape,
   segmentsOf,
   slotRow,
   sleep,
   spoolFiles,
   startAgent,
+  status,
   streamMajors,
   waitFor,
   type Agent,
@@ -44,6 +47,7 @@ describe.each(streamMajors(supportedMajors()))('PostgreSQL %i: server restart an
   let primary: PgCluster;
   let agent: Agent;
   let reader: ArchiveReader;
+  let metricsPort: number;
   const archiveUrl = 's3://walvault-test/stream';
 
   beforeAll(async () => {
@@ -51,6 +55,7 @@ describe.each(streamMajors(supportedMajors()))('PostgreSQL %i: server restart an
     primary = pool.track(await PgCluster.create({ major, walSegSizeMb: 1, config: { wal_keep_size: 0 } }));
     await primary.start();
     reader = await openArchiveReader(archiveUrl, SEG, { endpoint: s3.endpoint });
+    metricsPort = await freePort();
     agent = startAgent({
       cluster: primary,
       archive: archiveUrl,
@@ -58,6 +63,7 @@ describe.each(streamMajors(supportedMajors()))('PostgreSQL %i: server restart an
       slot: 'walvault',
       createSlot: true,
       maxPending: 2,
+      metricsPort,
       extraArgs: [
         '--s3-endpoint',
         s3.endpoint,
@@ -129,9 +135,21 @@ describe.each(streamMajors(supportedMajors()))('PostgreSQL %i: server restart an
     for (let n = firstKept; n <= lsnBytes(serverLsn) / BigInt(SEG); n++) {
       expect(existsSync(join(primary.walDir(), segmentName(n))), `${segmentName(n)} kept by the slot`).toBe(true);
     }
-    await sleep(1000);
+    // /status tells the operator what is going on.
+    const during = await status(metricsPort);
+    expect(during['pendingUploads']).toBeGreaterThanOrEqual(2);
+    expect(during['uploadErrors']).toBeGreaterThan(0);
+    expect(String(during['lastError'])).toMatch(/unable to/);
+    expect(lsnBytes(during['archivedLsn'] as string)).toBeLessThan(lsnBytes(during['flushedLsn'] as string));
+    const errorsMetric = (await scrape(metricsPort)).get('walvault_upload_errors_total{kind="upload"}');
+    expect(errorsMetric).toBeGreaterThan(0);
     await s3.resume();
     const last = await writeAndWaitArchived(SEG, 60_000);
+    const after = await waitFor(async () => {
+      const st = await status(metricsPort);
+      return lsnBytes(st['archivedLsn'] as string) > lsnBytes(serverLsn) ? st : undefined;
+    }, 10_000, 'the archived position to pass the outage');
+    expect(after['pendingUploads']).toBeLessThanOrEqual(2);
     await agent.waitForLog((l) => l.msg === 'storage caught up; resuming the stream', 5_000, 'the stream to resume', mark);
     const n = await checkArchive();
     expect(segmentsOf(await reader.catalog()).some((e) => e.segno! * BigInt(SEG) <= lsnBytes(outageStart))).toBe(true);

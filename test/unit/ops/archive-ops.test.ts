@@ -14,7 +14,10 @@ import { ConfigError, IntegrityError, NotFoundError, UsageError } from '../../..
 import { parseLsn } from '../../../src/segment/lsn.js';
 import { MemoryStorage } from '../../../src/storage/memory.js';
 import { executeWalDelete, planWalDelete } from '../../../src/ops/delete.js';
-import { fetchSegmentForLsn, locateLsn } from '../../../src/ops/fetch-lsn.js';
+import { fetchLsnCommand, fetchSegmentForLsn, locateLsn } from '../../../src/ops/fetch-lsn.js';
+import { loadConfig } from '../../../src/config/load.js';
+import { silentLogger } from '../../../src/common/log.js';
+import { PosixStorage } from '../../../src/storage/posix.js';
 import { listWal, renderWalList } from '../../../src/ops/list.js';
 import { showArchive, showJson } from '../../../src/ops/show.js';
 import { verifyArchive } from '../../../src/ops/verify.js';
@@ -194,6 +197,24 @@ describe('fetching by LSN', () => {
     await expect(fetchSegmentForLsn(ctx, parseLsn('0/900000'), dest)).rejects.toThrow(
       /timeline 1 holds it \(history of timeline 2\), and none of 000000010000000000000009, 000000010000000000000009\.partial is archived/,
     );
+  });
+});
+
+describe('wal-fetch --lsn', () => {
+  it('opens the archive from the settings, restores the segment and says what it did', async () => {
+    const dir = await tempDir('ops-posix');
+    const posix = makeCtx(new PosixStorage({ root: dir }));
+    const src = await tempDir('ops-src');
+    for (const f of manifest.files) await pushFile(posix, await writeFixture(src, MAJOR, f.name));
+    const { config } = loadConfig({ flags: { archive: `file://${dir}` }, env: {}, defaultConfigFile: '/nonexistent' });
+    const dest = path.join(await tempDir('ops-fetch'), 'seg');
+    const text = await fetchLsnCommand(config, silentLogger(), new AbortController().signal, { lsn: '0/800010', dest });
+    expect(text).toBe(
+      `restored 000000010000000000000008 to ${dest}: it holds 0/800010, which is on timeline 1 (history of timeline 2); ` +
+        `1048576 bytes, sha256 ${manifest.files[1]!.sha256}`,
+    );
+    expect((await readFile(dest)).equals(loadFixture(MAJOR, '000000010000000000000008'))).toBe(true);
+    await expect(fetchLsnCommand(config, silentLogger(), new AbortController().signal, { lsn: '0/8', timeline: 'x', dest })).rejects.toThrow(UsageError);
   });
 });
 

@@ -12,8 +12,10 @@ import {
   describeGap,
   historyProblems,
   presentSegments,
+  type TimelineGap,
   type WalObjectInfo,
 } from '../../../src/ops/timelines.js';
+import { timeline } from '../../../src/segment/timeline.js';
 
 const MIB = 1024 * 1024;
 const H2 = '1\t0/1B19090\tno recovery target specified\n';
@@ -26,13 +28,13 @@ function seg(tli: number, segno: number, kind: WalObjectInfo['kind'] = 'segment'
 function segs(tli: number, from: number, to: number): WalObjectInfo[] {
   return Array.from({ length: to - from + 1 }, (_, i) => seg(tli, from + i));
 }
-function hist(tli: number, text: string): WalObjectInfo {
+function hist(tli: number): WalObjectInfo {
   return { fileName: `${tli.toString(16).toUpperCase().padStart(8, '0')}.history`, kind: 'history', timeline: tli, storedBytes: 50 };
 }
 function histories(...list: Array<[number, string]>): Map<number, TimelineHistory> {
   return new Map(list.map(([t, text]) => [t, parseTimelineHistory(text, t)]));
 }
-const G = (timeline: number, first: number, last: number) => ({ timeline, first: BigInt(first), last: BigInt(last) });
+const G = (tli: number, first: number, last: number): TimelineGap => ({ timeline: timeline(tli), first: BigInt(first), last: BigInt(last) });
 
 describe('chainRanges', () => {
   it('gives each timeline the segments recovery reads from it', () => {
@@ -58,7 +60,7 @@ describe('gaps along recovery paths', () => {
   const h = histories([2, H2], [3, H3]);
 
   it('finds none in a whole archive with three timelines', () => {
-    const layout = analyzeTimelines([...whole, hist(2, H2), hist(3, H3)], h, MIB);
+    const layout = analyzeTimelines([...whole, hist(2), hist(3)], h, MIB);
     expect(layout.gaps).toEqual([]);
     expect(layout.timelines.map((t) => [t.timeline, t.parent, t.switchPoint, t.history, t.first, t.last, t.segments])).toEqual([
       [1, null, null, 'none', 0x14n, 0x1an, 7],
@@ -111,7 +113,7 @@ describe('gaps along recovery paths', () => {
   it('has no chain for a timeline that has a history file and no segment yet', () => {
     const present = presentSegments(segs(1, 0x14, 0x1a));
     expect(chainGaps(present, parseTimelineHistory(H2, 2), MIB)).toEqual([]);
-    const layout = analyzeTimelines([...segs(1, 0x14, 0x1a), hist(2, H2)], histories([2, H2]), MIB);
+    const layout = analyzeTimelines([...segs(1, 0x14, 0x1a), hist(2)], histories([2, H2]), MIB);
     expect(layout.timelines[1]!.span).toBeNull();
     expect(layout.timelines[1]!.segments).toBe(0);
   });
@@ -124,7 +126,7 @@ describe('gaps along recovery paths', () => {
 
 describe('historyProblems', () => {
   it('wants every history file from the oldest timeline with segments to the newest', () => {
-    const objs = [...segs(1, 1, 3), ...segs(3, 4, 5), hist(3, H3)];
+    const objs = [...segs(1, 1, 3), ...segs(3, 4, 5), hist(3)];
     const problems = historyProblems(objs, histories([3, H3]));
     expect(problems.map((p) => p.timeline)).toEqual([2]);
     expect(problems[0]!.message).toMatch(/00000002\.history is not in the archive/);
