@@ -204,13 +204,6 @@ export async function benchStream(B, cluster, { mb, compressions }) {
     B.row(`stream (${c}): peak RSS`, { ours: r.walvault.peakRss / MiB, theirs: r.pg_receivewal.peakRss / MiB, unit: 'MiB', better: 'lower', ...labels });
     B.row(`stream (${c}): max sent lag`, { ours: r.walvault.maxLag.sent / MiB, theirs: r.pg_receivewal.maxLag.sent / MiB, unit: 'MiB', better: 'lower', ...labels });
     B.row(`stream (${c}): max flush lag`, { ours: r.walvault.maxLag.flush / MiB, theirs: r.pg_receivewal.maxLag.flush / MiB, unit: 'MiB', better: 'lower', ...labels });
-    B.row(`stream (${c}): last segment complete after load end`, {
-      ours: r.walvault.doneAfterLoadMs,
-      theirs: r.pg_receivewal.doneAfterLoadMs,
-      unit: 'ms',
-      better: 'lower',
-      ...labels,
-    });
     B.row(`stream (${c}): walvault max archive lag`, {
       ours: r.walvault.maxLag.replay / MiB,
       unit: 'MiB',

@@ -22,11 +22,13 @@ export function pgIds(user) {
 }
 
 /** Runs a client binary of the cluster (pgbench, pg_receivewal, ...) as its OS user. */
-export function runClient(cluster, bin, args, { capture = true } = {}) {
+export function runClient(cluster, bin, args, { capture = true, pgOptions } = {}) {
   return new Promise((resolve, reject) => {
+    const env = { PATH: '/usr/bin:/bin', LC_ALL: 'C', PGHOST: '127.0.0.1', PGPORT: String(cluster.port), PGUSER: 'postgres', PGDATABASE: 'postgres' };
+    if (pgOptions) env.PGOPTIONS = pgOptions;
     const child = spawn(join(cluster.binaries.binDir, bin), args, {
       cwd: '/',
-      env: { PATH: '/usr/bin:/bin', LC_ALL: 'C', PGHOST: '127.0.0.1', PGPORT: String(cluster.port), PGUSER: 'postgres', PGDATABASE: 'postgres' },
+      env,
       stdio: ['ignore', capture ? 'pipe' : 'ignore', 'pipe'],
       ...pgIds(cluster.osUser),
     });
@@ -60,13 +62,14 @@ export async function prepareLoad(cluster) {
 
 /**
  * One load round. `scale` < 1 shrinks the transaction counts (finer steps for the streaming
- * scenario). Returns the WAL segments each phase filled entirely, for labelling by content.
+ * scenario). Returns the first and current segment of each phase, for labelling by content.
+ * `pgOptions` goes to the pgbench sessions (PGOPTIONS).
  */
-export async function loadRound(cluster, load, { scale = 1, seed = 1 } = {}) {
+export async function loadRound(cluster, load, { scale = 1, seed = 1, pgOptions } = {}) {
   const phases = {};
   const phase = async (label, args) => {
     const first = await currentSegment(cluster);
-    await runClient(cluster, 'pgbench', args);
+    await runClient(cluster, 'pgbench', args, { pgOptions });
     const last = await currentSegment(cluster);
     phases[label] = { first, last };
   };
@@ -131,10 +134,12 @@ export async function makeCorpus(PgCluster, { baseDir, outDir, count, log }) {
     const names = segmentRange(first, count);
     const end = segNo(names.at(-1));
     let rounds = 0;
-    let lastPhases;
+    const allPhases = [];
     while (segNo(await currentSegment(cluster)) <= end) {
       rounds++;
-      lastPhases = await loadRound(cluster, load, { seed: rounds });
+      // Asynchronous commit only saves the corpus sessions' WAL flush waits; the records written
+      // are the same. (The streaming scenario's load commits synchronously, as usual.)
+      allPhases.push(await loadRound(cluster, load, { seed: rounds, pgOptions: '-c synchronous_commit=off' }));
       log(`load round ${rounds}: at ${await currentSegment(cluster)} (corpus ${first}..${names.at(-1)})`);
     }
     await cluster.switchWal();
@@ -143,9 +148,15 @@ export async function makeCorpus(PgCluster, { baseDir, outDir, count, log }) {
       copyFileSync(join(cluster.walDir(), name), path);
       chownToPg(path, cluster.osUser);
     }
+    // One segment of each content type from a round in the middle of the corpus.
     for (const label of ['oltp', 'random']) {
-      const name = lastPhases && pureSegment(lastPhases[label]);
-      if (name && names.includes(name)) labels[label] = join(outDir, name);
+      const candidates = allPhases.map((p) => pureSegment(p[label])).filter((n) => n && names.includes(n));
+      const name = candidates[Math.floor(candidates.length / 2)];
+      if (!name) continue;
+      const path = join(outDir, `${label}-${name}`);
+      copyFileSync(join(outDir, name), path);
+      chownToPg(path, cluster.osUser);
+      labels[label] = path;
     }
     // The stand-in data directories need this cluster's identity: pg_control and PG_VERSION.
     for (const f of ['global/pg_control', 'PG_VERSION']) {

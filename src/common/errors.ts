@@ -133,6 +133,7 @@ export class AbortedError extends WalvaultError {
 
 /** Short human reason for a Node system error or anything else thrown. */
 export function describeCause(err: unknown): string {
+  if (err instanceof WalvaultError) return err.message;
   if (err instanceof Error) {
     const code = (err as NodeJS.ErrnoException).code;
     const msg = err.message || err.name;

@@ -6,15 +6,16 @@
  * through `wal-fetch` (restore_command) must hold exactly the rows committed at the target.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ClusterError } from '../common/errors.js';
+import { ClusterError, UsageError } from '../common/errors.js';
 import { PgCluster } from '../pgcluster/index.js';
 import { pgUser } from '../pgcluster/user.js';
 import { createStorage } from '../storage/factory.js';
-import { listCatalog } from '../archive/catalog.js';
-import { readIdentity } from '../archive/identity.js';
+import { parseCompression } from '../codec/codec.js';
+import { silentLogger } from '../common/log.js';
+import { renderShow, showArchive } from '../ops/show.js';
 
 const REPO = resolve(fileURLToPath(new URL('../../', import.meta.url)));
 
@@ -31,6 +32,11 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   const started = Date.now();
   const step = (text: string): void => say(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${text}`);
   const user = pgUser();
+  if (existsSync(join(resolve(opts.dir), 'archive'))) {
+    throw new UsageError(
+      `unable to run the demo in '${resolve(opts.dir)}': it holds an archive from an earlier run (--keep); remove it or pass --dir`,
+    );
+  }
   const dir = usableDemoDir(resolve(opts.dir), user, say);
   const archiveDir = ownedDir(join(dir, 'archive'), user);
   const stateDir = ownedDir(join(dir, 'state'), user);
@@ -82,7 +88,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
 
     await primary.query('CREATE TABLE orders (id bigserial PRIMARY KEY, placed timestamptz DEFAULT now(), note text)');
     step('taking a base backup (pg_backup_start / copy / pg_backup_stop)');
-    const backup = await primary.baseBackup({ waitForArchive: true });
+    const backup = await withTimeout(primary.baseBackup({ waitForArchive: true }), 120_000, primary, 'the base backup');
 
     step('write load: 40 batches of 500 orders');
     let target: { lsn: string; rows: number } | undefined;
@@ -99,18 +105,10 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     step('waiting until every .ready segment is archived');
     await waitForArchived(primary);
 
+    step(`what the archive holds (walvault wal-show --archive file://${archiveDir}):`);
     const storage = await createStorage(`file://${archiveDir}`);
-    const identity = await readIdentity(storage);
-    let segments = 0;
-    let stored = 0;
-    for await (const e of listCatalog(storage, identity!.walSegSize)) {
-      if (e.kind === 'segment') {
-        segments++;
-        stored += e.storedBytes;
-      }
-    }
-    step(`archive holds ${segments} segments (${segments} MiB of WAL stored in ${(stored / 1048576).toFixed(2)} MiB)`);
-    say(`        system identifier ${identity!.systemId}, PostgreSQL ${identity!.pgMajor}; run \`walvault wal-list --archive file://${archiveDir}\` for the full listing`);
+    const report = await showArchive({ storage, compression: parseCompression('zstd'), log: silentLogger() });
+    for (const line of renderShow(report, { width: 60 }).split('\n')) say(`        ${line}`);
 
     step(`point-in-time restore from the base backup to LSN ${target!.lsn} (restore_command = wal-fetch)`);
     const restored = await PgCluster.fromBackup(backup.dir, {
@@ -173,6 +171,21 @@ async function waitForArchived(cluster: PgCluster, timeoutMs = 120_000): Promise
     if (ready[0]!.n === '0') return;
     if (Date.now() > deadline) throw new ClusterError(`archiving did not catch up within ${timeoutMs / 1000}s:\n${await cluster.logTail(20)}`);
     await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Demo steps never hang: a step that waits on archiving fails with the server log instead. */
+async function withTimeout<T>(work: Promise<T>, ms: number, cluster: PgCluster, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      void cluster.logTail(15).then((log) => reject(new ClusterError(`${what} did not finish within ${ms / 1000}s:\n${log}`)));
+    }, ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -144,6 +144,8 @@ export class WalReceiver {
           delay = this.opts.reconnectMinMs;
           continue;
         }
+        // The server ended the stream without a next timeline (e.g. it is shutting down).
+        if (!failed) this.log.warn({ retryInMs: delay }, 'the server ended the stream; reconnecting');
         // A session that streamed for a while resets the backoff.
         if (Date.now() - started > 30_000) delay = this.opts.reconnectMinMs;
         await sleep(delay, signal).catch(() => undefined);

@@ -5,11 +5,11 @@
  * the server's slot, the metrics endpoint, the process's peak RSS.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, chownSync, readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { appendFileSync, chownSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { createServer } from 'node:net';
-import { afterAll } from 'vitest';
-import { bin, REPO, runCli } from '../../support/walvault.js';
+import { afterAll, beforeAll } from 'vitest';
+import { bin, pgOwnedDir, REPO, runCli, walCommands, writeConfig } from '../../support/walvault.js';
 import { PgCluster } from '../../support/cluster.js';
 import type { BaseBackup } from '../../../src/pgcluster/index.js';
 import { createStorage } from '../../../src/storage/factory.js';
@@ -20,12 +20,75 @@ import { createLogger } from '../../../src/common/log.js';
 import type { ArchiveContext } from '../../../src/archive/context.js';
 import { pgUser, spawnIdentity } from '../../../src/pgcluster/user.js';
 
+// The test process itself loads the S3 SDK for S3 archives: keep its Node-version notice out of the output.
+process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+
+/**
+ * WALVAULT_TEST_STREAM_DEBUG=1: each agent's log also goes to /tmp/walvault-test-agent-<pid>.log,
+ * and replays print their progress and what the standby asked restore_command for.
+ */
+const DEBUG = Boolean(process.env['WALVAULT_TEST_STREAM_DEBUG']);
+
 /** Majors this directory runs on: 15 (Debian, full tools) and one newer npm build, when installed. */
 export function streamMajors(all: number[]): number[] {
   const wanted = (process.env['WALVAULT_TEST_STREAM_MAJORS'] ?? '15,17').split(',').map(Number);
   const picked = all.filter((m) => wanted.includes(m));
   if (picked.length === 0) throw new Error(`none of the majors ${wanted.join(',')} is among the supported ${all.join(',')}`);
   return picked;
+}
+
+export interface WorkDir {
+  readonly root: string;
+  readonly archiveDir: string;
+  readonly archiveUrl: string;
+  readonly spoolDir: string;
+  /** walvault config naming the posix archive, prefetch off (no detached prefetcher outlives a test). */
+  readonly configFile: string;
+  readonly restoreCommand: string;
+}
+
+/**
+ * A temp directory owned by the PostgreSQL OS user with archive/, spool/, a config file and a
+ * restore_command, made in beforeAll (not at collection time, so a filtered-out suite leaves
+ * nothing behind) and removed in afterAll.
+ */
+export function useWorkDir(prefix: string): WorkDir {
+  let current: WorkDir | undefined;
+  beforeAll(() => {
+    const root = pgOwnedDir(mkdtempSync(`/tmp/${prefix}`));
+    const archiveDir = pgOwnedDir(join(root, 'archive'));
+    const archiveUrl = `file://${archiveDir}`;
+    const configFile = writeConfig(join(root, 'walvault.conf'), { archive: archiveUrl, 'fetch-prefetch': 0 });
+    const { restoreCommand } = walCommands({ configFile, stateDir: pgOwnedDir(join(root, 'state')) });
+    current = { root, archiveDir, archiveUrl, spoolDir: pgOwnedDir(join(root, 'spool')), configFile, restoreCommand };
+  });
+  afterAll(() => {
+    if (current) rmSync(current.root, { recursive: true, force: true });
+  });
+  const get = (): WorkDir => {
+    if (!current) throw new Error('useWorkDir: read inside hooks and tests only');
+    return current;
+  };
+  return {
+    get root() {
+      return get().root;
+    },
+    get archiveDir() {
+      return get().archiveDir;
+    },
+    get archiveUrl() {
+      return get().archiveUrl;
+    },
+    get spoolDir() {
+      return get().spoolDir;
+    },
+    get configFile() {
+      return get().configFile;
+    },
+    get restoreCommand() {
+      return get().restoreCommand;
+    },
+  };
 }
 
 export interface LogLine {
@@ -135,6 +198,11 @@ export class Agent {
     return this.stderrText.trimEnd().split('\n').slice(-n).join('\n');
   }
 
+  /** The stream from the server broke or the server ended it; the agent reconnects either way. */
+  static lostServer(l: LogLine): boolean {
+    return l.msg === 'replication connection lost; reconnecting' || l.msg === 'the server ended the stream; reconnecting';
+  }
+
   errors(): LogLine[] {
     return this.logs.filter((l) => l.level === 'error' || l.level === 'fatal');
   }
@@ -189,7 +257,7 @@ export function startAgent(o: AgentOptions): Agent {
     ...spawnIdentity(pgUser()),
   });
   const agent = new Agent(child);
-  if (process.env['WALVAULT_TEST_STREAM_DEBUG']) {
+  if (DEBUG) {
     const file = `/tmp/walvault-test-agent-${child.pid}.log`;
     child.stderr!.on('data', (d: string) => appendFileSync(file, d));
     console.log(`agent ${child.pid} logs to ${file}`);
@@ -242,9 +310,6 @@ export interface ArchiveReader {
   close(): Promise<void>;
 }
 
-// The test process itself loads the S3 SDK for S3 archives: keep its Node-version notice out of the output.
-process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
-
 export async function openArchiveReader(url: string, segSize: number, s3?: { endpoint: string }): Promise<ArchiveReader> {
   const storage = await createStorage(
     url,
@@ -286,10 +351,14 @@ export function segmentsOf(entries: CatalogEntry[], timeline?: number): CatalogE
     .sort((a, b) => (a.segno! < b.segno! ? -1 : a.segno! > b.segno! ? 1 : a.timeline - b.timeline));
 }
 
-/** Segment numbers missing between the first and the last archived segment (across timelines). */
+/**
+ * Segment numbers with no full segment (on any timeline) between the first and the last archived
+ * one. A `.partial` does not fill a hole: recovery never asks for it. At a timeline switch the
+ * segment is whole on the new timeline.
+ */
 export function gaps(entries: CatalogEntry[]): bigint[] {
-  const have = new Set(entries.filter((e) => e.kind === 'segment' || e.kind === 'partial').map((e) => e.segno!));
   const segs = segmentsOf(entries);
+  const have = new Set(segs.map((e) => e.segno!));
   if (segs.length === 0) return [];
   const missing: bigint[] = [];
   for (let s = segs[0]!.segno!; s <= segs[segs.length - 1]!.segno!; s++) if (!have.has(s)) missing.push(s);
@@ -400,10 +469,17 @@ export async function replayArchive(o: {
   try {
     const t0 = Date.now();
     const dbg = (what: string): void => {
-      if (process.env['WALVAULT_TEST_STREAM_DEBUG']) console.log(`replayArchive +${Date.now() - t0} ms: ${what}`);
+      if (DEBUG) console.log(`replayArchive +${Date.now() - t0} ms: ${what}`);
     };
     await standby.start();
     dbg('started');
+    const count = async (): Promise<number> => {
+      try {
+        return await o.count(standby);
+      } catch (err) {
+        throw new Error(`reading the replaying standby failed: ${String(err)}\nits log:\n${await standby.logTail(40)}`);
+      }
+    };
     const timesAsked = (): number => {
       try {
         return readFileSync(asked, 'utf8').split('\n').filter((l) => l === o.tailSegment).length;
@@ -413,31 +489,30 @@ export async function replayArchive(o: {
     };
     // Asked twice: the first miss may come from read-ahead; by the second, all before it is replayed.
     await waitFor(async () => timesAsked() >= 2, timeoutMs, `the standby to ask for ${o.tailSegment} twice`);
-    const fromArchive = await o.count(standby);
+    const fromArchive = await count();
     dbg('asked twice');
 
-    const dest = join(standby.walDir(), o.tailSegment);
-    const res = await runCli('walvault', ['wal-fetch', `${o.tailSegment}.partial`, dest], {
+    // The operator's step, run as root like an operator: restore the partial, hand it to the server's
+    // user, and only then give it its segment name in pg_wal. The server is running here (an
+    // operator would do it before starting recovery): a file it finds but cannot open stops it.
+    const staged = join(standby.baseDir, `${o.tailSegment}.staged`); // same file system as pg_wal
+    const res = await runCli('walvault', ['wal-fetch', `${o.tailSegment}.partial`, staged], {
       env: { WALVAULT_CONFIG: o.configFile, WALVAULT_FETCH_PREFETCH: '0' },
     });
     if (res.code !== 0) throw new Error(`wal-fetch of ${o.tailSegment}.partial failed (${res.code}): ${res.stderr}`);
-    if (!standby.osUser.isCurrent) chownSync(dest, standby.osUser.uid, standby.osUser.gid);
+    if (!standby.osUser.isCurrent) chownSync(staged, standby.osUser.uid, standby.osUser.gid);
+    renameSync(staged, join(standby.walDir(), o.tailSegment));
     let withPartial = fromArchive;
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      withPartial = await o.count(standby);
+      withPartial = await count();
       if (withPartial >= o.expectAll) break;
       await sleep(200);
     }
     dbg('partial replayed');
     return { fromArchive, withPartial };
   } finally {
-    if (process.env['WALVAULT_TEST_STREAM_DEBUG']) console.log(readFileSync(asked, 'utf8'));
+    if (DEBUG) console.log(`restore_command was asked for:\n${spoolFiles(o.workDir).includes(basename(asked)) ? readFileSync(asked, 'utf8') : '(nothing)'}`);
     await standby.destroy();
   }
-}
-
-/** Progress lines for slow or stuck runs: WALVAULT_TEST_STREAM_DEBUG=1. */
-export function debug(what: string): void {
-  if (process.env['WALVAULT_TEST_STREAM_DEBUG']) console.log(`${new Date().toISOString()} ${what}`);
 }

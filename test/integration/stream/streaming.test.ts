@@ -5,11 +5,11 @@
  * graceful stop leaves the newest WAL in the archive as `.partial`. Also measures catch-up
  * throughput and peak RSS (printed, not asserted).
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgCluster, supportedMajors, useClusterPool } from '../../support/cluster.js';
-import { pgOwnedDir, runCli } from '../../support/walvault.js';
+import { runCli } from '../../support/walvault.js';
 import {
   freePort,
   gaps,
@@ -22,6 +22,7 @@ import {
   startAgent,
   status,
   streamMajors,
+  useWorkDir,
   waitFor,
   type Agent,
   type ArchiveReader,
@@ -31,10 +32,7 @@ const SEG = 1024 * 1024;
 
 describe.each(streamMajors(supportedMajors()))('PostgreSQL %i: walvault stream under load', (major) => {
   const pool = useClusterPool();
-  const root = pgOwnedDir(mkdtempSync('/tmp/walvault-stream-'));
-  const archiveDir = pgOwnedDir(join(root, 'archive'));
-  const archiveUrl = `file://${archiveDir}`;
-  const spoolDir = pgOwnedDir(join(root, 'spool'));
+  const w = useWorkDir('walvault-stream-');
   let primary: PgCluster;
   let agent: Agent;
   let reader: ArchiveReader;
@@ -50,11 +48,10 @@ describe.each(streamMajors(supportedMajors()))('PostgreSQL %i: walvault stream u
     await agent?.kill9();
     await reader?.close();
     await pool.destroyAll();
-    rmSync(root, { recursive: true, force: true });
   });
 
   it('archives byte-identical segments while the slot follows the flush position', async () => {
-    agent = startAgent({ cluster: primary, archive: archiveUrl, spoolDir, slot: 'walvault', createSlot: true, metricsPort });
+    agent = startAgent({ cluster: primary, archive: w.archiveUrl, spoolDir: w.spoolDir, slot: 'walvault', createSlot: true, metricsPort });
     await agent.waitForLog((l) => l.msg === 'streaming', 20_000, "'streaming'");
     const before = await scrape(metricsPort);
     expect(before.get('walvault_segments_archived_total')).toBe(0);
@@ -74,7 +71,7 @@ describe.each(streamMajors(supportedMajors()))('PostgreSQL %i: walvault stream u
     }
     const endLsn = await primary.currentLsn();
     const lastFull = await primary.switchWal();
-    reader = await openArchiveReader(archiveUrl, SEG);
+    reader = await openArchiveReader(w.archiveUrl, SEG);
     await waitFor(async () => segmentsOf(await reader.catalog()).some((e) => e.fileName === lastFull), 30_000, `${lastFull} archived`);
 
     // The slot caught up with the agent's flush position (status interval 500 ms), never beyond it.
@@ -120,9 +117,9 @@ describe.each(streamMajors(supportedMajors()))('PostgreSQL %i: walvault stream u
     expect(compared).toBeGreaterThanOrEqual(8);
 
     // The restore_command path reads the same bytes back.
-    const dest = join(root, 'fetched');
+    const dest = join(w.root, 'fetched');
     const res = await runCli('walvault', ['wal-fetch', lastFull, dest], {
-      env: { WALVAULT_ARCHIVE: archiveUrl, WALVAULT_FETCH_PREFETCH: '0', WALVAULT_CONFIG: '/dev/null' },
+      env: { WALVAULT_ARCHIVE: w.archiveUrl, WALVAULT_FETCH_PREFETCH: '0', WALVAULT_CONFIG: '/dev/null' },
     });
     expect(res.code, res.stderr).toBe(0);
     expect(readFileSync(dest).equals(readFileSync(join(primary.walDir(), lastFull)))).toBe(true);
@@ -163,7 +160,7 @@ describe.each(streamMajors(supportedMajors()))('PostgreSQL %i: walvault stream u
     await primary.query("INSERT INTO marker VALUES ('after the last full segment')");
     const tailLsn = await primary.currentLsn();
 
-    agent = startAgent({ cluster: primary, archive: archiveUrl, spoolDir, slot: 'walvault', metricsPort });
+    agent = startAgent({ cluster: primary, archive: w.archiveUrl, spoolDir: w.spoolDir, slot: 'walvault', metricsPort });
     const streaming = await agent.waitForLog((l) => l.msg === 'streaming', 20_000, "'streaming'");
     const archived = await agent.waitForLog((l) => l.msg === 'archived' && l['segment'] === lastFull, 60_000, `${lastFull} archived`);
     // From the first byte requested to the last segment stored, by the agent's own clock.

@@ -4,11 +4,10 @@
  * segment as `.partial`, and continues with timeline-2 segments, byte-identical to the promoted
  * server's pg_wal.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgCluster, supportedMajors, useClusterPool } from '../../support/cluster.js';
-import { pgOwnedDir } from '../../support/walvault.js';
 import {
   gaps,
   lsnBytes,
@@ -17,6 +16,7 @@ import {
   slotRow,
   startAgent,
   streamMajors,
+  useWorkDir,
   waitFor,
   type Agent,
   type ArchiveReader,
@@ -26,10 +26,7 @@ const SEG = 1024 * 1024;
 
 describe.each(streamMajors(supportedMajors()))('PostgreSQL %i: streaming from a standby that is promoted', (major) => {
   const pool = useClusterPool();
-  const root = pgOwnedDir(mkdtempSync('/tmp/walvault-stream-tli-'));
-  const archiveDir = pgOwnedDir(join(root, 'archive'));
-  const archiveUrl = `file://${archiveDir}`;
-  const spoolDir = pgOwnedDir(join(root, 'spool'));
+  const w = useWorkDir('walvault-stream-tli-');
   let primary: PgCluster;
   let standby: PgCluster;
   let agent: Agent;
@@ -41,18 +38,17 @@ describe.each(streamMajors(supportedMajors()))('PostgreSQL %i: streaming from a 
     const backup = await primary.baseBackup({ waitForArchive: false });
     standby = pool.track(await PgCluster.fromBackup(backup.dir, { standby: true, primaryConninfo: primary.conninfo() }));
     await standby.start();
-    reader = await openArchiveReader(archiveUrl, SEG);
+    reader = await openArchiveReader(w.archiveUrl, SEG);
   });
 
   afterAll(async () => {
     await agent?.kill9();
     await reader?.close();
     await pool.destroyAll();
-    rmSync(root, { recursive: true, force: true });
   });
 
   it('follows the promotion to timeline 2', async () => {
-    agent = startAgent({ cluster: standby, archive: archiveUrl, spoolDir, slot: 'walvault', createSlot: true });
+    agent = startAgent({ cluster: standby, archive: w.archiveUrl, spoolDir: w.spoolDir, slot: 'walvault', createSlot: true });
     await agent.waitForLog((l) => l.msg === 'streaming', 20_000, "'streaming'");
     await primary.generateWal({ bytes: 2.5 * SEG });
     const lastOnPrimary = await primary.currentLsn();
@@ -105,12 +101,15 @@ describe.each(streamMajors(supportedMajors()))('PostgreSQL %i: streaming from a 
     expect(partial.subarray(0, upTo).equals(readFileSync(serverCopy!).subarray(0, upTo))).toBe(true);
     const history2 = await reader.read('00000002.history');
     expect(history2.toString('utf8')).toBe(history);
+    let compared = 0;
     for (const e of tli2) {
       const onServer = join(standby.walDir(), e.fileName);
-      if (existsSync(onServer)) expect((await reader.read(e.fileName)).equals(readFileSync(onServer)), e.fileName).toBe(true);
+      if (!existsSync(onServer)) continue;
+      expect((await reader.read(e.fileName)).equals(readFileSync(onServer)), e.fileName).toBe(true);
+      compared++;
     }
-    const status = agent.logs.filter((l) => l.msg === 'streaming').map((l) => l['timeline']);
-    expect(status).toContain(2);
+    expect(compared).toBeGreaterThanOrEqual(3);
+    expect(agent.logs.filter((l) => l.msg === 'streaming').map((l) => l['timeline'])).toEqual([1, 2]);
     // Ctrl-C stops it as cleanly as SIGTERM.
     expect(await agent.stop('SIGINT')).toBe(0);
     expect(agent.errors()).toEqual([]);
