@@ -488,7 +488,10 @@ export async function replayArchive(o: {
       }
     };
     // Asked twice: the first miss may come from read-ahead; by the second, all before it is replayed.
-    await waitFor(async () => timesAsked() >= 2, timeoutMs, `the standby to ask for ${o.tailSegment} twice`);
+    await waitFor(async () => timesAsked() >= 2, timeoutMs, `the standby to ask for ${o.tailSegment} twice`).catch(async (err) => {
+      const asks = spoolFiles(o.workDir).includes(basename(asked)) ? readFileSync(asked, 'utf8').split('\n').slice(-15).join(' ') : '(none)';
+      throw new Error(`${String(err)}; last asked: ${asks}\nstandby log:\n${await standby.logTail(30)}`);
+    });
     const fromArchive = await count();
     dbg('asked twice');
 

@@ -103,13 +103,19 @@ describe.each(streamMajors(supportedMajors()))('PostgreSQL %i: server restart an
 
   it('reconnects after a primary restart mid-stream', async () => {
     await writeAndWaitArchived(2 * SEG);
-    await primary.generateWal({ bytes: 1.5 * SEG });
+    // Half a segment more: the agent holds an open, unfinished segment when the server goes away.
+    await primary.generateWal({ bytes: SEG / 2 });
+    const target = await primary.currentLsn();
+    await waitFor(async () => {
+      const st = await status(metricsPort);
+      return st['connected'] === true && typeof st['flushedLsn'] === 'string' && lsnBytes(st['flushedLsn']) >= lsnBytes(target);
+    }, 20_000, 'the agent to be streaming and flushed');
     const mark = agent.mark();
     await primary.restart();
     await agent.waitForLog(Agent.lostServer, 20_000, 'the lost connection', mark);
+    await agent.waitForLog((l) => l.msg === 'resuming the open segment from its start', 20_000, 'the open segment resumed', mark);
     await agent.waitForLog((l) => l.msg === 'streaming', 20_000, 'streaming again', mark);
     await writeAndWaitArchived(2 * SEG);
-    expect(agent.logs.filter((l) => l.msg === 'connected').length).toBeGreaterThanOrEqual(2);
     expect(await checkArchive()).toBeGreaterThanOrEqual(5);
     expect(agent.errors()).toEqual([]);
   });
