@@ -202,6 +202,18 @@ export const OPTIONS = [
       'calls return in milliseconds. 0 turns prefetch off.',
   },
   {
+    name: 'fetch-partial',
+    env: 'WALVAULT_FETCH_PARTIAL',
+    type: 'bool',
+    group: 'fetch',
+    default: false,
+    doc:
+      'When a segment is not archived but a `.partial` of it is (the streaming agent archives its ' +
+      'last, unfinished segment when it stops), wal-fetch serves the longest `.partial` instead, so a ' +
+      'recovery reaches the last WAL the agent received. For the final recovery of a lost primary; ' +
+      'leave it off on standbys that follow a live primary.',
+  },
+  {
     name: 'fetch-unavailable',
     env: 'WALVAULT_FETCH_UNAVAILABLE',
     type: 'enum',

@@ -54,7 +54,7 @@ export class ReplicationConnection {
     const info = parseConnInfo(conninfo ?? '');
     const client = new pg.Client({
       ...info.pgConfig,
-      application_name: info.pgConfig.application_name ?? applicationName,
+      application_name: info.pgConfig.application_name ?? process.env['PGAPPNAME'] ?? applicationName,
       replication: 'true',
     } as pg.ClientConfig);
     // A lost connection surfaces as an 'error' event; without a listener it would crash the process.

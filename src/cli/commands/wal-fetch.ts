@@ -144,7 +144,15 @@ async function walFetch(ctx: CliContext, name: string, path: string, pgdata: str
   const systemId = pgdata === undefined ? undefined : readSystemIdentifier(pgdata);
   const archive = await openArchive(ctx.config, ctx.log, ctx.signal);
   try {
-    await fetchFile(archive, name, dest, systemId ? { expectedSystemId: systemId } : {});
+    try {
+      await fetchFile(archive, name, dest, systemId ? { expectedSystemId: systemId } : {});
+    } catch (err) {
+      if (!(err instanceof NotFoundError && kind === 'segment' && ctx.config['fetch-partial'])) throw err;
+      // The newest WAL may exist only as the streaming agent's .partial (zero-padded to full size).
+      await fetchFile(archive, `${name}.partial`, dest, systemId ? { expectedSystemId: systemId } : {});
+      ctx.log.warn({ segment: name }, `served ${name}.partial: recovery ends inside this segment`);
+      return ExitCode.ok;
+    }
   } finally {
     await archive.storage.close();
   }

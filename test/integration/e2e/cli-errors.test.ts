@@ -99,6 +99,17 @@ describe('wal-push, wal-fetch and segment inspect on bad input', () => {
     expect(badName.code).toBe(2);
   });
 
+  it('serves a .partial for a missing segment only when fetch-partial is on', async () => {
+    const partial = '00000001000000000000000B.partial';
+    const bytes = loadFixture(15, partial);
+    expect((await runCli('wal-push', [file(partial, bytes)], { env })).code).toBe(0);
+    const out = join(root, 'from-partial');
+    expect((await runCli('wal-fetch', ['00000001000000000000000B', out], { env })).code).toBe(1);
+    const res = await runCli('wal-fetch', ['00000001000000000000000B', out], { env: { ...env, WALVAULT_FETCH_PARTIAL: 'true' } });
+    expect(res.code, res.stderr).toBe(0);
+    expect(readFileSync(out).equals(bytes)).toBe(true);
+  });
+
   it('segment inspect prints the header and exits 128 on a non-WAL file', async () => {
     const ok = await runCli('walvault', ['segment', 'inspect', '--json', file(SEG, loadFixture(15, SEG))]);
     expect(ok.code, ok.stderr).toBe(0);
