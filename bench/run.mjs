@@ -208,13 +208,13 @@ async function main() {
   results.scenarios = B.scenarios;
   results.rows = B.rows;
   const table = renderTable(B.rows);
-  const outDir = join(root, 'bench', 'results');
+  const outDir = process.env.BENCH_RESULTS_DIR ?? join(root, 'bench', 'results');
   mkdirSync(outDir, { recursive: true });
   if (results.profile) {
     for (const p of results.profile) {
       const name = `profile-${p.what.replace(/[^a-z0-9]+/gi, '-')}.cpuprofile`;
       copyFileSync(p.profile, join(outDir, name));
-      p.profile = `bench/results/${name}`;
+      p.profile = join(outDir, name);
     }
   }
   cleanup();
@@ -241,8 +241,15 @@ async function main() {
           `(beside pg_receivewal): ${r.walvault.cpu.toFixed(2)} CPU s (${r.walvault.user.toFixed(2)} user, ${r.walvault.system.toFixed(2)} system) ` +
           `vs pg_receivewal ${r.pg_receivewal.cpu.toFixed(2)}; V8 profile ${p.totalMs.toFixed(0)} ms wall, (idle) included`);
       } else {
+        const ph = p.phases;
+        const inc = Object.entries(p.inclusive.functions)
+          .map(([k, v]) => `${k} ${v.toFixed(0)}`)
+          .join(', ');
         text.push('', `Profile: one cold wal-push (${p.compression}, posix) of the ${p.label} segment ${p.segment}: ` +
-          `wall ${p.plainMs.map((x) => x.toFixed(0)).join('/')} ms, profiled ${p.profiledMs.toFixed(0)} ms, V8 profile ${p.totalMs.toFixed(0)} ms`);
+          `wall ${p.plainMs.map((x) => x.toFixed(0)).join('/')} ms, profiled ${p.profiledMs.toFixed(0)} ms, V8 profile ${p.totalMs.toFixed(0)} ms. ` +
+          `Until pushFile starts (modules, CLI, config, archive): ${ph.before.ms.toFixed(0)} ms (idle ${ph.before.idleMs.toFixed(0)}); ` +
+          `from pushFile on: ${ph.after.ms.toFixed(0)} ms (idle ${ph.after.idleMs.toFixed(0)}, GC ${ph.after.gcMs.toFixed(0)}). ` +
+          `Inclusive ms: ${inc}.`);
       }
       text.push('| self ms | % | frame |', '|---:|---:|---|');
       for (const f of p.topFrames) text.push(`| ${f.ms.toFixed(1)} | ${f.pct.toFixed(1)} | \`${f.frame}\` |`);
@@ -257,7 +264,7 @@ async function main() {
   writeFileSync(join(outDir, 'latest.json'), json);
   writeFileSync(join(outDir, `${stamp}.json`), json);
   writeFileSync(join(outDir, 'latest.md'), `${report}\n`);
-  log(`wrote bench/results/latest.json, bench/results/${stamp}.json and bench/results/latest.md`);
+  log(`wrote ${join(outDir, 'latest.json')}, ${stamp}.json and latest.md there`);
 }
 
 await main();

@@ -5,7 +5,7 @@
 // plain wall time of the same push is measured too, without the profiler.
 import { chmodSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { summarizeProfile } from '../support/cpuprofile.mjs';
+import { inclusiveTimes, phaseSplit, summarizeProfile } from '../support/cpuprofile.mjs';
 import { commandEnv, timedSh } from '../support/proc.mjs';
 import { streamRound } from './stream.mjs';
 
@@ -18,6 +18,9 @@ function profilingNode(B, dir, intervalUs) {
   chmodSync(wrapper, 0o755);
   return wrapper;
 }
+
+/** Functions of the push path whose inclusive time is worth reporting (see src/archive/push.ts). */
+const PUSH_FUNCTIONS = ['compressBuffer', 'describeFile', 'readWholeFile', 'existingVersions', 'encodeObject', 'verifyStored', 'put', 'openArchive'];
 
 export async function profilePush(B, { segments, compression, top = 15 }) {
   const out = [];
@@ -39,8 +42,12 @@ export async function profilePush(B, { segments, compression, top = 15 }) {
     const profiledMs = await run(profileDir);
     const file = readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'));
     const summary = summarizeProfile(join(profileDir, file), { root: B.root, top });
+    summary.phases = phaseSplit(join(profileDir, file), 'pushFile');
+    summary.inclusive = inclusiveTimes(join(profileDir, file), PUSH_FUNCTIONS);
     out.push({ what: `wal-push ${label}`, label, segment: seg, compression, plainMs, profiledMs, profile: join(profileDir, file), ...summary });
     B.log(`  ${label} ${seg}: wall ${plainMs.map((x) => x.toFixed(0)).join('/')} ms plain, ${profiledMs.toFixed(0)} ms profiled`);
+    const ph = summary.phases;
+    B.log(`    before pushFile ${ph.before.ms.toFixed(0)} ms (idle ${ph.before.idleMs.toFixed(0)}), from pushFile on ${ph.after.ms.toFixed(0)} ms (idle ${ph.after.idleMs.toFixed(0)})`);
     for (const f of summary.topFrames.slice(0, 8)) B.log(`    ${f.ms.toFixed(1).padStart(7)} ms ${f.pct.toFixed(1).padStart(5)} %  ${f.frame}`);
   }
   return out;
