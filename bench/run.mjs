@@ -9,7 +9,7 @@
 // Prints a table and writes bench/results/latest.json plus a timestamped copy. Must run as root
 // (PostgreSQL and both tools run as the `postgres` OS user, as on a database host) or as the
 // PostgreSQL OS user itself. Installs pgbackrest with apt-get if it is missing.
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -214,6 +214,7 @@ async function main() {
     for (const p of results.profile) {
       const name = `profile-${p.what.replace(/[^a-z0-9]+/gi, '-')}.cpuprofile`;
       copyFileSync(p.profile, join(outDir, name));
+      chmodSync(join(outDir, name), 0o644);
       p.profile = join(outDir, name);
     }
   }

@@ -61,7 +61,7 @@ export async function profileStream(B, cluster, { mb, compression, top = 15 }) {
   const file = readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) throw new Error('walvault stream wrote no CPU profile');
   const summary = summarizeProfile(join(profileDir, file), { root: B.root, top });
-  B.log(`  stream (${compression}, ${mb} MiB, profiled): walvault ${r.walvault.cpu.toFixed(2)} CPU s, pg_receivewal ${r.pg_receivewal.cpu.toFixed(2)} CPU s`);
+  B.log(`  stream (${compression}, ${(r.walBytes / 2 ** 20).toFixed(0)} MiB, profiled): walvault ${r.walvault.cpu.toFixed(2)} CPU s, pg_receivewal ${r.pg_receivewal.cpu.toFixed(2)} CPU s`);
   for (const f of summary.topFrames.slice(0, 8)) B.log(`    ${f.ms.toFixed(1).padStart(7)} ms ${f.pct.toFixed(1).padStart(5)} %  ${f.frame}`);
   return { what: 'walvault stream', label: 'stream', compression, round: r, profile: join(profileDir, file), ...summary };
 }

@@ -50,7 +50,8 @@ async function dropStale(dir: string, cursor: string): Promise<void> {
   const c = tryClassifyWalFileName(cursor);
   if (!c || c.kind !== 'segment') return;
   for (const name of await readdir(dir).catch(() => [] as string[])) {
-    if (name === CURSOR) continue;
+    // Dot files are the cursor and the prefetcher's in-flight temp files (renamed into place when whole).
+    if (name.startsWith('.')) continue;
     const k = tryClassifyWalFileName(name);
     const keep = k?.kind === 'segment' && k.timeline === c.timeline && name > cursor;
     if (!keep) await unlink(join(dir, name)).catch(() => undefined);
@@ -83,6 +84,9 @@ export async function runPrefetcher(ctx: ArchiveContext, opts: PrefetchOptions):
   let cursor = '';
   let lastActivity = Date.now();
   let lastPresent = new Set<string>();
+  // The launcher hands files over with `mv` and never moves the cursor: what disappeared from here
+  // was consumed, so the window moves past it.
+  let consumedUpTo = '';
 
   while (!ctx.signal?.aborted) {
     const current = (await readFile(join(dir, CURSOR), 'utf8').catch(() => '')).trim();
@@ -93,11 +97,17 @@ export async function runPrefetcher(ctx: ArchiveContext, opts: PrefetchOptions):
       lastActivity = Date.now();
     }
     const present = new Set((await readdir(dir)).filter((n) => !n.startsWith('.') && n > cursor));
-    for (const n of lastPresent) if (!present.has(n)) lastActivity = Date.now(); // consumed by the launcher
+    for (const n of lastPresent) {
+      if (!present.has(n)) {
+        lastActivity = Date.now(); // consumed by the launcher
+        if (n.slice(0, 8) === cursor.slice(0, 8) && n > consumedUpTo) consumedUpTo = n;
+      }
+    }
     lastPresent = present;
     if (Date.now() - lastActivity > opts.idleMs) break;
 
-    let next = SegmentName.parse(cursor, segSize);
+    const anchor = consumedUpTo.slice(0, 8) === cursor.slice(0, 8) && consumedUpTo > cursor ? consumedUpTo : cursor;
+    let next = SegmentName.parse(anchor, segSize);
     let budget = opts.depth;
     while (budget > 0) {
       next = SegmentName.of(next.timeline, next.segno + 1n, segSize);
@@ -111,7 +121,7 @@ export async function runPrefetcher(ctx: ArchiveContext, opts: PrefetchOptions):
           const restored = await restoreFile(ctx, name, opts.expectedSystemId ? { expectedSystemId: opts.expectedSystemId } : {});
           // Dropped while downloading (the cursor moved to another timeline): do not publish.
           const stillWanted = (await readFile(join(dir, CURSOR), 'utf8').catch(() => '')).trim();
-          if (stillWanted.slice(0, 8) === name.slice(0, 8) && name > stillWanted) {
+          if (stillWanted.slice(0, 8) === name.slice(0, 8) && name > stillWanted && name > consumedUpTo) {
             await writeFileAtomic(join(dir, name), restored.bytes);
             fetched++;
           }
