@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll } from 'vitest';
-import { S3Storage } from '../../../src/storage/s3.js';
+import { MIN_PART_SIZE, S3Storage } from '../../../src/storage/s3.js';
 import type { S3TestServer } from '../../support/s3bucket.js';
 import { describeS3 } from '../../support/s3servers.js';
 import { runStorageConformance } from '../../support/storage-conformance.js';
@@ -27,6 +27,8 @@ describeS3('s3 storage', (kind) => {
         region: 'us-east-1',
         credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
         checksums: 'when_required',
+        // The smallest part S3 allows, so the large cases go through multipart uploads.
+        partSize: MIN_PART_SIZE,
       }),
     }),
     kind.conformance,
