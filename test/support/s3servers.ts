@@ -66,6 +66,8 @@ export function s3Servers(): S3ServerKind[] {
 export function describeS3(title: string, body: (server: S3ServerKind) => void): void {
   for (const server of s3Servers()) {
     const name = server.skip ? `${title} (${server.name}, skipped: ${server.skip})` : `${title} (${server.name})`;
+    // Skipped tests show only as a count in the default reporter: say why where it is seen.
+    if (server.skip) console.warn(`skipping '${title}' on ${server.name}: ${server.skip}`);
     describe.skipIf(server.skip !== undefined)(name, () => body(server));
   }
 }
