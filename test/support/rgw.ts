@@ -19,11 +19,12 @@
  * is off (`auth_*_required = none`); then the messenger must be told `crc secure` for every mode,
  * or radosgw waits 300 s for a connection mode nobody offers. If the test process dies without
  * stop(), a detached guard process notices its stdin closing and kills the daemons.
+ * WALVAULT_RGW_DEBUG=1 prints how long each phase of a start took.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { accessSync, constants as fsConstants, readdirSync, readFileSync } from 'node:fs';
-import { appendFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import path from 'node:path';
@@ -31,8 +32,9 @@ import { createBucket, type S3TestServer } from './s3bucket.js';
 
 export const RGW_INSTALL = 'apt-get install --no-install-recommends ceph-mon ceph-osd radosgw ceph-common';
 const BINARIES = ['ceph', 'ceph-mon', 'ceph-osd', 'monmaptool', 'radosgw', 'radosgw-admin'] as const;
-const START_TIMEOUT_MS = 90_000;
-const COMMAND_TIMEOUT_MS = 60_000;
+/** For the whole start (and for a resume): below vitest's 120 s hook timeout, so our error, with the logs, is the one reported. */
+const START_TIMEOUT_MS = 100_000;
+const COMMAND_TIMEOUT_MS = 30_000;
 /** The OSD's whole data capacity (memstore keeps objects in RAM); the suites store well under 100 MiB. */
 const MEMSTORE_BYTES = 512 * 1024 * 1024;
 
@@ -174,18 +176,24 @@ export async function startRgw(opts: RgwOptions = {}): Promise<RgwHandle> {
     children.set(name, child);
     child.stderr!.setEncoding('utf8').on('data', (d: string) => spawnLog.push(`${name}: ${d.trimEnd()}`));
     child.once('exit', (code, signal) => spawnLog.push(`${name} exited (code ${code}, signal ${signal})`));
-    if (child.pid !== undefined) await appendFile(path.join(dir, 'pids'), `${child.pid}\n`);
+    await writePids();
   };
+  /** The guard's list: only live daemons, so it never kills a pid the system has handed on. */
+  const writePids = (): Promise<void> =>
+    writeFile(path.join(dir, 'pids'), [...children.values()].map((c) => `${c.pid ?? ''}\n`).join(''));
 
   const stopDaemon = async (name: string, signal: NodeJS.Signals): Promise<void> => {
     const child = children.get(name);
     children.delete(name);
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    child.kill(signal);
-    const escalate = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    await exited;
-    clearTimeout(escalate);
+    if (!child) return;
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      child.kill(signal);
+      const escalate = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(escalate);
+    }
+    await writePids().catch(() => undefined);
   };
 
   const stopAll = async (): Promise<void> => {
@@ -197,14 +205,19 @@ export async function startRgw(opts: RgwOptions = {}): Promise<RgwHandle> {
     await rm(dir, { recursive: true, force: true });
   };
 
+  let deadline = Date.now() + START_TIMEOUT_MS;
   const waitFor = async (what: string, check: () => Promise<boolean>): Promise<void> => {
-    const deadline = Date.now() + START_TIMEOUT_MS;
+    let last = '';
     for (;;) {
       for (const [name, child] of children) {
         if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} exited while waiting for ${what}`);
       }
-      if (await check().catch(() => false)) return;
-      if (Date.now() > deadline) throw new Error(`timed out after ${START_TIMEOUT_MS} ms waiting for ${what}`);
+      const ok = await check().catch((err: unknown) => {
+        last = err instanceof Error ? err.message : String(err);
+        return false;
+      });
+      if (ok) return;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${last})` : ''}`);
       await sleep(250);
     }
   };
@@ -295,6 +308,7 @@ export async function startRgw(opts: RgwOptions = {}): Promise<RgwHandle> {
     suspend: () => stopDaemon('rgw', 'SIGKILL'),
     async resume() {
       if (stopped || children.has('rgw')) return;
+      deadline = Date.now() + START_TIMEOUT_MS;
       try {
         await startGateway(`radosgw to come back on ${endpoint}`);
       } catch (err) {
