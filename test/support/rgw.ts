@@ -32,7 +32,7 @@ import { createBucket, type S3TestServer } from './s3bucket.js';
 
 export const RGW_INSTALL = 'apt-get install --no-install-recommends ceph-mon ceph-osd radosgw ceph-common';
 const BINARIES = ['ceph', 'ceph-mon', 'ceph-osd', 'monmaptool', 'radosgw', 'radosgw-admin'] as const;
-/** For the whole start (and for a resume): below vitest's 120 s hook timeout, so our error, with the logs, is the one reported. */
+/** For a whole start (or a resume): below vitest's 120 s hook timeout, so our error and logs get reported. */
 const START_TIMEOUT_MS = 100_000;
 const COMMAND_TIMEOUT_MS = 30_000;
 /** The OSD's whole data capacity (memstore keeps objects in RAM); the suites store well under 100 MiB. */

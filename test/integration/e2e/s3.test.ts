@@ -1,7 +1,7 @@
 /**
- * archive_command / restore_command against real S3 protocol servers (s3rver and Ceph RGW on loopback): archiving
- * under load, surviving a storage outage (PostgreSQL retries, nothing is lost), byte-identical
- * restores and a point-in-time recovery.
+ * archive_command / restore_command against real S3 protocol servers (s3rver and Ceph RGW on
+ * loopback): archiving under load, surviving a storage outage (PostgreSQL retries, nothing is lost),
+ * byte-identical restores and a point-in-time recovery.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,7 +1,7 @@
 /**
- * wal-list, wal-show and wal-verify on an S3 archive (s3rver and Ceph RGW on loopback) that real PostgreSQL
- * filled through archive_command = wal-push: listings that the service does not return in byte
- * order, a segment deleted from the bucket, and an object damaged in place (found by --deep only).
+ * wal-list, wal-show and wal-verify on an S3 archive (s3rver and Ceph RGW on loopback) that real
+ * PostgreSQL filled through archive_command = wal-push: listings that the service does not return in
+ * byte order, a segment deleted from the bucket, and an object damaged in place (found by --deep only).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
