@@ -8,23 +8,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createBucket, type S3TestServer } from './s3bucket.js';
 
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), 's3rver-main.mjs');
 const START_TIMEOUT_MS = 15_000;
 
-export interface S3rverHandle {
-  readonly endpoint: string;
-  readonly port: number;
-  readonly bucket: string;
+export interface S3rverHandle extends S3TestServer {
+  readonly kind: 's3rver';
   readonly accessKeyId: 'S3RVER';
   readonly secretAccessKey: 'S3RVER';
-  readonly directory: string;
-  /** Kills the server at once (an outage); port and data are kept for resume(). */
-  suspend(): Promise<void>;
-  /** Starts it again on the same port and directory. */
-  resume(): Promise<void>;
-  /** Final: stops the server and removes its directory. Safe to call twice. */
-  stop(): Promise<void>;
 }
 
 function launch(directory: string, port: number, bucket: string): Promise<{ child: ChildProcess; port: number }> {
@@ -90,13 +82,16 @@ export async function startS3rver(opts: { bucket?: string } = {}): Promise<S3rve
     clearTimeout(escalate);
   };
 
+  const endpoint = `http://127.0.0.1:${port}`;
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    kind: 's3rver',
+    endpoint,
     port,
     bucket,
     accessKeyId: 'S3RVER',
     secretAccessKey: 'S3RVER',
     directory,
+    createBucket: (name: string) => createBucket({ endpoint, accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }, name),
     suspend: () => kill('SIGKILL'),
     async resume() {
       if (current) return;

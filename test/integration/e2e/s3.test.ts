@@ -1,26 +1,27 @@
 /**
- * archive_command / restore_command against a real S3 protocol server (s3rver on loopback): archiving
- * under load, surviving a storage outage (PostgreSQL retries, nothing is lost), byte-identical
- * restores and a point-in-time recovery.
+ * archive_command / restore_command against real S3 protocol servers (s3rver and Ceph RGW on
+ * loopback): archiving under load, surviving a storage outage (PostgreSQL retries, nothing is lost),
+ * byte-identical restores and a point-in-time recovery.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { PgCluster, defaultMajor, useClusterPool } from '../../support/cluster.js';
-import { startS3rver, type S3rverHandle } from '../../support/s3server.js';
+import type { S3TestServer } from '../../support/s3bucket.js';
+import { describeS3 } from '../../support/s3servers.js';
 import { pgOwnedDir, runCli, waitForArchiveDone, walCommands, writeConfig } from '../../support/walvault.js';
 
-describe('wal-push and wal-fetch with an S3 archive', () => {
+describeS3('wal-push and wal-fetch with an S3 archive', (server) => {
   const pool = useClusterPool();
   const root = pgOwnedDir(mkdtempSync('/tmp/walvault-s3e2e-'));
-  let s3: S3rverHandle;
+  let s3: S3TestServer;
   let primary: PgCluster;
   let configFile: string;
   let env: Record<string, string>;
   let commands: { archiveCommand: string; restoreCommand: string };
 
   beforeAll(async () => {
-    s3 = await startS3rver({ bucket: 'wal' });
+    s3 = await server.start({ bucket: 'wal' });
     configFile = writeConfig(join(root, 'walvault.conf'), {
       archive: `s3://${s3.bucket}/prod/db1`,
       's3-endpoint': s3.endpoint,

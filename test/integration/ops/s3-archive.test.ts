@@ -1,15 +1,16 @@
 /**
- * wal-list, wal-show and wal-verify on an S3 archive (s3rver on loopback) that real PostgreSQL
- * filled through archive_command = wal-push: listings that the service does not return in byte
- * order, a segment deleted from the bucket, and an object damaged in place (found by --deep only).
+ * wal-list, wal-show and wal-verify on an S3 archive (s3rver and Ceph RGW on loopback) that real
+ * PostgreSQL filled through archive_command = wal-push: listings that the service does not return in
+ * byte order, a segment deleted from the bucket, and an object damaged in place (found by --deep only).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createStorage } from '../../../src/storage/factory.js';
 import type { Storage } from '../../../src/storage/types.js';
 import { PgCluster, defaultMajor, useClusterPool } from '../../support/cluster.js';
-import { startS3rver, type S3rverHandle } from '../../support/s3server.js';
+import type { S3TestServer } from '../../support/s3bucket.js';
+import { describeS3 } from '../../support/s3servers.js';
 import { pgOwnedDir, runCli, waitForArchiveDone, walCommands, writeConfig, type CliResult } from '../../support/walvault.js';
 
 interface Row {
@@ -19,10 +20,10 @@ interface Row {
   key: string;
 }
 
-describe('operator commands on an S3 archive', () => {
+describeS3('operator commands on an S3 archive', (server) => {
   const pool = useClusterPool();
   const root = pgOwnedDir(mkdtempSync('/tmp/walvault-ops-s3-'));
-  let s3: S3rverHandle;
+  let s3: S3TestServer;
   let storage: Storage;
   let env: Record<string, string>;
   let primary: PgCluster;
@@ -30,7 +31,7 @@ describe('operator commands on an S3 archive', () => {
   const vv = (...args: string[]): Promise<CliResult> => runCli('walvault', args, { env });
 
   beforeAll(async () => {
-    s3 = await startS3rver({ bucket: 'ops' });
+    s3 = await server.start({ bucket: 'ops' });
     const settings = {
       archive: `s3://${s3.bucket}/db1`,
       's3-endpoint': s3.endpoint,
