@@ -221,3 +221,16 @@ export function timelineOfSegment(history: TimelineHistory, segno: bigint, segSi
   const last = segmentStartLsn(segno, segSize) + BigInt(assertSegSize(segSize)) - 1n;
   return timelineOfLsn(history, last as Lsn);
 }
+
+/**
+ * Where to stream next after the server ended a historic timeline at `endedAt` (its
+ * tliSwitchPoint): the timeline that holds `endedAt` along `history` (tliOfPointInHistory), from
+ * the start of its span. That is the server's next timeline unless a later, smaller switch point
+ * emptied it; and the span can start before `endedAt` (even in an earlier segment), where the
+ * older timeline's WAL is not what recovery along `history` reads.
+ */
+export function timelineAfterEnd(history: TimelineHistory, endedAt: Lsn): TimelineSpan {
+  const span = timelineSpans(history).find((s) => s.end === null || endedAt < s.end);
+  // The last span has no end, so find() always succeeds.
+  return span!;
+}

@@ -53,6 +53,7 @@ export {
   timelineSwitchPoint,
   timelinesForSegment,
   timelineOfSegment,
+  timelineAfterEnd,
 } from './history.js';
 export {
   SHORT_PAGE_HEADER_SIZE,

@@ -11,6 +11,7 @@ import {
   timelinesForSegment,
   timelineSpans,
   timelineSwitchPoint,
+  timelineAfterEnd,
 } from '../../../src/segment/history.js';
 import { timeline } from '../../../src/segment/timeline.js';
 
@@ -411,5 +412,23 @@ describe('timelineOfLsn against a transliteration of tliOfPointInHistory', () =>
       });
     }
     expect(compared).toBe(histories.length * 65);
+  });
+});
+
+describe('timelineAfterEnd: where a stream goes when the server ends a historic timeline', () => {
+  it('is the next timeline from the switch point in an ordinary history', () => {
+    const h3 = parseTimelineHistory(TLI3_FILE, 3);
+    expect(timelineAfterEnd(h3, L('0/1B19090'))).toEqual({ timeline: 2, begin: 0x1b19090n, end: 0x1d17b58n });
+    expect(timelineAfterEnd(h3, L('0/1D17B58'))).toEqual({ timeline: 3, begin: 0x1d17b58n, end: null });
+  });
+
+  it('skips a timeline that holds nothing and starts where the holder begins', () => {
+    // The server ends timeline 1 at its tliSwitchPoint 0/3018CB0 and names timeline 2, whose
+    // tliSwitchPoint 0/3018C48 is before that: timeline 3 holds 0/3018CB0, from 0/3018C48 on.
+    const h = parseTimelineHistory(NON_INCREASING, 3);
+    expect(timelineAfterEnd(h, L('0/3018CB0'))).toEqual({ timeline: 3, begin: 0x3018c48n, end: null });
+    // Across a segment boundary: 3 begins in the segment before the one where 1 ended.
+    const cross = parseTimelineHistory('1\t0/4000100\tx\n\n2\t0/3FFFF00\ty\n', 3);
+    expect(timelineAfterEnd(cross, L('0/4000100'))).toEqual({ timeline: 3, begin: 0x3ffff00n, end: null });
   });
 });
