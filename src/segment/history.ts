@@ -9,7 +9,7 @@
 import { TimelineError } from '../common/errors.js';
 import { scanHistoryLines } from './history-scan.js';
 import { formatLsn, isLsn, type Lsn } from './lsn.js';
-import { historyFileName, segmentStartLsn } from './names.js';
+import { historyFileName, segmentStartLsn, segnoOfLsn } from './names.js';
 import { assertSegSize } from './segsize.js';
 import { isTimeline, timeline, type Timeline } from './timeline.js';
 
@@ -233,4 +233,20 @@ export function timelineAfterEnd(history: TimelineHistory, endedAt: Lsn): Timeli
   const span = timelineSpans(history).find((s) => s.end === null || endedAt < s.end);
   // The last span has no end, so find() always succeeds.
   return span!;
+}
+
+/**
+ * The timeline to start streaming segment-aligned `start` on from a server whose history is
+ * `history`: the one holding `start` (tliOfPointInHistory), unless that is an ancestor whose range
+ * a later, smaller switch point cut short. A walsender streams a historic timeline up to its
+ * tliSwitchPoint, reading the segment holding that point from the next timeline's file, which a
+ * server that recovered past that branch need not have; then the timeline recovery reads the
+ * segment from is streamed instead (it holds the ancestor's WAL up to the cut too).
+ */
+export function timelineToStreamFrom(history: TimelineHistory, start: Lsn, segSize: number): Timeline {
+  const holder = timelineOfLsn(history, start);
+  if (holder === history.timeline) return holder;
+  const span = timelineSpans(history).find((s) => s.timeline === holder)!;
+  if (span.end === timelineSwitchPoint(history, holder)) return holder;
+  return timelineOfSegment(history, segnoOfLsn(start, segSize), segSize);
 }

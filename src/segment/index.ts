@@ -54,6 +54,7 @@ export {
   timelinesForSegment,
   timelineOfSegment,
   timelineAfterEnd,
+  timelineToStreamFrom,
 } from './history.js';
 export {
   SHORT_PAGE_HEADER_SIZE,

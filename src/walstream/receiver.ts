@@ -22,7 +22,7 @@ import { lastArchivedSegment } from '../archive/catalog.js';
 import { formatLsn, lsn, parseLsn, type Lsn } from '../segment/lsn.js';
 import { SegmentName, classifyWalFileName, historyFileName } from '../segment/names.js';
 import { parseSegSizeSetting } from '../segment/segsize.js';
-import { parseTimelineHistory, timelineAfterEnd, timelineOfLsn, type TimelineSpan } from '../segment/history.js';
+import { parseTimelineHistory, timelineAfterEnd, timelineToStreamFrom, type TimelineSpan } from '../segment/history.js';
 import { ReplicationConnection } from './connection.js';
 import type { ReplicationMessage } from './protocol.js';
 import { Spool } from './spool.js';
@@ -242,7 +242,7 @@ export class WalReceiver {
   /**
    * Where to start: right after what the spool or the archive already holds; else the slot's restart
    * point; else the server's current position. Always a segment start, on the timeline that the
-   * server's history says holds it.
+   * server's history says holds it (see timelineToStreamFrom for the one exception).
    */
   private async startPosition(
     conn: ReplicationConnection,
@@ -295,7 +295,7 @@ export class WalReceiver {
     let timeline = serverTimeline;
     if (serverTimeline > 1) {
       const h = await conn.timelineHistory(serverTimeline);
-      timeline = timelineOfLsn(parseTimelineHistory(h.content, serverTimeline), start);
+      timeline = timelineToStreamFrom(parseTimelineHistory(h.content, serverTimeline), start, this.segSize);
     }
     return { start, timeline };
   }

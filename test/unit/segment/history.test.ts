@@ -12,6 +12,7 @@ import {
   timelineSpans,
   timelineSwitchPoint,
   timelineAfterEnd,
+  timelineToStreamFrom,
 } from '../../../src/segment/history.js';
 import { timeline } from '../../../src/segment/timeline.js';
 
@@ -430,5 +431,27 @@ describe('timelineAfterEnd: where a stream goes when the server ends a historic 
     // Across a segment boundary: 3 begins in the segment before the one where 1 ended.
     const cross = parseTimelineHistory('1\t0/4000100\tx\n\n2\t0/3FFFF00\ty\n', 3);
     expect(timelineAfterEnd(cross, L('0/4000100'))).toEqual({ timeline: 3, begin: 0x3ffff00n, end: null });
+  });
+});
+
+describe('timelineToStreamFrom: the timeline a stream starts a segment on', () => {
+  it('is the holder of the segment start in an ordinary history', () => {
+    const h3 = parseTimelineHistory(TLI3_FILE, 3);
+    expect(timelineToStreamFrom(h3, L('0/1B00000'), MB)).toBe(1);
+    expect(timelineToStreamFrom(h3, L('0/1C00000'), MB)).toBe(2);
+    expect(timelineToStreamFrom(h3, L('0/1D00000'), MB)).toBe(2);
+    expect(timelineToStreamFrom(h3, L('0/1E00000'), MB)).toBe(3);
+  });
+
+  it('avoids an ancestor the server cannot stream to its tliSwitchPoint', () => {
+    // Timeline 1 holds 0/3000000 along 3's history, but a walsender would stream it to 0/3018CB0
+    // and read that segment from timeline 2's file; timeline 3's file holds 1's WAL up to 0/3018C48.
+    const h = parseTimelineHistory(NON_INCREASING, 3);
+    expect(timelineOfLsn(h, L('0/3000000'))).toBe(1);
+    expect(timelineToStreamFrom(h, L('0/3000000'), 16 * MB)).toBe(3);
+    expect(timelineToStreamFrom(h, L('0/3000000'), MB)).toBe(3); // 1MB: segment 0x30 holds both points
+    expect(timelineToStreamFrom(h, L('0/2F00000'), MB)).toBe(1);
+    expect(timelineToStreamFrom(h, L('0/2000000'), 16 * MB)).toBe(1);
+    expect(timelineToStreamFrom(h, L('0/4000000'), 16 * MB)).toBe(3);
   });
 });
