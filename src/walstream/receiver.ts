@@ -23,6 +23,7 @@ import { formatLsn, lsn, parseLsn, type Lsn } from '../segment/lsn.js';
 import { SegmentName, classifyWalFileName, historyFileName } from '../segment/names.js';
 import { parseSegSizeSetting } from '../segment/segsize.js';
 import { parseTimelineHistory, timelineAfterEnd, timelineToStreamFrom, type TimelineSpan } from '../segment/history.js';
+import { timeline as toTimeline } from '../segment/timeline.js';
 import { ReplicationConnection } from './connection.js';
 import type { ReplicationMessage } from './protocol.js';
 import { Spool } from './spool.js';
@@ -197,7 +198,7 @@ export class WalReceiver {
         // The server ended a historic timeline: keep its last segment as .partial, then follow.
         const partial = this.spool.closeAsPartial();
         const switchPoint = parseLsn(end.nextTimelineStart!);
-        const next = await this.timelineAfter(conn, end.nextTimeline, switchPoint);
+        const next = await this.timelineAfter(conn, timeline, end.nextTimeline, switchPoint);
         await this.archiveHistories(conn, next.timeline);
         if (partial) this.enqueuePartial(partial.name, partial.path, true);
         this.log.info({ timeline: next.timeline, lsn: formatLsn(switchPoint) }, 'timeline switch');
@@ -305,10 +306,13 @@ export class WalReceiver {
    * current history says holds that point (usually `nextTimeline`; a later, smaller switch point
    * can leave it empty), from where that history starts it.
    */
-  private async timelineAfter(conn: ReplicationConnection, nextTimeline: number, switchPoint: Lsn): Promise<TimelineSpan> {
+  private async timelineAfter(conn: ReplicationConnection, ended: number, nextTimeline: number, switchPoint: Lsn): Promise<TimelineSpan> {
     const current = Math.max(nextTimeline, (await conn.identifySystem()).timeline);
     const h = await conn.timelineHistory(current);
     const span = timelineAfterEnd(parseTimelineHistory(h.content, current), switchPoint);
+    // Along one history the holder is always newer than the ended timeline; a server whose history
+    // changed in between gets the timeline it named, so a stream never goes back.
+    if (span.timeline <= ended) return { timeline: toTimeline(nextTimeline), begin: switchPoint, end: null };
     if (span.timeline !== nextTimeline) {
       // Its switch point lies at or before where it would begin (a recovery stopped before its fork).
       this.log.info({ timeline: span.timeline, skipped: nextTimeline, lsn: formatLsn(span.begin) }, 'skipping a timeline that holds no WAL');
