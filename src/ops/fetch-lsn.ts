@@ -86,7 +86,7 @@ async function archivedHistoryTimelines(ctx: ArchiveContext): Promise<Timeline[]
 
 async function readHistory(ctx: ArchiveContext, tli: Timeline): Promise<TimelineHistory> {
   const restored = await restoreFile(ctx, historyFileName(tli));
-  return parseTimelineHistory(restored.bytes.toString('utf8'), tli);
+  return parseTimelineHistory(restored.bytes, tli);
 }
 
 /** `wal-fetch --lsn <lsn> [--timeline <tli>] <dest>`: opens the archive, fetches, says what it did. */

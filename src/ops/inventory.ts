@@ -76,7 +76,7 @@ export async function loadHistories(ctx: ArchiveContext, entries: readonly Catal
       const timeline = Number.parseInt(fileName.slice(0, 8), 16);
       try {
         const restored = await restoreFile(ctx, fileName);
-        histories.set(timeline, parseTimelineHistory(restored.bytes.toString('utf8'), timeline));
+        histories.set(timeline, parseTimelineHistory(restored.bytes, timeline));
       } catch (err) {
         if (!(err instanceof WalvaultError) || err.exitCode !== ExitCode.integrity) throw err;
         failures.push({ fileName, timeline, message: errorText(err) });

@@ -53,6 +53,8 @@ export {
   timelineSwitchPoint,
   timelinesForSegment,
   timelineOfSegment,
+  timelineAfterEnd,
+  timelineToStreamFrom,
 } from './history.js';
 export {
   SHORT_PAGE_HEADER_SIZE,

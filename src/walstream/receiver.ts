@@ -22,7 +22,8 @@ import { lastArchivedSegment } from '../archive/catalog.js';
 import { formatLsn, lsn, parseLsn, type Lsn } from '../segment/lsn.js';
 import { SegmentName, classifyWalFileName, historyFileName } from '../segment/names.js';
 import { parseSegSizeSetting } from '../segment/segsize.js';
-import { parseTimelineHistory, timelineOfLsn } from '../segment/history.js';
+import { parseTimelineHistory, timelineAfterEnd, timelineToStreamFrom, type TimelineSpan } from '../segment/history.js';
+import { timeline as toTimeline } from '../segment/timeline.js';
 import { ReplicationConnection } from './connection.js';
 import type { ReplicationMessage } from './protocol.js';
 import { Spool } from './spool.js';
@@ -196,12 +197,13 @@ export class WalReceiver {
         if (end.nextTimeline === undefined || this.stopping) break;
         // The server ended a historic timeline: keep its last segment as .partial, then follow.
         const partial = this.spool.closeAsPartial();
-        await this.archiveHistories(conn, end.nextTimeline);
-        if (partial) this.enqueuePartial(partial.name, partial.path, true);
         const switchPoint = parseLsn(end.nextTimelineStart!);
-        this.log.info({ timeline: end.nextTimeline, lsn: formatLsn(switchPoint) }, 'timeline switch');
-        timeline = end.nextTimeline;
-        start = SegmentName.fromLsn(timeline, switchPoint, segSize).startLsn;
+        const next = await this.timelineAfter(conn, timeline, end.nextTimeline, switchPoint);
+        await this.archiveHistories(conn, next.timeline);
+        if (partial) this.enqueuePartial(partial.name, partial.path, true);
+        this.log.info({ timeline: next.timeline, lsn: formatLsn(switchPoint) }, 'timeline switch');
+        timeline = next.timeline;
+        start = SegmentName.fromLsn(timeline, next.begin, segSize).startLsn;
       }
     } finally {
       clearInterval(statusTimer);
@@ -241,7 +243,7 @@ export class WalReceiver {
   /**
    * Where to start: right after what the spool or the archive already holds; else the slot's restart
    * point; else the server's current position. Always a segment start, on the timeline that the
-   * server's history says holds it.
+   * server's history says holds it (see timelineToStreamFrom for the one exception).
    */
   private async startPosition(
     conn: ReplicationConnection,
@@ -294,9 +296,28 @@ export class WalReceiver {
     let timeline = serverTimeline;
     if (serverTimeline > 1) {
       const h = await conn.timelineHistory(serverTimeline);
-      timeline = timelineOfLsn(parseTimelineHistory(h.content.toString('utf8'), serverTimeline), start);
+      timeline = timelineToStreamFrom(parseTimelineHistory(h.content, serverTimeline), start, this.segSize);
     }
     return { start, timeline };
+  }
+
+  /**
+   * The timeline to follow after a historic one ended at `switchPoint`: the one the server's
+   * current history says holds that point (usually `nextTimeline`; a later, smaller switch point
+   * can leave it empty), from where that history starts it.
+   */
+  private async timelineAfter(conn: ReplicationConnection, ended: number, nextTimeline: number, switchPoint: Lsn): Promise<TimelineSpan> {
+    const current = Math.max(nextTimeline, (await conn.identifySystem()).timeline);
+    const h = await conn.timelineHistory(current);
+    const span = timelineAfterEnd(parseTimelineHistory(h.content, current), switchPoint);
+    // Along one history the holder is always newer than the ended timeline; a server whose history
+    // changed in between gets the timeline it named, so a stream never goes back.
+    if (span.timeline <= ended) return { timeline: toTimeline(nextTimeline), begin: switchPoint, end: null };
+    if (span.timeline !== nextTimeline) {
+      // Its switch point lies at or before where it would begin (a recovery stopped before its fork).
+      this.log.info({ timeline: span.timeline, skipped: nextTimeline, lsn: formatLsn(span.begin) }, 'skipping a timeline that holds no WAL');
+    }
+    return span;
   }
 
   /** Archives the history files of `upTo` and its ancestors (idempotent: identical content dedupes). */
@@ -307,7 +328,7 @@ export class WalReceiver {
       const path = join(this.spool!.dir, name);
       if (!existsSync(path)) await writeFileAtomic(path, h.content);
       await this.uploadNow(name, path);
-      const history = parseTimelineHistory(h.content.toString('utf8'), tli);
+      const history = parseTimelineHistory(h.content, tli);
       const parent = history.entries.length > 0 ? history.entries[history.entries.length - 1]!.parent : 1;
       if (parent >= tli) break;
       tli = parent;

@@ -31,4 +31,23 @@ describe('segmentCandidatesForLsn', () => {
   it('uses the segment size', () => {
     expect(segmentCandidatesForLsn(parseLsn('16/B374D848'), makeTimelineHistory(1), 16 * MIB).candidates[0]).toBe('0000000100000016000000B3');
   });
+
+  // PostgreSQL writes these after a recovery along timeline 2 stops at a restore point before
+  // timeline 2's fork; tliOfPointInHistory puts everything from the restore point on timeline 3.
+  const SAME_SEGMENT = parseTimelineHistory('1\t0/3018CB0\tx\n\n2\t0/3018C48\tat restore point "rp"\n', 3);
+  const CROSSING = parseTimelineHistory('1\t0/4000100\tx\n\n2\t0/3FFFF00\tat restore point "rp"\n', 3);
+  it.each([
+    [SAME_SEGMENT, '0/3018C00', 1, ['000000030000000000000030', '000000010000000000000030', '000000010000000000000030.partial']],
+    [SAME_SEGMENT, '0/3018C48', 3, ['000000030000000000000030', '000000030000000000000030.partial']],
+    [SAME_SEGMENT, '0/3018C80', 3, ['000000030000000000000030', '000000030000000000000030.partial']],
+    [SAME_SEGMENT, '0/3018CB0', 3, ['000000030000000000000030', '000000030000000000000030.partial']],
+    [CROSSING, '0/3FFFE00', 1, ['00000003000000000000003F', '00000001000000000000003F', '00000001000000000000003F.partial']],
+    [CROSSING, '0/3FFFF00', 3, ['00000003000000000000003F', '00000003000000000000003F.partial']],
+    [CROSSING, '0/4000000', 3, ['000000030000000000000040', '000000030000000000000040.partial']],
+    [CROSSING, '0/4000100', 3, ['000000030000000000000040', '000000030000000000000040.partial']],
+  ])('non-increasing switch points: %#: %s is on timeline %i', (history, text, tli, candidates) => {
+    const r = segmentCandidatesForLsn(parseLsn(text), history, MIB);
+    expect(r.timeline).toBe(tli);
+    expect(r.candidates).toEqual(candidates);
+  });
 });

@@ -55,6 +55,35 @@ describe('chainRanges', () => {
   });
 });
 
+describe('histories whose switch points do not increase', () => {
+  // Timeline 2 forked at 0/4000100; a recovery along it stopped at a restore point at 0/3FFFF00
+  // and made timeline 3. Recovery along 3 reads timeline 1 up to segment 0x3E and timeline 3 from
+  // 0x3F (its file holds timeline 1's WAL before 0/3FFFF00); timeline 2 provides nothing.
+  const H2X = '1\t0/4000100\tx\n';
+  const H3X = '1\t0/4000100\tx\n\n2\t0/3FFFF00\tat restore point "rp"\n';
+
+  it('chainRanges skips the empty timeline and ends timeline 1 before the restore point', () => {
+    expect(chainRanges(parseTimelineHistory(H3X, 3), 0x42n, MIB)).toEqual([
+      { timeline: 1, range: { first: 0n, last: 0x3en } },
+      { timeline: 3, range: { first: 0x3fn, last: 0x42n } },
+    ]);
+  });
+
+  it('finds no gap where recovery reads nothing', () => {
+    const objects = [...segs(1, 0x30, 0x3e), ...segs(3, 0x3f, 0x42), hist(2), hist(3)];
+    const layout = analyzeTimelines(objects, histories([2, H2X], [3, H3X]), MIB);
+    expect(layout.gaps).toEqual([]);
+    const t3 = layout.timelines.find((t) => t.timeline === 3)!;
+    expect(t3).toMatchObject({ parent: 2, switchPoint: 0x3ffff00n, history: 'present' });
+    expect(historyProblems(objects, histories([2, H2X], [3, H3X]))).toEqual([]);
+  });
+
+  it('still finds the segment recovery would miss', () => {
+    const objects = [...segs(1, 0x30, 0x3e), ...segs(3, 0x40, 0x42), hist(2), hist(3)];
+    expect(analyzeTimelines(objects, histories([2, H2X], [3, H3X]), MIB).gaps).toEqual([G(3, 0x3f, 0x3f)]);
+  });
+});
+
 describe('gaps along recovery paths', () => {
   const whole = [...segs(1, 0x14, 0x1a), seg(1, 0x1b, 'partial'), ...segs(2, 0x1b, 0x1c), seg(2, 0x1d, 'partial'), ...segs(3, 0x1d, 0x1f)];
   const h = histories([2, H2], [3, H3]);
