@@ -7,6 +7,7 @@
  * child branched off it: the switch point is the first byte written on the newer timeline.
  */
 import { TimelineError } from '../common/errors.js';
+import { quoteExcerpt } from '../common/quote.js';
 import { formatLsn, type Lsn } from './lsn.js';
 import { historyFileName, segmentStartLsn } from './names.js';
 import { assertSegSize } from './segsize.js';
@@ -97,7 +98,7 @@ export function parseTimelineHistory(text: string, tli: Timeline | number): Time
       const hint = /^\d/.test(trimmed)
         ? 'expected a write-ahead log switch point location like 0/2000000 after the timeline ID'
         : 'expected a numeric timeline ID';
-      throw historyError(own, `${where}: syntax error in '${line}': ${hint}`);
+      throw historyError(own, `${where}: syntax error in ${quoteExcerpt(line)}: ${hint}`);
     }
     const [, parentText = '', hi = '', lo = '', reason = ''] = match;
     const parent = Number(parentText);
