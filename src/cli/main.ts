@@ -69,7 +69,7 @@ export function buildProgram(programName = 'walvault'): Command {
     .description('PostgreSQL WAL archive agent')
     .version(VERSION)
     // One line, like every other error: PostgreSQL copies archive/restore_command output into its log.
-    .configureOutput({ outputError: (text, write) => write(`${text.trimEnd()} (add --help for usage)\n`) })
+    .configureOutput({ outputError: (text, write) => write(`${text.trim().replace(/\s*\n\s*/g, ' ')} (add --help for usage)\n`) })
     .exitOverride();
   registerCommands(program, runBody);
   return program;
