@@ -8,9 +8,9 @@
 export const EXCERPT_CHARS = 60;
 
 /**
- * `'text'` with quote, backslash, control and non-printable characters escaped (`\n`, `\x00`,
- * `\u{2028}`; a tab stays, it cannot break a line), cut after `max` characters with the full length
- * said: `'abc'... (438 characters)`.
+ * `'text'` with control and other non-printable characters escaped (`\n`, `\x00`, `\u{2028}`; a tab
+ * stays, it cannot break a line), cut after `max` characters with the full length said:
+ * `'abc'... (438 characters)`. Printable text reads exactly as before, quotes and backslashes too.
  */
 export function quoteExcerpt(text: string | Buffer, max: number = EXCERPT_CHARS): string {
   // Bytes of unknown encoding: latin1 maps each byte to one character, so every byte is shown.
@@ -22,15 +22,11 @@ export function quoteExcerpt(text: string | Buffer, max: number = EXCERPT_CHARS)
 
 /** Escapes control and other non-printable characters in a message line (newlines included). */
 export function printableLine(text: string): string {
-  return Array.from(text, (c) => (isPrintable(c) || c === "'" || c === '\\' ? c : escapeChar(c))).join('');
+  return Array.from(text, escapeChar).join('');
 }
 
 function escapeChar(c: string): string {
   switch (c) {
-    case "'":
-      return "\\'";
-    case '\\':
-      return '\\\\';
     case '\n':
       return '\\n';
     case '\r':
