@@ -28,6 +28,8 @@ const P = {
   archive: join(root, 'archive'),
   encrypted: join(root, 'encrypted'),
   damaged: join(root, 'damaged'),
+  noIdentity: join(root, 'no-identity'),
+  badIdentity: join(root, 'bad-identity'),
   empty: join(root, 'empty'),
   state: join(root, 'state'),
   noConfig: join(root, 'empty.conf'),
@@ -109,6 +111,8 @@ const FETCH_CASES: readonly FetchCase[] = [
   { id: 'empty archive directory', args: [MISSING, 'pg_wal/RECOVERYXLOG'], env: archiveEnv(P.empty), codes: UNPROVEN, message: /holds no archive identity record, so it is not an archive/ },
   { id: 'archive file:// (the root)', args: [MISSING, 'pg_wal/RECOVERYXLOG'], env: { WALVAULT_ARCHIVE: 'file://' }, codes: UNPROVEN, message: /'file:\/\/': the file system root is not an archive directory/ },
   { id: 'archive file:///', args: [MISSING, 'pg_wal/RECOVERYXLOG'], env: { WALVAULT_ARCHIVE: 'file:///' }, codes: UNPROVEN, message: /file system root is not an archive directory/ },
+  { id: 'archive lost its identity record', args: [MISSING, 'pg_wal/RECOVERYXLOG'], env: archiveEnv(P.noIdentity), codes: UNPROVEN, message: /holds no archive identity record/ },
+  { id: 'archive identity record damaged', args: [MISSING, 'pg_wal/RECOVERYXLOG'], env: archiveEnv(P.badIdentity), codes: INTEGRITY, message: /unable to read archive identity 'archive\.info': not valid JSON/ },
   { id: 'archive directory missing', args: [MISSING, 'pg_wal/RECOVERYXLOG'], env: archiveEnv(join(root, 'nope')), codes: UNPROVEN, message: /does not exist \(create it, or mount it\)/ },
   { id: 'archive empty string', args: [MISSING, 'pg_wal/RECOVERYXLOG'], env: { WALVAULT_ARCHIVE: '' }, codes: UNPROVEN, message: /WALVAULT_ARCHIVE: empty value/ },
   { id: 'no archive configured', args: [MISSING, 'pg_wal/RECOVERYXLOG'], codes: UNPROVEN, message: /no archive configured/ },
@@ -329,7 +333,11 @@ describe('bad input through the real launchers', () => {
     const bytes = readFileSync(obj);
     bytes[bytes.length - 10] ^= 0xff;
     writeFileSync(obj, bytes);
-    for (const d of [P.archive, P.encrypted, P.damaged, P.empty]) before.set(d, listing(d));
+    cpSync(P.archive, P.noIdentity, { recursive: true });
+    for (const f of ['archive.info', 'archive.info.copy']) rmSync(join(P.noIdentity, f));
+    cpSync(P.archive, P.badIdentity, { recursive: true });
+    for (const f of ['archive.info', 'archive.info.copy']) writeFileSync(join(P.badIdentity, f), junk());
+    for (const d of [P.archive, P.encrypted, P.damaged, P.noIdentity, P.badIdentity, P.empty]) before.set(d, listing(d));
   });
 
   afterAll(() => {
