@@ -1,8 +1,9 @@
 /**
  * Reading WAL back: find the object for a file name, download, decrypt, decompress, verify SHA-256,
  * size and cluster identity, and only then write the destination atomically. A missing file is a
- * NotFoundError; anything that exists but cannot be proven intact is an integrity error, never
- * "not found", so PostgreSQL cannot mistake a damaged archive for its end.
+ * NotInArchiveError, and only when the archive proves it is one; anything that exists but cannot be
+ * proven intact is an integrity error, never "not found", so PostgreSQL cannot mistake a damaged
+ * archive for its end.
  */
 import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
@@ -10,9 +11,11 @@ import {
   ArchiveMismatchError,
   IntegrityError,
   LocalIoError,
-  NotFoundError,
+  NotInArchiveError,
+  StorageError,
   describeCause,
 } from '../common/errors.js';
+import { quoteExcerpt } from '../common/quote.js';
 import { codecFromExtension } from '../codec/codec.js';
 import { classifyWalFileName } from '../segment/names.js';
 import { writeFileAtomic } from '../common/atomic-file.js';
@@ -64,7 +67,7 @@ export async function readObject(ctx: ArchiveContext, obj: StoredObject): Promis
   const header = decodeObjectHeader(raw, obj.key);
   if (!header) return fail('object is shorter than its header');
   const { meta } = header;
-  if (meta.name !== obj.parts.fileName) fail(`object holds '${meta.name}'`);
+  if (meta.name !== obj.parts.fileName) fail(`object holds ${quoteExcerpt(meta.name)}`);
   if (meta.sha256 !== obj.parts.sha256) fail('checksum in the header differs from the one in the key');
   if ((meta.encryption !== null) !== obj.parts.encrypted) fail('encryption flag in the header differs from the key');
   let payload = raw.subarray(header.payloadOffset);
@@ -75,7 +78,7 @@ export async function readObject(ctx: ArchiveContext, obj: StoredObject): Promis
     payload = decryptBuffer(payload, ctx.encryption, meta.encryption.keyId, header.headerBytes, obj.key);
   }
   const codec = codecFromExtension(obj.parts.extension === 'raw' ? '' : obj.parts.extension, obj.key);
-  if (codec.name !== meta.codec) fail(`codec '${meta.codec}' in the header differs from the key's '${codec.name}'`);
+  if (codec.name !== meta.codec) fail(`codec ${quoteExcerpt(meta.codec)} in the header differs from the key's '${codec.name}'`);
   const bytes = await codec.decompress(payload, meta.size, obj.key);
   if (bytes.length !== meta.size) fail(`restored ${bytes.length} bytes, expected ${meta.size}`);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
@@ -95,7 +98,7 @@ export async function restoreFile(
 ): Promise<RestoredFile> {
   const kind = classifyWalFileName(fileName).kind;
   const versions = await findVersions(ctx, fileName);
-  if (versions.length === 0) throw new NotFoundError(`unable to find '${fileName}' in the archive`);
+  if (versions.length === 0) throw await absenceError(ctx, fileName, opts.expectedSystemId);
   const contents = new Set(versions.map((v) => v.parts.sha256));
   if (contents.size > 1 && kind !== 'partial') {
     throw new IntegrityError(
@@ -134,6 +137,29 @@ export async function restoreFile(
     }
   }
   return best;
+}
+
+/**
+ * "Not found" is an answer PostgreSQL acts on (it ends recovery and promotes), so it is given only by
+ * an archive that proves it is one: an identity record that reads back intact and, when the caller
+ * knows the cluster being restored, belongs to it. An empty directory (a volume that is not mounted,
+ * a wrong path) is not an archive that lacks the file; it is no archive at all.
+ */
+async function absenceError(ctx: ArchiveContext, fileName: string, expectedSystemId: string | undefined): Promise<Error> {
+  ctx.identity ??= await readIdentity(ctx.storage);
+  const identity = ctx.identity;
+  if (!identity) {
+    return new StorageError(
+      `unable to find '${fileName}': ${ctx.storage.description} holds no archive identity record, so it is not an archive ` +
+        '(wrong archive location, or a volume that is not mounted?)',
+    );
+  }
+  if (expectedSystemId !== undefined && identity.systemId !== expectedSystemId) {
+    return new ArchiveMismatchError(
+      `unable to find '${fileName}': the archive belongs to database system ${identity.systemId}, this cluster is ${expectedSystemId}`,
+    );
+  }
+  return new NotInArchiveError(`unable to find '${fileName}' in the archive`);
 }
 
 /** Restores `fileName` into `destPath` atomically (temp file, fsync, rename, directory fsync). */

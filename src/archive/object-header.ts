@@ -11,6 +11,7 @@
  *                header (all 13 + N bytes) is bound to every encrypted chunk as associated data.
  */
 import { IntegrityError } from '../common/errors.js';
+import { quoteExcerpt } from '../common/quote.js';
 
 export const OBJECT_MAGIC = Buffer.from('WALVAULT', 'latin1');
 export const OBJECT_FORMAT_VERSION = 1;
@@ -95,7 +96,7 @@ function validateMeta(v: unknown, fail: (reason: string) => never): ObjectMeta {
     typeof o[k] === 'number' && Number.isSafeInteger(o[k]) && (o[k] as number) >= 0 ? (o[k] as number) : fail(`header field '${k}' invalid`);
   const nullable = <T>(k: string, f: (k: string) => T): T | null => (o[k] === null || o[k] === undefined ? null : f(k));
   const kind = str('kind');
-  if (!['segment', 'partial', 'history', 'backup'].includes(kind)) fail(`unknown object kind '${kind}'`);
+  if (!['segment', 'partial', 'history', 'backup'].includes(kind)) fail(`unknown object kind ${quoteExcerpt(kind)}`);
   const sha256 = str('sha256');
   if (!/^[0-9a-f]{64}$/.test(sha256)) fail('header field sha256 invalid');
   let encryption: ObjectMeta['encryption'] = null;

@@ -1,7 +1,7 @@
 import { ConfigError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { parseCompression } from '../codec/codec.js';
-import { loadEncryptionKey, type EncryptionKey } from '../codec/encryption.js';
+import { loadEncryptionKey, type EncryptionKey, type KeyFileAccess } from '../codec/encryption.js';
 import type { Config } from '../config/load.js';
 import { createStorage } from '../storage/factory.js';
 import type { ArchiveContext } from './context.js';
@@ -31,6 +31,7 @@ export async function openArchive(config: Config, log: Logger, signal?: AbortSig
     encryption = await loadEncryptionKey({
       keyBase64: config['encryption-key'],
       keyFile: config['encryption-key-file'],
+      keyFileAccess: config['encryption-key-file-access'] as KeyFileAccess,
     });
   }
   return {

@@ -1,10 +1,12 @@
 import { Command, CommanderError } from 'commander';
 import { ExitCode, UsageError, WalvaultError, describeCause, exitCodeOf } from '../common/errors.js';
 import { createLogger } from '../common/log.js';
+import { printableLine } from '../common/quote.js';
 import { loadConfig } from '../config/load.js';
 import type { CliContext, CommandBody, RunOptions } from './context.js';
 import { configFlags } from './options.js';
 import { registerCommands } from './commands/index.js';
+import { walFetchArgumentsExitCode } from './commands/wal-fetch.js';
 
 const VERSION = '0.1.0';
 
@@ -42,7 +44,8 @@ async function runBody(cmd: Command, body: CommandBody, opts: RunOptions = {}): 
 function reportError(name: string, err: unknown): void {
   const text = err instanceof WalvaultError ? `${err.message} [${err.code}]` : `unexpected error: ${describeCause(err)}`;
   // One line, whatever the message contained: PostgreSQL copies it into the server log.
-  process.stderr.write(`${name}: ${text.replace(/\s*\n\s*/g, ' ')}\n`);
+  // Messages quote input with quoteExcerpt; this is the backstop for anything that slipped through.
+  process.stderr.write(`${name}: ${printableLine(text.replace(/\s*\n\s*/g, ' '))}\n`);
   if (!(err instanceof WalvaultError) && err instanceof Error && process.env['WALVAULT_TEST_STACKS']) {
     process.stderr.write(`${err.stack ?? ''}\n`);
   }
@@ -65,7 +68,8 @@ export function buildProgram(programName = 'walvault'): Command {
   const program = new Command(programName)
     .description('PostgreSQL WAL archive agent')
     .version(VERSION)
-    .showHelpAfterError('(add --help for usage)')
+    // One line, like every other error: PostgreSQL copies archive/restore_command output into its log.
+    .configureOutput({ outputError: (text, write) => write(`${text.trim().replace(/\s*\n\s*/g, ' ')} (add --help for usage)\n`) })
     .exitOverride();
   registerCommands(program, runBody);
   return program;
@@ -76,10 +80,13 @@ export async function main(argv: readonly string[], prepend: readonly string[] =
   // archive_command output lands in the PostgreSQL log: keep the AWS SDK's Node-version notice out of it.
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   const program = buildProgram();
+  const args = [...prepend, ...argv.slice(2)];
   try {
-    await program.parseAsync([...prepend, ...argv.slice(2)], { from: 'user' });
+    await program.parseAsync(args, { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) {
+      // restore_command must never answer a usage mistake with a code PostgreSQL reads as "no such file".
+      if (args[0] === 'wal-fetch') process.exit(walFetchArgumentsExitCode(args.slice(1), err.exitCode));
       // --help and --version end here with code 0; usage mistakes with 2.
       process.exit(err.exitCode === 0 ? 0 : ExitCode.usage);
     }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { inspect } from 'node:util';
 import { ConfigError, CryptoError, describeCause } from '../common/errors.js';
 
@@ -48,7 +48,12 @@ export interface KeySource {
   keyBase64?: string | undefined;
   /** A file holding the 32 raw key bytes, or their base64 text with an optional trailing newline. */
   keyFile?: string | undefined;
+  /** Who besides the owner may have access to the key file (default `owner`: nobody). */
+  keyFileAccess?: KeyFileAccess | undefined;
 }
+
+/** `owner`: refuse any group or other permission (as ssh does); `group`: allow the group; `any`. */
+export type KeyFileAccess = 'owner' | 'group' | 'any';
 
 /**
  * Reads the key from exactly one source. Error messages name the source and describe what is
@@ -63,18 +68,34 @@ export async function loadEncryptionKey(source: KeySource): Promise<EncryptionKe
     );
   }
   if (hasText) return new EncryptionKey(decodeEnvKey(source.keyBase64 as string));
-  if (hasFile) return new EncryptionKey(await readKeyFile(source.keyFile as string));
+  if (hasFile) return new EncryptionKey(await readKeyFile(source.keyFile as string, source.keyFileAccess ?? 'owner'));
   throw new ConfigError(
     "unable to load encryption key '(none)': neither WALVAULT_ENCRYPTION_KEY nor a key file is configured",
   );
 }
 
-async function readKeyFile(path: string): Promise<Buffer> {
+async function readKeyFile(path: string, access: KeyFileAccess): Promise<Buffer> {
   let bytes: Buffer;
+  let mode: number;
   try {
-    bytes = await readFile(path);
+    // Mode and bytes from the same open file, so a chmod or a swap in between cannot slip through.
+    const handle = await open(path, 'r');
+    try {
+      mode = (await handle.stat()).mode;
+      bytes = await handle.readFile();
+    } finally {
+      await handle.close();
+    }
   } catch (err) {
     throw new ConfigError(`unable to read encryption key file '${path}': ${describeCause(err)}`, { cause: err });
+  }
+  const problem = keyFileModeProblem(mode, access);
+  if (problem !== undefined) {
+    throw new ConfigError(
+      `unable to use encryption key file '${path}': ${problem} (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); ` +
+        'whoever can read it can decrypt the whole archive. chmod 600 it (640 with encryption-key-file-access = group ' +
+        'for a group the server runs in), or set encryption-key-file-access = any to accept it',
+    );
   }
   if (bytes.length === KEY_BYTES) return bytes;
   let text = bytes.toString('latin1');
@@ -88,6 +109,14 @@ async function readKeyFile(path: string): Promise<Buffer> {
     );
   }
   return key;
+}
+
+/** Why a key file with this mode is refused under `access`, or undefined when it is fine. */
+export function keyFileModeProblem(mode: number, access: KeyFileAccess): string | undefined {
+  if (access === 'any') return undefined;
+  if ((mode & 0o007) !== 0) return 'other users have access to it';
+  if (access === 'owner' && (mode & 0o070) !== 0) return 'its group has access to it';
+  return undefined;
 }
 
 function decodeEnvKey(text: string): Buffer {

@@ -46,7 +46,7 @@ import { ByteQueue } from './byte-queue.js';
 import { UNNAMED } from './guard.js';
 import { EncryptionKey } from './encryption-key.js';
 
-export { EncryptionKey, encryptionKeyId, loadEncryptionKey, KEY_BYTES, type KeySource } from './encryption-key.js';
+export { EncryptionKey, encryptionKeyId, loadEncryptionKey, KEY_BYTES, type KeyFileAccess, type KeySource } from './encryption-key.js';
 
 export const MAGIC = Buffer.from('WVENC1\0\0', 'latin1');
 export const HEADER_BYTES = 40;

@@ -65,6 +65,13 @@ export class NotFoundError extends WalvaultError {
   override readonly exitCode = ExitCode.notFound;
 }
 
+/**
+ * The answer restore_command may turn into exit 1: an archive whose identity record was read (and
+ * matches the cluster being restored, when known) was listed and holds no such file. Any other
+ * NotFoundError (an empty directory, an object gone mid-read) proves nothing about the archive.
+ */
+export class NotInArchiveError extends NotFoundError {}
+
 /** A name that is not a WAL segment, history, partial or backup-label file name. */
 export class InvalidNameError extends WalvaultError {
   override readonly code = 'WV_ERR_INVALID_NAME';

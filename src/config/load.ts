@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError, describeCause } from '../common/errors.js';
+import { quoteExcerpt } from '../common/quote.js';
 import { OPTIONS, optionByEnv, optionByName, type OptionDef, type OptionType } from './options.js';
 
 type ValueOf<T extends OptionType> = T extends 'int' | 'size' ? number : T extends 'bool' ? boolean : string;
@@ -70,7 +71,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
       for (const entry of parseConfigFile(text, file, problems)) {
         const def = optionByName(entry.name);
         if (!def || def.name === 'config') {
-          problems.push(`${file}:${entry.line}: unknown setting '${entry.name}'`);
+          problems.push(`${file}:${entry.line}: unknown setting ${quoteExcerpt(entry.name)}`);
           continue;
         }
         set(def, entry.value, 'file', `${file}:${entry.line}: ${def.name}`);
@@ -123,7 +124,7 @@ export function parseConfigFile(text: string, file: string, problems: string[]):
     if (line === '' || line.startsWith('#')) return;
     const m = /^([a-z0-9-]+)\s*=\s*(.*)$/.exec(line);
     if (!m) {
-      problems.push(`${file}:${i + 1}: expected 'name = value', got '${line.slice(0, 60)}'`);
+      problems.push(`${file}:${i + 1}: expected 'name = value', got ${quoteExcerpt(line)}`);
       return;
     }
     const name = m[1]!;
@@ -145,13 +146,13 @@ function coerce(def: OptionDef, raw: unknown): string | number | boolean {
     const s = String(raw).trim().toLowerCase();
     if (['true', 'yes', 'on', '1'].includes(s)) return true;
     if (['false', 'no', 'off', '0'].includes(s)) return false;
-    throw new Error(`expected true or false, got '${String(raw)}'`);
+    throw new Error(`expected true or false, got ${quoteExcerpt(String(raw))}`);
   }
   const s = typeof raw === 'string' ? raw.trim() : String(raw);
   if (s === '') throw new Error('empty value');
   switch (def.type) {
     case 'int': {
-      if (!/^-?\d+$/.test(s)) throw new Error(`expected an integer, got '${s}'`);
+      if (!/^-?\d+$/.test(s)) throw new Error(`expected an integer, got ${quoteExcerpt(s)}`);
       const n = Number(s);
       if (def.min !== undefined && n < def.min) throw new Error(`must be at least ${def.min}, got ${n}`);
       if (def.max !== undefined && n > def.max) throw new Error(`must be at most ${def.max}, got ${n}`);
@@ -160,7 +161,7 @@ function coerce(def: OptionDef, raw: unknown): string | number | boolean {
     case 'size':
       return parseSize(s);
     case 'enum':
-      if (!def.values?.includes(s)) throw new Error(`expected one of ${def.values?.join(', ')}, got '${s}'`);
+      if (!def.values?.includes(s)) throw new Error(`expected one of ${def.values?.join(', ')}, got ${quoteExcerpt(s)}`);
       return s;
     default:
       return s;
@@ -170,7 +171,7 @@ function coerce(def: OptionDef, raw: unknown): string | number | boolean {
 /** `64MB`, `1GB`, `512kB` or plain bytes. */
 export function parseSize(s: string): number {
   const m = /^(\d+)\s*(B|kB|KB|MB|GB|TB)?$/.exec(s);
-  if (!m) throw new Error(`expected a size such as 64MB, got '${s}'`);
+  if (!m) throw new Error(`expected a size such as 64MB, got ${quoteExcerpt(s)}`);
   const mult: Record<string, number> = { B: 1, kB: 1024, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 };
   return Number(m[1]) * (mult[m[2] ?? 'B'] ?? 1);
 }

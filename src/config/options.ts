@@ -158,6 +158,18 @@ export const OPTIONS = [
     doc: 'File holding the 32-byte key (raw, or base64 text). Preferred over `encryption-key`.',
   },
   {
+    name: 'encryption-key-file-access',
+    env: 'WALVAULT_ENCRYPTION_KEY_FILE_ACCESS',
+    type: 'enum',
+    group: 'archive',
+    values: ['owner', 'group', 'any'],
+    default: 'owner',
+    doc:
+      'Who besides its owner may have access to `encryption-key-file`. `owner`: a key file with any ' +
+      'group or other permission is refused, as ssh refuses a private key (`chmod 600`). `group`: ' +
+      'group access is accepted (a root-owned key with mode 640 and the server\'s group). `any`: no check.',
+  },
+  {
     name: 'push-lookahead',
     env: 'WALVAULT_PUSH_LOOKAHEAD',
     type: 'int',

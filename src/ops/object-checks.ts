@@ -6,6 +6,7 @@ import type { CatalogEntry } from '../archive/catalog.js';
 import type { ArchiveIdentity } from '../archive/identity.js';
 import type { ObjectMeta } from '../archive/object-header.js';
 import { codecFromExtension } from '../codec/codec.js';
+import { quoteExcerpt } from '../common/quote.js';
 import { formatLsn } from '../segment/lsn.js';
 import { segmentStartLsn } from '../segment/names.js';
 import { errorText } from './format.js';
@@ -26,13 +27,13 @@ type EntryFacts = Pick<CatalogEntry, 'fileName' | 'kind' | 'timeline' | 'segno' 
 export function checkObjectMeta(entry: EntryFacts, meta: ObjectMeta, identity: ArchiveIdentity, payloadOffset?: number): ObjectProblem[] {
   const out: ObjectProblem[] = [];
   const header = (message: string): void => void out.push({ kind: 'header', message });
-  if (meta.name !== entry.fileName) header(`the header names '${meta.name}'`);
+  if (meta.name !== entry.fileName) header(`the header names ${quoteExcerpt(meta.name)}`);
   if (meta.kind !== entry.kind) header(`the header says it is a ${meta.kind}, the name says ${entry.kind}`);
   if (meta.sha256 !== entry.sha256) header('the checksum in the header differs from the one in the key');
   if ((meta.encryption !== null) !== entry.encrypted) header('the encryption flag in the header differs from the key');
   try {
     const codec = codecFromExtension(entry.extension === 'raw' ? '' : entry.extension, entry.fileName);
-    if (codec.name !== meta.codec) header(`the header says codec '${meta.codec}', the key says '${codec.name}'`);
+    if (codec.name !== meta.codec) header(`the header says codec ${quoteExcerpt(meta.codec)}, the key says '${codec.name}'`);
   } catch (err) {
     header(errorText(err));
   }

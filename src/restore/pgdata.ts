@@ -3,7 +3,7 @@
  * with the data directory as working directory).
  */
 import { existsSync, openSync, readSync, closeSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 export type RecoveryMode = 'standby' | 'archive-recovery' | 'unknown';
 
@@ -12,6 +12,17 @@ export function detectRecoveryMode(pgdata: string): RecoveryMode {
   if (existsSync(join(pgdata, 'standby.signal'))) return 'standby';
   if (existsSync(join(pgdata, 'recovery.signal'))) return 'archive-recovery';
   return 'unknown';
+}
+
+/**
+ * The data directory a restore_command call is for: the one `walPath` (%p, `pg_wal/...`) lies in,
+ * else the working directory (PostgreSQL runs restore_command in the data directory). Works from
+ * the arguments alone, before any setting is read, so even a misconfigured call knows whether it
+ * serves a standby. Undefined outside a data directory (an operator restoring a loose file).
+ */
+export function restoreDataDir(walPath: string | undefined, cwd: string = process.cwd()): string | undefined {
+  const candidates = walPath === undefined ? [cwd] : [dirname(dirname(resolve(cwd, walPath))), cwd];
+  return candidates.find((dir) => existsSync(join(dir, 'PG_VERSION')));
 }
 
 /**

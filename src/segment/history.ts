@@ -7,6 +7,7 @@
  * child branched off it: the switch point is the first byte written on the newer timeline.
  */
 import { TimelineError } from '../common/errors.js';
+import { quoteExcerpt } from '../common/quote.js';
 import { scanHistoryLines } from './history-scan.js';
 import { formatLsn, isLsn, type Lsn } from './lsn.js';
 import { historyFileName, segmentStartLsn, segnoOfLsn } from './names.js';
@@ -92,7 +93,7 @@ export function parseTimelineHistory(content: string | Uint8Array, tli: Timeline
   for (const line of scanHistoryLines(content)) {
     const where = `line ${String(line.lineNo)}`;
     if (line.fields === 0 || line.tliText?.startsWith('-') === true) {
-      throw historyError(own, `${where}: syntax error in '${line.text}': expected a numeric timeline ID`);
+      throw historyError(own, `${where}: syntax error in ${quoteExcerpt(line.text)}: expected a numeric timeline ID`);
     }
     if (line.outOfRange === 'tli' || line.tli === 0n) {
       throw historyError(own, `${where}: ${line.tliText ?? String(line.tli)} is not a valid timeline ID`);
@@ -100,11 +101,11 @@ export function parseTimelineHistory(content: string | Uint8Array, tli: Timeline
     if (line.fields !== 3) {
       throw historyError(
         own,
-        `${where}: syntax error in '${line.text}': expected a write-ahead log switch point location like 0/2000000 after the timeline ID`,
+        `${where}: syntax error in ${quoteExcerpt(line.text)}: expected a write-ahead log switch point location like 0/2000000 after the timeline ID`,
       );
     }
     if (line.outOfRange === 'lsn') {
-      throw historyError(own, `${where}: syntax error in '${line.text}': each half of the switch point must fit in 32 bits`);
+      throw historyError(own, `${where}: syntax error in ${quoteExcerpt(line.text)}: each half of the switch point must fit in 32 bits`);
     }
     entries.push({
       parent: Number(line.tli) as Timeline,

@@ -9,6 +9,7 @@
  * rule. Such a name is rejected with a reason that says why.
  */
 import { InvalidNameError, UsageError } from '../common/errors.js';
+import { quoteExcerpt } from '../common/quote.js';
 import { addLsn, formatLsn, lsn, MAX_LSN, type Lsn } from './lsn.js';
 import { assertSegSize, formatSegSize, segmentsPerXLogId } from './segsize.js';
 import { formatTimelineHex, timeline, type Timeline } from './timeline.js';
@@ -209,7 +210,7 @@ export type ParsedWalFileName =
 export type WalFileKind = ClassifiedWalFileName['kind'];
 
 function nameError(name: string, reason: string): InvalidNameError {
-  return new InvalidNameError(`unable to parse WAL file name '${name}': ${reason}`);
+  return new InvalidNameError(`unable to parse WAL file name ${quoteExcerpt(name, 80)}: ${reason}`);
 }
 
 /** Why `text` is not `digits` uppercase hex digits, or undefined when it is. */

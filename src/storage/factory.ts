@@ -41,6 +41,16 @@ function bad(url: string, why: string): never {
  * Relative paths are refused: archive_command runs in PGDATA, so they would land inside the cluster.
  */
 export function parseStorageUrl(url: string): StorageLocation {
+  const location = parseLocation(url);
+  // `file://` (no path) means the root: never an archive, and a wal-fetch reading it would find
+  // "nothing there" and end a recovery early. Also what an unset variable in `file://$DIR` gives.
+  if (location.kind === 'posix' && location.root === path.parse(location.root).root) {
+    bad(url, 'the file system root is not an archive directory; write file:///absolute/dir');
+  }
+  return location;
+}
+
+function parseLocation(url: string): StorageLocation {
   if (typeof url !== 'string' || url.trim() === '') bad(String(url), 'empty');
   if (url !== url.trim()) bad(url, 'leading or trailing spaces');
   if (url.startsWith('/')) return { kind: 'posix', root: path.resolve(url) };

@@ -1,47 +1,16 @@
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
-import {
-  ArchiveMismatchError,
-  CryptoError,
-  ExitCode,
-  IntegrityError,
-  InvalidNameError,
-  InvalidWalError,
-  NotFoundError,
-  UsageError,
-} from '../../common/errors.js';
+import { ExitCode, NotFoundError, NotInArchiveError, UsageError } from '../../common/errors.js';
 import { lockHolderAlive, tryLock } from '../../common/pid-lock.js';
 import { openArchive } from '../../archive/open.js';
 import { fetchFile } from '../../archive/fetch.js';
 import { classifyWalFileName } from '../../segment/names.js';
 import { dataDirOfWalPath, stateDirFor, stateDirForWalPath } from '../../push/state-dir.js';
-import { detectRecoveryMode, readSystemIdentifier } from '../../restore/pgdata.js';
+import { detectRecoveryMode, readSystemIdentifier, restoreDataDir } from '../../restore/pgdata.js';
+import { fetchOutcomeOf, parseFetchUnavailable, restoreExitCode, type FetchUnavailable } from '../fetch-exit.js';
 import type { CliContext, RunFn } from '../context.js';
 import { spawnDetached } from '../detach.js';
 import { addConfigOptions } from '../options.js';
-
-/**
- * The restore_command contract. 0: restored. 1: the archive definitely has no such file
- * (PostgreSQL ends archive recovery or switches to streaming). Integrity failures: 128, above 125,
- * so PostgreSQL aborts recovery instead of promoting on a hole in the WAL. Anything else (archive
- * unreachable after retries, local disk full, misconfiguration) follows `fetch-unavailable`: a
- * standby must survive a short outage (3: "not available now", it retries), while a point-in-time
- * recovery must not silently end early (128: stop, fix, restart, recovery resumes where it was).
- */
-export function fetchExitCode(err: unknown, unavailable: 'retry' | 'abort'): number {
-  if (err instanceof NotFoundError) return notFoundExitCode();
-  // A name PostgreSQL would never pass (an operator's typo): plain usage error.
-  if (err instanceof InvalidNameError || err instanceof UsageError) return ExitCode.usage;
-  if (
-    err instanceof IntegrityError ||
-    err instanceof ArchiveMismatchError ||
-    err instanceof CryptoError ||
-    err instanceof InvalidWalError
-  ) {
-    return ExitCode.integrity;
-  }
-  return unavailable === 'abort' ? ExitCode.integrity : ExitCode.failure;
-}
 
 /**
  * The wal-fetch launcher asks for "not found" as 81 so that it can tell it apart from node's own exit
@@ -50,6 +19,29 @@ export function fetchExitCode(err: unknown, unavailable: 'retry' | 'abort'): num
 function notFoundExitCode(): number {
   const requested = Number(process.env['WALVAULT_NOT_FOUND_EXIT']);
   return Number.isInteger(requested) && requested > 0 && requested < 126 ? requested : ExitCode.notFound;
+}
+
+function isStandby(walPath: string | undefined): boolean {
+  const pgdata = restoreDataDir(walPath);
+  return pgdata !== undefined && detectRecoveryMode(pgdata) === 'standby';
+}
+
+/** `fetch-unavailable` when the settings could not be loaded: the flag, the environment, else auto. */
+function settingBeforeConfig(flags: Record<string, unknown>): FetchUnavailable {
+  return parseFetchUnavailable(flags['fetchUnavailable']) ?? parseFetchUnavailable(process.env['WALVAULT_FETCH_UNAVAILABLE']) ?? 'auto';
+}
+
+/**
+ * The exit code of a wal-fetch call whose arguments the parser refused (missing, extra or unknown
+ * ones), or that asked for --help/--version along with file names: such a call restored nothing,
+ * and proves nothing about the archive, so it follows `fetch-unavailable` like any other failure.
+ */
+export function walFetchArgumentsExitCode(args: readonly string[], parserExitCode: number): number {
+  if (parserExitCode === 0 && !args.some((a) => !a.startsWith('-'))) return ExitCode.ok;
+  const i = args.findIndex((a) => a === '--fetch-unavailable' || a.startsWith('--fetch-unavailable='));
+  const flag = i === -1 ? undefined : args[i]!.includes('=') ? args[i]!.split('=')[1] : args[i + 1];
+  // PostgreSQL runs restore_command in the data directory; the arguments cannot be trusted here.
+  return restoreExitCode('misconfigured', isStandby(undefined), parseFetchUnavailable(flag) ?? settingBeforeConfig({}));
 }
 
 export function registerWalFetch(program: Command, run: RunFn): void {
@@ -63,15 +55,21 @@ export function registerWalFetch(program: Command, run: RunFn): void {
       .option('--timeline <tli>', 'with --lsn: follow this timeline (default: the newest timeline in the archive)'),
     ['storage', 's3', 'archive', 'fetch'],
   );
-  let unavailable: 'retry' | 'abort' = 'abort';
-  cmd.action((name: string, path: string | undefined) =>
-    run(
+  // Known once the settings are loaded; before that (a config error) the flag or the environment
+  // variable decides, else `auto`. The data directory comes from the arguments alone.
+  let setting: FetchUnavailable | undefined;
+  let operatorCommand = false;
+  let walPath: string | undefined;
+  cmd.action((name: string, path: string | undefined) => {
+    walPath = path;
+    operatorCommand = cmd.opts<{ lsn?: string }>().lsn !== undefined;
+    return run(
       cmd,
       async (ctx) => {
+        setting = ctx.config['fetch-unavailable'] as FetchUnavailable;
         const byLsn = cmd.opts<{ lsn?: string; timeline?: string }>();
         if (byLsn.lsn !== undefined) {
-          // An operator's command, not restore_command: an unreachable archive is a plain failure (3).
-          unavailable = 'retry';
+          // An operator's command, not restore_command: plain exit codes (3 for an unreachable archive).
           if (path !== undefined) throw new UsageError('unable to fetch by LSN: give only the destination (wal-fetch --lsn <lsn> <dest>)');
           const { fetchLsnCommand } = await import('../../ops/fetch-lsn.js');
           ctx.out(await fetchLsnCommand(ctx.config, ctx.log, ctx.signal, { lsn: byLsn.lsn, timeline: byLsn.timeline, dest: resolve(name) }));
@@ -79,26 +77,18 @@ export function registerWalFetch(program: Command, run: RunFn): void {
         }
         if (byLsn.timeline !== undefined) throw new UsageError('unable to fetch: --timeline goes with --lsn');
         if (path === undefined) throw new UsageError(`unable to fetch '${name}': missing <path> (restore_command = 'wal-fetch %f %p')`);
-        const pgdata = dataDirOfWalPath(path);
-        const policy = ctx.config['fetch-unavailable'];
-        unavailable =
-          policy === 'auto'
-            ? pgdata !== undefined && detectRecoveryMode(pgdata) === 'standby'
-              ? 'retry'
-              : 'abort'
-            : (policy as 'retry' | 'abort');
-        return walFetch(ctx, name, path, pgdata);
+        return walFetch(ctx, name, path, dataDirOfWalPath(path));
       },
       {
         defaultLogLevel: 'warn',
-        quietFor: (err) => err instanceof NotFoundError && !process.stderr.isTTY,
-        exitCodeFor: (err) => {
-          // Before the policy is known (e.g. a config error), be safe: never look like "not found".
-          return fetchExitCode(err, unavailable);
+        quietFor: (err) => err instanceof NotInArchiveError && !process.stderr.isTTY,
+        exitCodeFor: (err, defaultCode) => {
+          if (operatorCommand) return err instanceof NotFoundError ? notFoundExitCode() : defaultCode;
+          return restoreExitCode(fetchOutcomeOf(err), isStandby(walPath), setting ?? settingBeforeConfig(cmd.opts()), notFoundExitCode());
         },
       },
-    ),
-  );
+    );
+  });
 
   const prefetch = addConfigOptions(
     program.command('wal-prefetch', { hidden: true }).description('Background prefetcher started by wal-fetch'),
@@ -147,7 +137,7 @@ async function walFetch(ctx: CliContext, name: string, path: string, pgdata: str
     try {
       await fetchFile(archive, name, dest, systemId ? { expectedSystemId: systemId } : {});
     } catch (err) {
-      if (!(err instanceof NotFoundError && kind === 'segment' && ctx.config['fetch-partial'])) throw err;
+      if (!(err instanceof NotInArchiveError && kind === 'segment' && ctx.config['fetch-partial'])) throw err;
       // The newest WAL may exist only as the streaming agent's .partial (zero-padded to full size).
       await fetchFile(archive, `${name}.partial`, dest, systemId ? { expectedSystemId: systemId } : {});
       ctx.log.warn({ segment: name }, `served ${name}.partial: recovery ends inside this segment`);

@@ -80,7 +80,7 @@ describe('wal-push, wal-fetch and segment inspect on bad input', () => {
     expect(readFileSync(out).equals(original)).toBe(true);
   });
 
-  it('wal-fetch: 1 for a missing file, 128 for a damaged one, 2 for a bad name', async () => {
+  it('wal-fetch: 1 for a missing file, 128 for a damaged one, 3 for a bad name with fetch-unavailable = retry', async () => {
     expect((await runCli('wal-fetch', ['0000000100000000000000FF', join(root, 'x')], { env })).code).toBe(1);
     const dir = join(archive, 'wal', '00000001', '0000000100000000');
     const obj = join(dir, readdirSync(dir).find((f) => f.startsWith(`${SEG}-`))!);
@@ -95,8 +95,12 @@ describe('wal-push, wal-fetch and segment inspect on bad input', () => {
     } finally {
       writeFileSync(obj, good);
     }
+    // PostgreSQL reads every code up to 125 as "no such file": a usage error follows fetch-unavailable.
     const badName = await runCli('wal-fetch', ['../../etc/passwd', join(root, 'z')], { env: { ...env, WALVAULT_FETCH_UNAVAILABLE: 'retry' } });
-    expect(badName.code).toBe(2);
+    expect(badName.code).toBe(3);
+    expect(oneLine(badName.stderr)).toMatch(/WV_ERR_INVALID_NAME/);
+    const inRecovery = await runCli('wal-fetch', ['../../etc/passwd', join(root, 'z')], { env });
+    expect(inRecovery.code).toBe(128);
   });
 
   it('serves a .partial for a missing segment only when fetch-partial is on', async () => {

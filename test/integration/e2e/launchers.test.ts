@@ -109,10 +109,12 @@ describe('wal-fetch launcher exit codes', () => {
 
   it('only the program\'s own "not in the archive" becomes 1', async () => {
     mkdirSync(join(root, 'archive'));
-    const code = await run(bin('wal-fetch'), ['00000001000000000000000F', join(root, 'x')], root, {
-      WALVAULT_NODE: process.execPath,
-      WALVAULT_ARCHIVE: `file://${join(root, 'archive')}`,
-    });
-    expect(code).toBe(1);
+    const env = { WALVAULT_NODE: process.execPath, WALVAULT_ARCHIVE: `file://${join(root, 'archive')}` };
+    // An empty directory is no archive: "not found" there would end a recovery on a wrong mount.
+    expect(await run(bin('wal-fetch'), ['00000001000000000000000F', join(root, 'x')], root, env)).toBe(128);
+    // One push gives the archive its identity record; from then on a missing file is a real answer.
+    writeFileSync(join(root, SEG), loadFixture(15, SEG));
+    expect(await run(bin('wal-push'), [join(root, SEG)], root, { ...env, WALVAULT_NO_FASTPATH: '1' })).toBe(0);
+    expect(await run(bin('wal-fetch'), ['00000001000000000000000F', join(root, 'x')], root, env)).toBe(1);
   });
 });

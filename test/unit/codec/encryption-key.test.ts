@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EncryptionKey, loadEncryptionKey } from '../../../src/codec/encryption.js';
+import { keyFileModeProblem } from '../../../src/codec/encryption-key.js';
 import { ConfigError, CryptoError, ExitCode } from '../../../src/common/errors.js';
 
 // Key bytes 0x00..0x1f; base64 and key id computed with coreutils (base64, sha256sum).
@@ -14,9 +15,11 @@ const KEY_ID = 'b74f463c52df5a5b';
 const dir = mkdtempSync(join(tmpdir(), 'walvault-key-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function file(name: string, content: Buffer | string): string {
+// Key files are owner-only (mode 600) unless a test says otherwise: anything else is refused.
+function file(name: string, content: Buffer | string, mode = 0o600): string {
   const path = join(dir, name);
-  writeFileSync(path, content);
+  writeFileSync(path, content, { mode });
+  chmodSync(path, mode); // the umask may have taken bits away
   return path;
 }
 
@@ -91,6 +94,43 @@ describe('loadEncryptionKey', () => {
   it('reports a missing key file with its path and errno', async () => {
     const err = await configError(loadEncryptionKey({ keyFile: join(dir, 'nope') }));
     expect(err.message).toContain(`unable to read encryption key file '${join(dir, 'nope')}': ENOENT`);
+  });
+
+  it.each([
+    [0o644, 'owner', /other users have access to it \(mode 0644\)/],
+    [0o604, 'group', /other users have access to it \(mode 0604\)/],
+    [0o640, 'owner', /its group has access to it \(mode 0640\)/],
+    [0o620, 'owner', /its group has access to it \(mode 0620\)/],
+    [0o400, 'owner', undefined],
+    [0o600, 'owner', undefined],
+    [0o640, 'group', undefined],
+    [0o644, 'any', undefined],
+    [0o666, 'any', undefined],
+  ] as const)('a key file with mode %o under access %s: %s', async (mode, access, refusal) => {
+    const path = file(`mode-${mode.toString(8)}-${access}`, KEY_B64, mode);
+    const load = loadEncryptionKey({ keyFile: path, keyFileAccess: access });
+    if (refusal === undefined) {
+      expect((await load).keyId).toBe(KEY_ID);
+      return;
+    }
+    const err = await configError(load);
+    expect(err.message).toMatch(refusal);
+    expect(err.message).toContain(`unable to use encryption key file '${path}'`);
+    expect(err.message).toContain('can decrypt the whole archive');
+    expect(err.message).toContain('encryption-key-file-access');
+    expect(err.message).not.toContain(KEY_B64);
+  });
+
+  it('refuses a key file readable by others by default (like ssh)', async () => {
+    const err = await configError(loadEncryptionKey({ keyFile: file('world', KEY_BYTES, 0o644) }));
+    expect(err.message).toContain('other users have access to it');
+  });
+
+  it('keyFileModeProblem looks only at the permission bits', () => {
+    expect(keyFileModeProblem(0o100600, 'owner')).toBeUndefined();
+    expect(keyFileModeProblem(0o104700, 'owner')).toBeUndefined();
+    expect(keyFileModeProblem(0o100601, 'owner')).toBe('other users have access to it');
+    expect(keyFileModeProblem(0o100610, 'group')).toBeUndefined();
   });
 
   it('wants exactly one source', async () => {
