@@ -4,9 +4,20 @@
  * (a damaged or half-deleted copy never strands the archive), each copy carrying its own checksum.
  */
 import { createHash } from 'node:crypto';
-import { ArchiveMismatchError, IntegrityError, NotFoundError, ObjectExistsError, WalvaultError } from '../common/errors.js';
+import {
+  ArchiveMismatchError,
+  IdentityLostError,
+  IntegrityError,
+  NotFoundError,
+  ObjectExistsError,
+} from '../common/errors.js';
 import type { Storage } from '../storage/types.js';
-import { IDENTITY_COPY_KEY, IDENTITY_KEY } from './keys.js';
+import { tryClassifyWalFileName } from '../segment/names.js';
+import { HISTORY_PREFIX, IDENTITY_COPY_KEY, IDENTITY_KEY, WAL_PREFIX, parseObjectKey } from './keys.js';
+import { decodeObjectHeader } from './object-header.js';
+
+/** The command that rebuilds a lost identity from the archived WAL (named in refusals). */
+export const REBUILD_COMMAND = 'walvault identity-rebuild';
 
 export const STORAGE_FORMAT_VERSION = 1;
 
@@ -43,9 +54,19 @@ export function encodeIdentity(identity: ArchiveIdentity): Buffer {
   return Buffer.from(`${JSON.stringify(record, null, 2)}\n`, 'utf8');
 }
 
+/** A damaged identity copy; `reason` is what is wrong with it, for messages that name both copies. */
+export class DamagedIdentityError extends IntegrityError {
+  constructor(
+    readonly key: string,
+    readonly reason: string,
+  ) {
+    super(`unable to read archive identity '${key}': ${reason}`);
+  }
+}
+
 export function decodeIdentity(bytes: Buffer, key: string): ArchiveIdentity {
   const fail = (reason: string): never => {
-    throw new IntegrityError(`unable to read archive identity '${key}': ${reason}`);
+    throw new DamagedIdentityError(key, reason);
   };
   let record: StoredRecord;
   try {
@@ -74,32 +95,112 @@ export function decodeIdentity(bytes: Buffer, key: string): ArchiveIdentity {
  * copies that disagree mean someone mixed archives, which is an integrity failure.
  */
 export async function readIdentity(storage: Storage): Promise<ArchiveIdentity | undefined> {
-  return (await readIdentityCopies(storage)).identity;
+  const read = await readIdentityCopies(storage);
+  if (!read.identity && read.damaged.length > 0) throw read.damaged[0]!;
+  return read.identity;
 }
 
-async function readIdentityCopies(storage: Storage): Promise<{ identity?: ArchiveIdentity; intactCopies: number }> {
-  const results = await Promise.all([readCopy(storage, IDENTITY_KEY), readCopy(storage, IDENTITY_COPY_KEY)]);
-  const good = results.filter((r): r is { identity: ArchiveIdentity } => 'identity' in r);
-  const bad = results.filter((r): r is { error: WalvaultError } => 'error' in r);
+export interface IdentityCopies {
+  readonly identity?: ArchiveIdentity;
+  readonly intactCopies: number;
+  /** Copies that exist but cannot be read (each names its key and what is wrong). */
+  readonly damaged: readonly DamagedIdentityError[];
+  /** Raw bytes of an intact copy, to repair the other one byte for byte. */
+  readonly intactBytes?: Buffer;
+  readonly missing: readonly string[];
+}
+
+/** Both copies, read independently; throws only when two intact copies disagree (or on storage errors). */
+export async function readIdentityCopies(storage: Storage): Promise<IdentityCopies> {
+  const keys = [IDENTITY_KEY, IDENTITY_COPY_KEY];
+  const results = await Promise.all(keys.map((k) => readCopy(storage, k)));
+  const good = results.filter((r): r is { identity: ArchiveIdentity; bytes: Buffer } => 'identity' in r);
+  const damaged = results.filter((r): r is { error: DamagedIdentityError } => 'error' in r).map((r) => r.error);
+  const missing = keys.filter((_k, i) => 'missing' in results[i]!);
   if (good.length === 2 && canonical(good[0]!.identity) !== canonical(good[1]!.identity)) {
-    throw new IntegrityError(`unable to read archive identity: '${IDENTITY_KEY}' and '${IDENTITY_COPY_KEY}' disagree`);
+    throw new IntegrityError(
+      `unable to read archive identity: '${IDENTITY_KEY}' and '${IDENTITY_COPY_KEY}' disagree ` +
+        `(see '${REBUILD_COMMAND} --dry-run' for what the archived WAL says)`,
+    );
   }
-  if (good.length > 0) return { identity: good[0]!.identity, intactCopies: good.length };
-  if (bad.length > 0) throw bad[0]!.error;
-  return { intactCopies: 0 };
+  if (good.length > 0) {
+    return { identity: good[0]!.identity, intactCopies: good.length, damaged, intactBytes: good[0]!.bytes, missing };
+  }
+  return { intactCopies: 0, damaged, missing };
 }
 
 async function readCopy(
   storage: Storage,
   key: string,
-): Promise<{ identity: ArchiveIdentity } | { error: WalvaultError } | { missing: true }> {
+): Promise<{ identity: ArchiveIdentity; bytes: Buffer } | { error: DamagedIdentityError } | { missing: true }> {
   try {
-    return { identity: decodeIdentity(await storage.getBuffer(key), key) };
+    const bytes = await storage.getBuffer(key);
+    return { identity: decodeIdentity(bytes, key), bytes };
   } catch (err) {
     if (err instanceof NotFoundError) return { missing: true };
-    if (err instanceof IntegrityError) return { error: err };
+    if (err instanceof DamagedIdentityError) return { error: err };
     throw err;
   }
+}
+
+/**
+ * The first stored object that ties the archive to a cluster, or undefined when there is none (the
+ * archive may then take a fresh identity). Segments and partials always do; a `.history` or
+ * `.backup` object only when its header names a system id, i.e. it was archived while an identity
+ * existed: those archived into a brand-new archive before its first segment (a promoted cluster
+ * archives its history file first) carry none and must not block that first segment. Anything we
+ * cannot read counts, so doubt always refuses.
+ */
+export async function findClusterObject(storage: Storage): Promise<string | undefined> {
+  for (const prefix of [WAL_PREFIX, HISTORY_PREFIX]) {
+    for await (const obj of storage.list(prefix)) {
+      const parts = parseObjectKey(obj.key);
+      const kind = parts ? tryClassifyWalFileName(parts.fileName)?.kind : undefined;
+      if (kind !== 'history' && kind !== 'backup') return obj.key;
+      // History and backup files are a few hundred bytes: reading them whole is cheap.
+      try {
+        const header = decodeObjectHeader(await storage.getBuffer(obj.key), obj.key);
+        if (!header || header.meta.systemId !== null) return obj.key;
+      } catch (err) {
+        if (err instanceof NotFoundError) continue; // deleted since the listing
+        if (err instanceof IntegrityError) return obj.key;
+        throw err;
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The identity for an operation that writes into the archive: undefined only when the archive has
+ * none and holds nothing of any cluster (a new archive). An archive that holds WAL but no readable
+ * identity is refused (IdentityLostError) until the identity is restored or rebuilt; damaged copies in
+ * an archive without WAL stay an integrity failure (never silently replaced).
+ */
+export async function requireIdentity(storage: Storage, action: string): Promise<ArchiveIdentity | undefined> {
+  return (await identityForWrite(storage, action)).identity;
+}
+
+async function identityForWrite(storage: Storage, action: string): Promise<IdentityCopies> {
+  const read = await readIdentityCopies(storage);
+  if (read.identity) return read;
+  const held = await findClusterObject(storage);
+  if (held !== undefined) {
+    const state =
+      read.damaged.length === 0
+        ? `no identity record ('${IDENTITY_KEY}' and '${IDENTITY_COPY_KEY}' are both missing)`
+        : `no readable identity record (${[
+            ...read.damaged.map((d) => `'${d.key}': ${d.reason}`),
+            ...read.missing.map((k) => `'${k}': missing`),
+          ].join('; ')})`;
+    throw new IdentityLostError(
+      `unable to ${action}: archive '${storage.description}' holds WAL ('${held}') but ${state}; nothing was written. ` +
+        `Restore '${IDENTITY_KEY}' from a backup of the archive or run '${REBUILD_COMMAND}'`,
+      read.damaged.length > 0 ? { cause: read.damaged[0] } : {},
+    );
+  }
+  if (read.damaged.length > 0) throw read.damaged[0]!;
+  return read;
 }
 
 /**
@@ -112,7 +213,7 @@ export async function ensureIdentity(
   fileName: string,
   writer: string,
 ): Promise<ArchiveIdentity> {
-  const read = await readIdentityCopies(storage);
+  const read = await identityForWrite(storage, `archive '${fileName}'`);
   let identity = read.identity;
   if (!identity) {
     const fresh: ArchiveIdentity = {
@@ -137,14 +238,20 @@ export async function ensureIdentity(
     checkIdentity(identity, observed, fileName);
   } else {
     checkIdentity(identity, observed, fileName);
-    if (read.intactCopies < 2) {
-      // Heal a lost or damaged copy so the archive keeps two.
-      const bytes = encodeIdentity(identity);
-      await storage.put(IDENTITY_KEY, bytes);
-      await storage.put(IDENTITY_COPY_KEY, bytes);
-    }
+    if (read.intactCopies < 2) await repairCopies(storage, read);
   }
   return identity;
+}
+
+/**
+ * Rewrites the missing or damaged copy from the intact one, byte for byte, so the archive keeps two.
+ * Returns the keys written. Only the broken copy is written: the intact one is never touched.
+ */
+export async function repairCopies(storage: Storage, read: IdentityCopies): Promise<string[]> {
+  if (!read.identity || !read.intactBytes || read.intactCopies >= 2) return [];
+  const broken = [...read.missing, ...read.damaged.map((d) => d.key)];
+  for (const key of broken) await storage.put(key, read.intactBytes);
+  return broken;
 }
 
 export function checkIdentity(identity: ArchiveIdentity, observed: ObservedCluster, fileName: string): void {

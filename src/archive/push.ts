@@ -29,7 +29,7 @@ import { inspectSegment, validateSegmentForArchive } from '../segment/inspect.js
 import { formatLsn } from '../segment/lsn.js';
 import { parseTimelineHistory } from '../segment/history.js';
 import { WRITER, type ArchiveContext } from './context.js';
-import { checkIdentity, ensureIdentity, readIdentity } from './identity.js';
+import { checkIdentity, ensureIdentity, requireIdentity } from './identity.js';
 import { errorKey, lookupPrefix, objectKey, parseObjectKey } from './keys.js';
 import { encodeObjectHeader, type ArchivedKind, type ObjectMeta } from './object-header.js';
 
@@ -190,8 +190,9 @@ async function describeFile(
   } else if (!bytes.toString('latin1').startsWith('START WAL LOCATION:')) {
     throw new InvalidWalError(`unable to archive '${name}': not a backup history file (no 'START WAL LOCATION' line)`);
   }
-  // History and backup-label files carry no system id; they join whatever archive this is.
-  ctx.identity ??= await readIdentity(ctx.storage);
+  // History and backup-label files carry no system id; they join whatever archive this is, but never
+  // one that holds WAL and lost its identity (they would be recorded as that unknown cluster's).
+  ctx.identity ??= await requireIdentity(ctx.storage, `archive '${name}'`);
   return {
     ...base,
     kind: classified.kind,

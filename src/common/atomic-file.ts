@@ -1,15 +1,18 @@
-import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { sweepTempFilesOnce, tempNameFor } from './temp-files.js';
 
 /**
  * Writes `bytes` to `path` so that a reader sees either no file or the whole file, and the file
  * survives a crash once this resolves: temp file in the same directory, fsync, rename, directory fsync.
+ * The first write into a directory in this process also removes temp files that killed writers
+ * left there (see temp-files.ts for how live writers are told apart).
  */
 export async function writeFileAtomic(path: string, bytes: Uint8Array, mode = 0o600): Promise<void> {
   const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  sweepTempFilesOnce(dir);
+  const tmp = join(dir, tempNameFor(basename(path)));
   const handle = await open(tmp, 'wx', mode);
   try {
     try {

@@ -174,3 +174,13 @@ export class InvalidKeyError extends WalvaultError {
   override readonly code = 'WV_ERR_INVALID_KEY';
   override readonly exitCode = ExitCode.failure;
 }
+
+/**
+ * The archive holds WAL but no readable identity record (deleted, or every copy damaged): nothing
+ * may be archived until the identity is restored or rebuilt, or a foreign cluster's WAL would be
+ * accepted and a new identity naming it written over an archive full of the first cluster's WAL.
+ */
+export class IdentityLostError extends WalvaultError {
+  override readonly code = 'WV_ERR_IDENTITY_LOST';
+  override readonly exitCode = ExitCode.conflict;
+}

@@ -38,7 +38,7 @@ export async function loadInventory(ctx: ArchiveContext, opts: { timeline?: numb
     for (const prefix of [WAL_PREFIX, HISTORY_PREFIX]) {
       for await (const obj of ctx.storage.list(prefix)) {
         throw new IntegrityError(
-          `unable to read archive '${ctx.storage.description}': it holds WAL ('${obj.key}') but no identity record ('${IDENTITY_KEY}')`,
+          `unable to read archive '${ctx.storage.description}': it holds WAL ('${obj.key}') but no identity record ('${IDENTITY_KEY}'); restore it from a backup or run 'walvault identity-rebuild'`,
         );
       }
     }

@@ -10,6 +10,7 @@
 import { mkdir, readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../common/atomic-file.js';
+import { sweepTempFiles } from '../common/temp-files.js';
 import type { FileIdentity } from '../archive/push.js';
 
 export function markerDir(stateDir: string): string {
@@ -66,8 +67,12 @@ export async function hasMarker(stateDir: string, fileName: string): Promise<boo
   }
 }
 
-/** Removes markers whose file is gone from pg_wal (already consumed by PostgreSQL or recycled). */
+/**
+ * Removes markers whose file is gone from pg_wal (already consumed by PostgreSQL or recycled), and
+ * temp files of marker writes that a killed uploader left.
+ */
 export async function sweepMarkers(stateDir: string, walDir: string): Promise<number> {
+  sweepTempFiles(markerDir(stateDir));
   let names: string[];
   try {
     names = await readdir(markerDir(stateDir));

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import PQueue from 'p-queue';
 import { NotFoundError, describeCause } from '../common/errors.js';
 import { writeFileAtomic } from '../common/atomic-file.js';
+import { sweepTempFiles } from '../common/temp-files.js';
 import { sleep } from '../common/retry.js';
 import type { ArchiveContext } from '../archive/context.js';
 import { restoreFile } from '../archive/fetch.js';
@@ -74,6 +75,8 @@ export async function runPrefetcher(ctx: ArchiveContext, opts: PrefetchOptions):
   const log = ctx.log.child({ component: 'restore.prefetch' });
   const dir = prefetchDir(opts.stateDir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  // Half-written downloads of a killed prefetcher (the launcher only takes whole, renamed files).
+  sweepTempFiles(dir);
   const identity = ctx.identity ?? (await readIdentity(ctx.storage));
   if (!identity) return { fetched: 0 };
   const segSize = identity.walSegSize;

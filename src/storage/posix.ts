@@ -1,8 +1,9 @@
 /**
  * Posix driver: one file per object under a root directory.
  *
- * A put writes `.<name>.<random>.tmp` beside the target (key segments never start with a dot, so the
- * name cannot be a key and list() skips it), fsyncs it, then renames it over the target, or, for
+ * A put writes `.<name>.<pid>-<writer tag>.<random>.tmp` beside the target (key segments never start
+ * with a dot, so the name cannot be a key and list() skips it; the pid and tag let a later put remove
+ * a killed writer's leftover without touching a live writer's file, see common/temp-files.ts), fsyncs it, then renames it over the target, or, for
  * ifAbsent, hard-links it to the target (link never replaces; EEXIST means someone was first), and
  * fsyncs the directory. Directories are created 0700 and their parents fsynced, files are 0600,
  * whatever the umask. A put that fails or is aborted removes its temp file.
@@ -11,7 +12,6 @@
  * an empty archive in its place; and a missing root never reads as "object not found" (for
  * restore_command that answer would end recovery early).
  */
-import { randomBytes } from 'node:crypto';
 import { promises as fs, type Dirent } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -25,6 +25,7 @@ import {
   WalvaultError,
   describeCause,
 } from '../common/errors.js';
+import { sweepTempFilesOnce, tempNameFor } from '../common/temp-files.js';
 import { bodyFailure, BodyError, chunksOf, guardedStream } from './body.js';
 import { compareKeys, isValidKey, validateKey, validatePrefix } from './key.js';
 import type { GetOptions, ListOptions, ObjectInfo, PutBody, PutOptions, Storage } from './types.js';
@@ -181,11 +182,13 @@ export class PosixStorage implements Storage {
     await this.checkRoot(where);
     const target = this.pathOf(key);
     const dir = path.dirname(target);
-    const temp = path.join(dir, `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
+    const temp = path.join(dir, tempNameFor(path.basename(target)));
     let handle: FileHandle | undefined;
     let tempExists = false;
     try {
       await this.ensureDir(dir);
+      // The first put into a directory in this process clears what killed writers left there.
+      sweepTempFilesOnce(dir);
       handle = await fs.open(temp, 'wx', this.fileMode);
       tempExists = true;
       // open()'s mode is filtered by the umask; the archive's modes must not depend on who started us.

@@ -17,7 +17,7 @@ import { sleep } from '../common/retry.js';
 import { writeFileAtomic } from '../common/atomic-file.js';
 import type { ArchiveContext } from '../archive/context.js';
 import { pushFile } from '../archive/push.js';
-import { readIdentity } from '../archive/identity.js';
+import { requireIdentity } from '../archive/identity.js';
 import { lastArchivedSegment } from '../archive/catalog.js';
 import { formatLsn, lsn, parseLsn, type Lsn } from '../segment/lsn.js';
 import { SegmentName, classifyWalFileName, historyFileName } from '../segment/names.js';
@@ -211,7 +211,8 @@ export class WalReceiver {
   }
 
   private async checkIdentity(systemId: string, segSize: number, major: number): Promise<void> {
-    this.archive.identity ??= await readIdentity(this.archive.storage);
+    // Refuses up front an archive that holds WAL but lost its identity, before any slot or spool work.
+    this.archive.identity ??= await requireIdentity(this.archive.storage, 'stream into this archive');
     const id = this.archive.identity;
     if (!id) return; // A new archive takes its identity from the first segment archived.
     const problems: string[] = [];

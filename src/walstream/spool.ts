@@ -12,6 +12,7 @@ import { closeSync, constants, existsSync, fsyncSync, ftruncateSync, mkdirSync, 
 import { join } from 'node:path';
 import { LocalIoError, ReplicationError, describeCause } from '../common/errors.js';
 import { fsyncDirectorySync } from '../common/atomic-file.js';
+import { sweepTempFiles } from '../common/temp-files.js';
 import { lsn, type Lsn } from '../segment/lsn.js';
 import { SegmentName, tryClassifyWalFileName } from '../segment/names.js';
 
@@ -37,6 +38,8 @@ export class Spool {
     readonly segSize: number,
   ) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // History files written by a killed agent (segments are resumed in place, never via temps).
+    sweepTempFiles(dir);
   }
 
   /** End of the received data (write position). */

@@ -13,6 +13,7 @@ import { registerCheck } from './check.js';
 import { registerStatus } from './status.js';
 import { registerDemo } from './demo.js';
 import { registerDaemon } from './daemon.js';
+import { registerIdentityRebuild } from './identity-rebuild.js';
 
 export function registerCommands(program: Command, run: RunFn): void {
   registerWalPush(program, run);
@@ -28,4 +29,5 @@ export function registerCommands(program: Command, run: RunFn): void {
   registerWalDelete(program, run);
   registerCheck(program, run);
   registerStatus(program, run);
+  registerIdentityRebuild(program, run);
 }
