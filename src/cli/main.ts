@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { ExitCode, UsageError, WalvaultError, describeCause, exitCodeOf } from '../common/errors.js';
-import { createLogger } from '../common/log.js';
+import { createLogger, type LogFormat } from '../common/log.js';
 import { loadConfig } from '../config/load.js';
 import type { CliContext, CommandBody, RunOptions } from './context.js';
 import { configFlags } from './options.js';
@@ -22,7 +22,7 @@ async function runBody(cmd: Command, body: CommandBody, opts: RunOptions = {}): 
   try {
     const { config, sources } = loadConfig({ flags: configFlags(cmd.optsWithGlobals()) });
     const level = sources['log-level'] === 'default' && opts.defaultLogLevel ? opts.defaultLogLevel : config['log-level'];
-    const log = createLogger({ level: level as 'info', sync: true }).child({ command: name });
+    const log = createLogger({ level: level as 'info', sync: true, format: config['log-format'] as LogFormat }).child({ command: name });
     const ctx: CliContext = {
       config,
       sources,
