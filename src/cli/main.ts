@@ -2,11 +2,11 @@ import { Command, CommanderError } from 'commander';
 import { ExitCode, UsageError, WalvaultError, describeCause, exitCodeOf } from '../common/errors.js';
 import { createLogger, type LogFormat } from '../common/log.js';
 import { loadConfig } from '../config/load.js';
+import { VERSION } from '../common/version.js';
 import type { CliContext, CommandBody, RunOptions } from './context.js';
 import { configFlags } from './options.js';
 import { registerCommands } from './commands/index.js';
 
-const VERSION = '0.1.0';
 
 /**
  * Runs one command body: loads settings, builds the logger, maps any error to its exit code and
@@ -40,7 +40,9 @@ async function runBody(cmd: Command, body: CommandBody, opts: RunOptions = {}): 
 }
 
 function reportError(name: string, err: unknown): void {
-  const text = err instanceof WalvaultError ? `${err.message} [${err.code}]` : `unexpected error: ${describeCause(err)}`;
+  // Anything without our type (a raw system error from a path nobody wrapped) still gets the one
+  // grammar and exit code 3, never a bare "ENOENT" that does not say what was being done.
+  const text = err instanceof WalvaultError ? `${err.message} [${err.code}]` : `unable to finish the command: ${describeCause(err)}`;
   // One line, whatever the message contained: PostgreSQL copies it into the server log.
   process.stderr.write(`${name}: ${text.replace(/\s*\n\s*/g, ' ')}\n`);
   if (!(err instanceof WalvaultError) && err instanceof Error && process.env['WALVAULT_TEST_STACKS']) {
