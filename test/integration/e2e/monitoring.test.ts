@@ -4,8 +4,10 @@
  * that carry every series docs/monitoring/ (Grafana dashboard, Prometheus alerts) queries.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loadFixture } from '../../support/fixtures.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PgCluster, defaultMajor, useClusterPool } from '../../support/cluster.js';
 import { pgOwnedDir, REPO, runCli } from '../../support/walvault.js';
@@ -117,6 +119,29 @@ describe('the agents as an operator sees them', () => {
     });
     expect(res.code).toBe(2);
     expect(res.stderr).toBe(`walvault daemon: unable to use data directory '${join(root, 'missing')}': ENOENT: no such file or directory, stat '${join(root, 'missing')}' [WV_ERR_CONFIG]\n`);
+  });
+});
+
+describe('walvault status when it cannot check', () => {
+  const root = mkdtempSync(join(tmpdir(), 'walvault-status-'));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('PostgreSQL unreachable: state UNKNOWN with the reason, exit 3, never "ok" with unknown lag', async () => {
+    const seg = '000000010000000000000008';
+    const walFile = join(mkdtempSync(join(root, 'wal-')), seg);
+    writeFileSync(walFile, loadFixture(15, seg));
+    mkdirSync(join(root, 'archive'));
+    const env = { WALVAULT_CONFIG: '/dev/null', WALVAULT_ARCHIVE: `file://${join(root, 'archive')}`, WALVAULT_NO_FASTPATH: '1' };
+    expect((await runCli('wal-push', [walFile], { env })).code).toBe(0);
+    const port = await freePort(); // nothing listens there
+    const text = await runCli('walvault', ['status', '--pg-conninfo', `host=127.0.0.1 port=${port} connect_timeout=5`], { env });
+    expect(text.code, text.stderr).toBe(3);
+    expect(text.stdout).toMatch(/^state: +UNKNOWN: the lag cannot be measured without PostgreSQL or the agent \(postgresql: .*\)$/m);
+    expect(text.stdout).toMatch(/^last archived: +000000010000000000000008 \(up to 0\/900000\)/m);
+    expect(text.stdout).not.toMatch(/\?|state: +ok/);
+    const json = await runCli('walvault', ['status', '--pg-conninfo', `host=127.0.0.1 port=${port} connect_timeout=5`, '--json'], { env });
+    expect(json.code).toBe(3);
+    expect(JSON.parse(json.stdout)).toMatchObject({ source: 'archive', state: 'unknown', lag: { bytes: null, seconds: null } });
   });
 });
 
