@@ -6,6 +6,7 @@ import { VERSION } from '../common/version.js';
 import type { CliContext, CommandBody, RunOptions } from './context.js';
 import { configFlags } from './options.js';
 import { registerCommands } from './commands/index.js';
+import { addHelpExtras } from './help.js';
 
 
 /**
@@ -70,6 +71,7 @@ export function buildProgram(programName = 'walvault'): Command {
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
   registerCommands(program, runBody);
+  addHelpExtras(program);
   return program;
 }
 

@@ -14,6 +14,7 @@ export function registerDaemon(program: Command, run: RunFn): void {
         'Archive .ready segments ahead of archive_command, continuously (wal-push then returns in milliseconds)',
       ),
     ['storage', 's3', 'archive', 'push'],
+    { alsoShow: ['metrics-port', 'metrics-host'] },
   );
   cmd.action(() =>
     run(cmd, async (ctx) => {

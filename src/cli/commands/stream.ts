@@ -11,6 +11,7 @@ export function registerStream(program: Command, run: RunFn): void {
       .command('stream')
       .description('Receive WAL over physical replication and archive it (long-running agent; SIGTERM stops it cleanly)'),
     ['storage', 's3', 'archive', 'stream'],
+    { alsoShow: ['metrics-port', 'metrics-host'] },
   );
   cmd.action(() =>
     run(cmd, async (ctx) => {
