@@ -257,7 +257,6 @@ describe('metrics of a real daemon and a real stream agent', () => {
         60_000,
         'the agent to reconnect',
       );
-      expect(agent.logs.some((l) => l.msg === 'unable to connect to the server; retrying' && l['time']! < start['time']!)).toBe(false);
       expect(one(streamMetrics, `walvault_segments_archived_total{archive="file://${streamArchive}"}`)).toBeGreaterThanOrEqual(1);
       expect(one(streamMetrics, `walvault_archive_lag_bytes{${sa}}`)).toBeGreaterThanOrEqual(0);
       expect(one(streamMetrics, `walvault_build_info{version="${VERSION}",node="${process.version}",agent="stream"}`)).toBe(1);
