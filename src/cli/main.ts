@@ -1,14 +1,15 @@
 import { Command, CommanderError } from 'commander';
 import { ExitCode, UsageError, WalvaultError, describeCause, exitCodeOf } from '../common/errors.js';
-import { createLogger } from '../common/log.js';
+import { createLogger, type LogFormat } from '../common/log.js';
 import { printableLine } from '../common/quote.js';
 import { loadConfig } from '../config/load.js';
+import { VERSION } from '../common/version.js';
 import type { CliContext, CommandBody, RunOptions } from './context.js';
 import { configFlags } from './options.js';
 import { registerCommands } from './commands/index.js';
 import { walFetchArgumentsExitCode } from './commands/wal-fetch.js';
+import { addHelpExtras } from './help.js';
 
-const VERSION = '0.1.0';
 
 /**
  * Runs one command body: loads settings, builds the logger, maps any error to its exit code and
@@ -24,7 +25,7 @@ async function runBody(cmd: Command, body: CommandBody, opts: RunOptions = {}): 
   try {
     const { config, sources } = loadConfig({ flags: configFlags(cmd.optsWithGlobals()) });
     const level = sources['log-level'] === 'default' && opts.defaultLogLevel ? opts.defaultLogLevel : config['log-level'];
-    const log = createLogger({ level: level as 'info', sync: true }).child({ command: name });
+    const log = createLogger({ level: level as 'info', sync: true, format: config['log-format'] as LogFormat }).child({ command: name });
     const ctx: CliContext = {
       config,
       sources,
@@ -42,7 +43,9 @@ async function runBody(cmd: Command, body: CommandBody, opts: RunOptions = {}): 
 }
 
 function reportError(name: string, err: unknown): void {
-  const text = err instanceof WalvaultError ? `${err.message} [${err.code}]` : `unexpected error: ${describeCause(err)}`;
+  // Anything without our type (a raw system error from a path nobody wrapped) still gets the one
+  // grammar and exit code 3, never a bare "ENOENT" that does not say what was being done.
+  const text = err instanceof WalvaultError ? `${err.message} [${err.code}]` : `unable to finish the command: ${describeCause(err)}`;
   // One line, whatever the message contained: PostgreSQL copies it into the server log.
   // Messages quote input with quoteExcerpt; this is the backstop for anything that slipped through.
   process.stderr.write(`${name}: ${printableLine(text.replace(/\s*\n\s*/g, ' '))}\n`);
@@ -72,6 +75,7 @@ export function buildProgram(programName = 'walvault'): Command {
     .configureOutput({ outputError: (text, write) => write(`${text.trim().replace(/\s*\n\s*/g, ' ')} (add --help for usage)\n`) })
     .exitOverride();
   registerCommands(program, runBody);
+  addHelpExtras(program);
   return program;
 }
 

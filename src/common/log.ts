@@ -1,4 +1,6 @@
-import { pino, type Logger, type LevelWithSilent } from 'pino';
+import { isatty } from 'node:tty';
+import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
+import { formatLogRecord } from './log-text.js';
 
 export type { Logger };
 
@@ -27,10 +29,25 @@ export interface LogOptions {
   sync?: boolean;
   /** Where to write; defaults to stderr (fd 2). stdout is reserved for command output. */
   fd?: number;
+  /** `auto`: readable lines when `fd` is a terminal, JSON lines otherwise (files, journald, pipes). */
+  format?: LogFormat;
+}
+
+export type LogFormat = 'auto' | 'text' | 'json';
+
+/** Whether `format` renders as text on `fd`: `auto` asks whether a person is watching. */
+export function usesTextFormat(format: LogFormat, fd: number): boolean {
+  return format === 'text' || (format === 'auto' && isatty(fd));
 }
 
 export function createLogger(opts: LogOptions = {}): Logger {
-  const destination = pino.destination({ fd: opts.fd ?? 2, sync: opts.sync ?? true });
+  const fd = opts.fd ?? 2;
+  const json = pino.destination({ fd, sync: opts.sync ?? true });
+  // Text is rendered from pino's own serialized record, after redaction, so both formats hide the
+  // same secrets; the write goes through the same (synchronous when asked) destination.
+  const destination: DestinationStream = usesTextFormat(opts.format ?? 'json', fd)
+    ? { write: (line: string) => void json.write(formatLogRecord(line)) }
+    : json;
   return pino(
     {
       level: opts.level ?? 'info',

@@ -332,7 +332,21 @@ export const OPTIONS = [
     group: 'observability',
     values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
     default: 'info',
-    doc: 'Log level. Logs are JSON lines on stderr.',
+    doc:
+      'Log level; logs go to stderr. When it is not set, `wal-push`, `wal-fetch` and the report commands ' +
+      '(`status`, `check`, `wal-list`, ...) use `warn`, so a successful call stays quiet in the PostgreSQL log.',
+  },
+  {
+    name: 'log-format',
+    env: 'WALVAULT_LOG_FORMAT',
+    type: 'enum',
+    group: 'observability',
+    values: ['auto', 'text', 'json'],
+    default: 'auto',
+    doc:
+      'Log line format. `json`: one JSON object per line (for journald, log shippers, the PostgreSQL log). ' +
+      '`text`: time, level, message and fields, for people. `auto`: `text` when stderr is a terminal, else `json`. ' +
+      'Secrets are redacted in both.',
   },
 ] as const satisfies readonly OptionDef[];
 

@@ -1,9 +1,13 @@
-import type { Metrics, MetricsSource } from './metrics.js';
+import type { Metrics, MetricsSource, UploadObserver } from './metrics.js';
+import { describeCause } from '../common/errors.js';
 
-/** Live counters of `walvault daemon`, exposed as metrics and /status. */
+/** Live counters of `walvault daemon`, exposed as /status (the metrics hear the same uploads). */
 export interface DaemonStats {
+  /** Uploaded; files the archive already held are `alreadyArchived`. */
   filesArchived: number;
+  /** Original bytes of the uploaded files. */
   bytesArchived: number;
+  alreadyArchived: number;
   errors: number;
   lastArchived: string | null;
   lastArchivedAt: string | null;
@@ -12,18 +16,42 @@ export interface DaemonStats {
 }
 
 export function newDaemonStats(): DaemonStats {
-  return { filesArchived: 0, bytesArchived: 0, errors: 0, lastArchived: null, lastArchivedAt: null, lastError: null, readyFiles: 0 };
+  return {
+    filesArchived: 0,
+    bytesArchived: 0,
+    alreadyArchived: 0,
+    errors: 0,
+    lastArchived: null,
+    lastArchivedAt: null,
+    lastError: null,
+    readyFiles: 0,
+  };
+}
+
+/** Keeps `stats` up to date from upload outcomes. */
+export function daemonStatsObserver(stats: DaemonStats): UploadObserver {
+  return {
+    archived(name, r) {
+      if (r.status === 'uploaded') {
+        stats.filesArchived++;
+        stats.bytesArchived += r.size;
+      } else {
+        stats.alreadyArchived++;
+      }
+      stats.lastArchived = name;
+      stats.lastArchivedAt = new Date().toISOString();
+    },
+    failed(_name, err) {
+      stats.errors++;
+      stats.lastError = describeCause(err);
+    },
+  };
 }
 
 export function daemonMetricsSource(stats: DaemonStats): MetricsSource {
-  let seen = { files: 0, bytes: 0, errors: 0 };
   return {
     status: () => ({ ...stats }),
     refresh(m: Metrics) {
-      m.segmentsArchived.inc(stats.filesArchived - seen.files);
-      m.bytesArchived.inc(stats.bytesArchived - seen.bytes);
-      if (stats.errors > seen.errors) m.uploadErrors.inc({ kind: 'upload' }, stats.errors - seen.errors);
-      seen = { files: stats.filesArchived, bytes: stats.bytesArchived, errors: stats.errors };
       m.queueDepth.set(stats.readyFiles);
     },
   };

@@ -2,23 +2,24 @@ import type { ReceiverStats } from '../walstream/receiver.js';
 import { parseLsn } from '../segment/lsn.js';
 import { setLsnGauge, type Metrics, type MetricsSource } from './metrics.js';
 
-/** Exposes a WalReceiver's stats as metrics; counters advance by what changed since the last scrape. */
+/** Exposes a WalReceiver's stats as /status and its positions as gauges, read at scrape time. */
 export function receiverMetricsSource(stats: ReceiverStats): MetricsSource {
-  let seen = { segments: 0, bytes: 0, errors: 0 };
+  let seenReconnects = 0;
   return {
     status: () => ({ ...stats, lagBytes: lag(stats) }),
     refresh(m: Metrics) {
-      m.segmentsArchived.inc(stats.segmentsArchived - seen.segments);
-      m.bytesArchived.inc(stats.bytesArchived - seen.bytes);
-      if (stats.uploadErrors > seen.errors) m.uploadErrors.inc({ kind: 'upload' }, stats.uploadErrors - seen.errors);
-      seen = { segments: stats.segmentsArchived, bytes: stats.bytesArchived, errors: stats.uploadErrors };
       m.queueDepth.set(stats.pendingUploads);
-      setLsnGauge(m.receivedLsn, stats.receivedLsn);
-      setLsnGauge(m.flushedLsn, stats.flushedLsn);
-      setLsnGauge(m.archivedLsn, stats.archivedLsn);
-      setLsnGauge(m.serverLsn, stats.serverLsn);
+      const r = m.replication;
+      if (!r) return;
+      r.connected.set(stats.connected ? 1 : 0);
+      r.reconnects.inc(Math.max(0, stats.reconnects - seenReconnects));
+      seenReconnects = stats.reconnects;
+      setLsnGauge(r.receivedLsn, stats.receivedLsn);
+      setLsnGauge(r.flushedLsn, stats.flushedLsn);
+      setLsnGauge(r.archivedLsn, stats.archivedLsn);
+      setLsnGauge(r.serverLsn, stats.serverLsn);
       const l = lag(stats);
-      if (l !== null) m.lagBytes.set(l);
+      if (l !== null) r.lagBytes.set(l);
     },
   };
 }

@@ -111,7 +111,7 @@ export function renderCheck(r: CheckReport): string {
 
 export function renderStatus(r: StatusReport, now: Date): string {
   const rows: Array<[string, string]> = [];
-  rows.push(['state', r.state === 'ok' ? 'ok' : 'FAILING']);
+  rows.push(['state', r.state === 'ok' ? 'ok' : r.state === 'failing' ? 'FAILING' : `UNKNOWN: ${r.stateReason ?? 'not checked'}`]);
   rows.push(['source', r.source]);
   if (r.archive) {
     rows.push(['archive', `${r.archive.description} (system ${r.archive.systemId}, PostgreSQL ${r.archive.pgMajor}, ${formatBytes(r.archive.walSegSize)} segments)`]);
@@ -119,17 +119,19 @@ export function renderStatus(r: StatusReport, now: Date): string {
   if (r.server) {
     rows.push([
       'server',
-      `${r.server.description}, PostgreSQL ${r.server.version}, ${r.server.inRecovery ? 'in recovery' : 'primary'}, timeline ${r.server.timeline}, at ${r.server.currentLsn ?? '?'}`,
+      `${r.server.description}, PostgreSQL ${r.server.version}, ${r.server.inRecovery ? 'in recovery' : 'primary'}, timeline ${r.server.timeline}, at ${r.server.currentLsn ?? 'an unknown position'}`,
     ]);
   }
   if (r.lastArchived) {
     const at = r.lastArchived.at ? `, ${formatTime(new Date(r.lastArchived.at))} (${formatDuration(now.getTime() - Date.parse(r.lastArchived.at))} ago)` : '';
-    rows.push(['last archived', `${r.lastArchived.segment} (up to ${r.lastArchived.endLsn})${at}`]);
+    const upTo = r.lastArchived.endLsn === '?' ? '' : ` (up to ${r.lastArchived.endLsn})`;
+    rows.push(['last archived', `${r.lastArchived.segment}${upTo}${at}`]);
   } else rows.push(['last archived', 'nothing']);
-  const lagBytes = r.lag.bytes === null ? '?' : formatBytes(r.lag.bytes);
-  const lagSeconds = r.lag.seconds === null ? '?' : formatDuration(r.lag.seconds * 1000);
+  const lagBytes = r.lag.bytes === null ? 'unknown bytes' : formatBytes(r.lag.bytes);
+  const lagSeconds = r.lag.seconds === null ? 'unknown time' : formatDuration(r.lag.seconds * 1000);
   rows.push(['archive lag', `${lagBytes}, ${lagSeconds}`]);
-  rows.push(['queue', r.queue === null ? '?' : `${count(r.queue, 'WAL file')} waiting`]);
+  const queueUnknown = r.server ? 'unknown (reading pg_wal/archive_status needs pg_monitor or superuser)' : 'unknown';
+  rows.push(['queue', r.queue === null ? queueUnknown : `${count(r.queue, 'WAL file')} waiting`]);
   if (r.archiver) {
     const a = r.archiver;
     const failure = a.lastFailedWal ? `; last failure ${a.lastFailedWal} at ${a.lastFailedTime ? formatTime(new Date(a.lastFailedTime)) : '?'}` : '';

@@ -31,7 +31,13 @@ export interface LastArchived {
 export interface StatusReport {
   /** Where the numbers come from. */
   readonly source: 'agent' | 'postgresql' | 'archive';
-  readonly state: 'ok' | 'failing';
+  /**
+   * `ok` only when it was checked: archiving is not failing and the lag is known. `unknown`: not
+   * failing as far as anyone can tell, but the lag could not be measured (PostgreSQL unreachable,
+   * the agent not connected, nothing archived yet); `stateReason` says why.
+   */
+  readonly state: 'ok' | 'failing' | 'unknown';
+  readonly stateReason: string | null;
   readonly archive: { readonly description: string; readonly systemId: string; readonly pgMajor: number; readonly walSegSize: number } | null;
   readonly server: {
     readonly description: string;
@@ -110,7 +116,8 @@ export async function collectStatus(ctx: ArchiveContext | undefined, opts: Statu
   const newest = await newestArchived(ctx, identity, undefined);
   return {
     source: 'archive',
-    state: 'ok',
+    state: 'unknown',
+    stateReason: `the lag cannot be measured without PostgreSQL or the agent (${unavailable.join('; ') || 'neither configured'})`,
     archive: archiveOf(ctx, identity),
     server: null,
     lastArchived: newest,
@@ -151,22 +158,28 @@ async function fromAgent(agent: Record<string, unknown>, ctx: ArchiveContext | u
   const lagBytes = num(agent['lagBytes']);
   const lastError = str(agent['lastError']);
   const queue = num(agent['pendingUploads']) ?? num(agent['readyFiles']);
+  const isStream = 'connected' in agent;
   let identity: ArchiveIdentity | undefined;
   if (ctx) identity = await readIdentity(ctx.storage).catch(() => undefined);
   let endLsn = str(agent['archivedLsn']);
   if (endLsn === null && lastSegment !== null && identity && /^[0-9A-F]{24}$/.test(lastSegment)) {
     endLsn = formatLsn(lsn((SegmentName.parse(lastSegment, identity.walSegSize).segno + 1n) * BigInt(identity.walSegSize)));
   }
+  const lag = isStream ? streamLag(lagBytes, lastAt, now) : daemonLag(queue, lastAt, identity, now);
+  const failing = lastError !== null && (agent['connected'] === false || (queue ?? 0) > 0);
+  const { state, stateReason } = judge(
+    failing,
+    lag,
+    isStream && agent['connected'] !== true ? 'the agent is not connected to PostgreSQL, so it does not know the server position' : undefined,
+  );
   return {
     source: 'agent',
-    state: lastError !== null && (agent['connected'] === false || (queue ?? 0) > 0) ? 'failing' : 'ok',
+    state,
+    stateReason,
     archive: ctx && identity ? archiveOf(ctx, identity) : null,
     server: null,
     lastArchived: lastSegment ? { segment: lastSegment, endLsn: endLsn ?? '?', at: lastAt } : null,
-    lag: {
-      bytes: lagBytes,
-      seconds: lagBytes === null ? null : lagBytes === 0 || lastAt === null ? 0 : secondsSince(lastAt, now),
-    },
+    lag,
     queue,
     archiver: null,
     lastError,
@@ -210,9 +223,10 @@ async function fromPostgres(
   else if (queue === 0 || (lagBytes !== null && lagBytes < segSize)) lagSeconds = 0;
   else if (last?.at) lagSeconds = secondsSince(last.at, now);
   const failing = archiverFailing(archiver);
+  const lag = { bytes: lagBytes, seconds: lagSeconds === null ? null : Math.round(lagSeconds) };
   return {
     source: 'postgresql',
-    state: failing ? 'failing' : 'ok',
+    ...judge(failing, lag, undefined),
     archive: ctx && identity ? archiveOf(ctx, identity) : null,
     server: {
       description: conn.description,
@@ -222,7 +236,7 @@ async function fromPostgres(
       currentLsn: facts.currentLsn === null ? null : formatLsn(facts.currentLsn),
     },
     lastArchived: last,
-    lag: { bytes: lagBytes, seconds: lagSeconds === null ? null : Math.round(lagSeconds) },
+    lag,
     queue,
     archiver: archiverJson(archiver),
     lastError: failing
@@ -230,6 +244,31 @@ async function fromPostgres(
       : null,
     agent: null,
   };
+}
+
+type Lag = StatusReport['lag'];
+
+/** Failing wins; otherwise `ok` needs a measured lag (bytes and seconds) and no reason for doubt. */
+function judge(failing: boolean, lag: Lag, doubt: string | undefined): Pick<StatusReport, 'state' | 'stateReason'> {
+  if (failing) return { state: 'failing', stateReason: null };
+  if (doubt !== undefined) return { state: 'unknown', stateReason: doubt };
+  if (lag.bytes === null || lag.seconds === null) {
+    const what = lag.bytes === null && lag.seconds === null ? 'the lag' : lag.bytes === null ? 'the lag in bytes' : 'the lag in seconds';
+    return { state: 'unknown', stateReason: `${what} could not be measured (nothing archived yet, or the server position is unknown)` };
+  }
+  return { state: 'ok', stateReason: null };
+}
+
+/** `walvault stream`: server position minus archived position, as the agent measured it. */
+function streamLag(lagBytes: number | null, lastAt: string | null, now: Date): Lag {
+  return { bytes: lagBytes, seconds: lagBytes === null ? null : lagBytes === 0 || lastAt === null ? 0 : secondsSince(lastAt, now) };
+}
+
+/** `walvault daemon`: knows its `.ready` files, not the server position: lag = the files waiting. */
+function daemonLag(ready: number | null, lastAt: string | null, identity: ArchiveIdentity | undefined, now: Date): Lag {
+  if (ready === null) return { bytes: null, seconds: null };
+  if (ready === 0) return { bytes: 0, seconds: 0 };
+  return { bytes: identity ? ready * identity.walSegSize : null, seconds: lastAt === null ? null : secondsSince(lastAt, now) };
 }
 
 function archiverJson(a: ArchiverStats): NonNullable<StatusReport['archiver']> {

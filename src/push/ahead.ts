@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import PQueue from 'p-queue';
 import { describeCause } from '../common/errors.js';
 import { sleep } from '../common/retry.js';
-import { pushFile } from '../archive/push.js';
+import { pushFile, type PushResult } from '../archive/push.js';
 import type { ArchiveContext } from '../archive/context.js';
 import { hasMarker, sweepMarkers, writeMarker } from './markers.js';
 
@@ -24,8 +24,8 @@ export interface AheadOptions {
   /** Stop after this long without new `.ready` files; Infinity for the daemon. */
   readonly idleMs: number;
   readonly pollMs?: number;
-  /** Called after each file is archived and its marker written. */
-  readonly onArchived?: (name: string, bytes: number, durationMs: number) => void;
+  /** Called after each file is archived (uploaded, or found already archived) and its marker written. */
+  readonly onArchived?: (name: string, result: PushResult) => void;
   readonly onError?: (name: string, err: unknown) => void;
 }
 
@@ -82,7 +82,7 @@ export async function runAhead(ctx: ArchiveContext, opts: AheadOptions): Promise
           const result = await pushFile(ctx, join(opts.walDir, name), name);
           await writeMarker(opts.stateDir, name, result.file);
           summary.archived++;
-          opts.onArchived?.(name, result.size, result.durationMs);
+          opts.onArchived?.(name, result);
         } catch (err) {
           // The archiver will call archive_command for this file and report the error properly.
           failed.add(name);

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import PQueue from 'p-queue';
 import type { Logger } from '../common/log.js';
-import { ArchiveMismatchError, ReplicationError, WalvaultError, describeCause } from '../common/errors.js';
+import { ArchiveMismatchError, LocalIoError, ReplicationError, WalvaultError, describeCause } from '../common/errors.js';
 import { sleep } from '../common/retry.js';
 import { writeFileAtomic } from '../common/atomic-file.js';
 import type { ArchiveContext } from '../archive/context.js';
@@ -26,7 +26,8 @@ import { parseTimelineHistory, timelineAfterEnd, timelineToStreamFrom, type Time
 import { timeline as toTimeline } from '../segment/timeline.js';
 import { ReplicationConnection } from './connection.js';
 import type { ReplicationMessage } from './protocol.js';
-import { Spool } from './spool.js';
+import { Spool, prepareSpoolDir } from './spool.js';
+import type { UploadObserver } from '../daemon/metrics.js';
 
 export interface ReceiverOptions {
   readonly conninfo?: string;
@@ -42,6 +43,8 @@ export interface ReceiverOptions {
   readonly reconnectMinMs: number;
   readonly reconnectMaxMs: number;
   readonly applicationName?: string;
+  /** Hears every upload outcome as it happens (the metrics' duration histogram needs each one). */
+  readonly uploads?: UploadObserver;
 }
 
 export interface ReceiverStats {
@@ -52,8 +55,11 @@ export interface ReceiverStats {
   archivedLsn: string | null;
   serverLsn: string | null;
   bytesReceived: number;
+  /** Segments uploaded; files the archive already held count in `alreadyArchived`. */
   segmentsArchived: number;
+  /** Original bytes of the segments uploaded. */
   bytesArchived: number;
+  alreadyArchived: number;
   uploadErrors: number;
   pendingUploads: number;
   lastError: string | null;
@@ -85,6 +91,7 @@ export class WalReceiver {
     bytesReceived: 0,
     segmentsArchived: 0,
     bytesArchived: 0,
+    alreadyArchived: 0,
     uploadErrors: 0,
     pendingUploads: 0,
     lastError: null,
@@ -117,6 +124,7 @@ export class WalReceiver {
     signal.addEventListener('abort', onAbort, { once: true });
     let delay = this.opts.reconnectMinMs;
     try {
+      prepareSpoolDir(this.opts.spoolDir);
       while (!signal.aborted) {
         const started = Date.now();
         let failed = false;
@@ -126,8 +134,10 @@ export class WalReceiver {
           failed = true;
           this.stats.lastError = describeCause(err);
           if (signal.aborted) break;
-          if (err instanceof WalvaultError && !err.retryable) throw err;
-          this.log.warn({ err: describeCause(err), retryInMs: delay }, 'replication connection lost; reconnecting');
+          // Only errors known to be passing (connection, server restart, storage outage) are
+          // retried; anything else (a local I/O error, a bug) stops the agent with its own message.
+          if (!(err instanceof WalvaultError && err.retryable)) throw fatalStreamError(err);
+          this.log.warn({ err: describeCause(err), retryInMs: delay }, retryMessage(err, this.stats.connected));
           this.stats.reconnects++;
         } finally {
           this.stats.connected = false;
@@ -449,9 +459,14 @@ export class WalReceiver {
         if (remove) this.spool?.remove(name);
         this.pending.delete(name);
         this.stats.pendingUploads = this.pending.size;
+        this.opts.uploads?.archived(name, result);
         if (classifyWalFileName(name).kind === 'segment') {
-          this.stats.segmentsArchived++;
-          this.stats.bytesArchived += result.size;
+          if (result.status === 'uploaded') {
+            this.stats.segmentsArchived++;
+            this.stats.bytesArchived += result.size;
+          } else {
+            this.stats.alreadyArchived++;
+          }
           this.stats.lastArchivedSegment = name;
           this.stats.lastArchivedAt = new Date().toISOString();
         }
@@ -461,6 +476,7 @@ export class WalReceiver {
       } catch (err) {
         this.stats.uploadErrors++;
         this.stats.lastError = describeCause(err);
+        this.opts.uploads?.failed(name, err);
         const retryable = !(err instanceof WalvaultError) || err.retryable;
         this.log[retryable ? 'warn' : 'error'](
           { segment: name, err: describeCause(err), retryInMs: delay },
@@ -515,4 +531,16 @@ export class WalReceiver {
     await Promise.race([this.uploads.onIdle(), sleep(30_000)]);
     this.log.info({ archivedLsn: this.stats.archivedLsn, flushedLsn: this.stats.flushedLsn }, 'stopped');
   }
+}
+
+/** What a retried session failure is called: a connection never made is not a connection "lost". */
+function retryMessage(err: WalvaultError, wasConnected: boolean): string {
+  if (!(err instanceof ReplicationError)) return 'unable to stream; retrying';
+  return wasConnected ? 'replication connection lost; reconnecting' : 'unable to connect to the server; retrying';
+}
+
+/** Errors without our type (raw file-system errors) still leave with one `unable to ...` line. */
+function fatalStreamError(err: unknown): WalvaultError {
+  if (err instanceof WalvaultError) return err;
+  return new LocalIoError(`unable to stream WAL: ${describeCause(err)}`, { cause: err });
 }

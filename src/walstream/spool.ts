@@ -8,7 +8,7 @@
  * is not read while the disk is busy (natural backpressure) and the received chunk, a view into
  * node-postgres's reusable buffer, is consumed before anything else runs.
  */
-import { closeSync, constants, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { LocalIoError, ReplicationError, describeCause } from '../common/errors.js';
 import { fsyncDirectorySync } from '../common/atomic-file.js';
@@ -30,6 +30,20 @@ interface OpenSegment {
   synced: Lsn;
 }
 
+/**
+ * Creates the spool directory (if needed) and checks that it is writable. The agent calls it before
+ * it first connects: a spool it cannot use is a configuration problem to report at once, not a
+ * reason to retry the replication connection forever.
+ */
+export function prepareSpoolDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch (err) {
+    throw new LocalIoError(`unable to create spool directory '${dir}': ${describeCause(err)}`, { cause: err });
+  }
+}
+
 export class Spool {
   private current: OpenSegment | undefined;
 
@@ -37,7 +51,7 @@ export class Spool {
     readonly dir: string,
     readonly segSize: number,
   ) {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    prepareSpoolDir(dir);
     // History files written by a killed agent (segments are resumed in place, never via temps).
     sweepTempFiles(dir);
   }

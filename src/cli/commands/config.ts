@@ -11,11 +11,14 @@ export function registerConfig(program: Command, run: RunFn): void {
   const show = addConfigOptions(
     config.command('show').description('Print every setting with its value and where it came from (secrets hidden)'),
     ['storage', 's3', 'archive', 'push', 'fetch', 'stream'],
+    // It reads every setting to show it; listing them all here would repeat `walvault help options`.
+    { hideAll: true },
   ).option('--json', 'machine-readable output');
   show.action(() =>
     run(show, async (ctx) => {
       const { sources, file } = loadConfig({ flags: configFlags(show.optsWithGlobals()) });
-      const rows = (OPTIONS as readonly OptionDef[]).map((def) => {
+      // The file read is the header line; a `config` row under it would say "unset" for the file just read.
+      const rows = (OPTIONS as readonly OptionDef[]).filter((def) => def.name !== 'config').map((def) => {
         const value = (ctx.config as Record<string, unknown>)[def.name];
         const shown = value === undefined ? null : def.secret ? '[redacted]' : value;
         return { name: def.name, value: shown, source: sources[def.name] ?? 'unset', env: def.env };

@@ -111,7 +111,7 @@ describe('archiving a backlog', () => {
       const done = await waitForArchiveDone(cluster, 60_000);
       expect(archivedSegments(archiveDir)).toEqual(expect.arrayContaining(done.filter((n) => /^[0-9A-F]{24}$/.test(n))));
       const metrics = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
-      expect(metrics).toMatch(/walvault_segments_archived_total \d+/);
+      expect(metrics).toMatch(/^walvault_segments_archived_total\{archive="file:\/\/[^"]+"\} [1-9]\d*$/m);
       // One uploader per data directory: a second daemon refuses to start.
       const second = await runCli('walvault', ['daemon', '--pgdata', cluster.dataDir], {
         env: { WALVAULT_CONFIG: configFile, WALVAULT_STATE_DIR: stateBase },

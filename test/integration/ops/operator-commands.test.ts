@@ -285,6 +285,7 @@ describe('operator commands on a real two-timeline archive (posix)', () => {
       bytesReceived: 5 * MB,
       segmentsArchived: 7,
       bytesArchived: 7 * MB,
+      alreadyArchived: 0,
       uploadErrors: 0,
       pendingUploads: 1,
       lastError: null,
@@ -292,7 +293,7 @@ describe('operator commands on a real two-timeline archive (posix)', () => {
       lastArchivedAt: new Date(Date.now() - 3000).toISOString(),
       reconnects: 0,
     };
-    const server = await serveMetrics(createMetrics(), receiverMetricsSource(stats), '127.0.0.1', 0);
+    const server = await serveMetrics(createMetrics('stream', { archive: `file://${archiveDir}`, slot: '' }), receiverMetricsSource(stats), '127.0.0.1', 0);
     try {
       const port = (server.address() as AddressInfo).port;
       const res = await vv('status', '--agent', `http://127.0.0.1:${port}`, '--json');

@@ -411,14 +411,18 @@ export function lsnBytes(text: string): bigint {
 
 // ------------------------------------------------------------------ metrics
 
+/** Every sample by its full series text, plus each labelled metric's bare name (sum of its series). */
 export async function scrape(port: number): Promise<Map<string, number>> {
   const res = await fetch(`http://127.0.0.1:${port}/metrics`);
   if (!res.ok) throw new Error(`metrics answered ${res.status}`);
   const out = new Map<string, number>();
   for (const line of (await res.text()).split('\n')) {
     if (line.startsWith('#') || line.trim() === '') continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?)\s+(\S+)/.exec(line);
-    if (m) out.set(m[1]!, Number(m[2]));
+    const m = /^(([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})?)\s+(\S+)/.exec(line);
+    if (!m) continue;
+    out.set(m[1]!, Number(m[3]));
+    // Our series carry archive/slot labels: the bare name is the sum over them (one agent = one series).
+    if (m[1] !== m[2]) out.set(m[2]!, (out.get(m[2]!) ?? 0) + Number(m[3]));
   }
   return out;
 }

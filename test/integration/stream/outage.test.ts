@@ -145,7 +145,7 @@ describe.each(streamMajors(supportedMajors()))('PostgreSQL %i: server restart an
     expect(during['uploadErrors']).toBeGreaterThan(0);
     expect(String(during['lastError'])).toMatch(/unable to/);
     expect(lsnBytes(during['archivedLsn'] as string)).toBeLessThan(lsnBytes(during['flushedLsn'] as string));
-    const errorsMetric = (await scrape(metricsPort)).get('walvault_upload_errors_total{kind="upload"}');
+    const errorsMetric = (await scrape(metricsPort)).get(`walvault_upload_errors_total{archive="${archiveUrl}"}`);
     expect(errorsMetric).toBeGreaterThan(0);
     await s3.resume();
     const last = await writeAndWaitArchived(SEG, 60_000);

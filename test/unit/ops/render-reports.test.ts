@@ -96,6 +96,7 @@ describe('renderStatus', () => {
     const report: StatusReport = {
       source: 'postgresql',
       state: 'failing',
+      stateReason: null,
       archive: { description: 'file:///a', systemId: '1', pgMajor: 15, walSegSize: 16777216 },
       server: { description: 'db1:5432 as walvault', version: '15.18', inRecovery: false, timeline: 1, currentLsn: '0/5000060' },
       lastArchived: { segment: '000000010000000000000003', endLsn: '0/4000000', at: '2024-05-01T03:00:00.000Z' },
@@ -126,6 +127,37 @@ describe('renderStatus', () => {
         'last error:    archive_command failed for 000000010000000000000004',
       ].join('\n'),
     );
+  });
+
+  it('says UNKNOWN and why, and never prints a bare ? for what it could not measure', () => {
+    const report: StatusReport = {
+      source: 'archive',
+      state: 'unknown',
+      stateReason: 'the lag cannot be measured without PostgreSQL or the agent (postgresql: connection refused)',
+      archive: { description: 'file:///a', systemId: '1', pgMajor: 15, walSegSize: 16777216 },
+      server: null,
+      lastArchived: { segment: '000000010000000000000003', endLsn: '0/4000000', at: '2024-05-01T03:00:00.000Z' },
+      lag: { bytes: null, seconds: null },
+      queue: null,
+      archiver: null,
+      lastError: null,
+      agent: null,
+      unavailable: ['postgresql: connection refused'],
+    };
+    const text = renderStatus(report, new Date('2024-05-01T03:02:05Z'));
+    expect(text).toBe(
+      [
+        'state:         UNKNOWN: the lag cannot be measured without PostgreSQL or the agent (postgresql: connection refused)',
+        'source:        archive',
+        'archive:       file:///a (system 1, PostgreSQL 15, 16.0 MiB segments)',
+        'last archived: 000000010000000000000003 (up to 0/4000000), 2024-05-01 03:00:00Z (2 min 5 s ago)',
+        'archive lag:   unknown bytes, unknown time',
+        'queue:         unknown',
+        'last error:    none',
+        'unavailable:   postgresql: connection refused',
+      ].join('\n'),
+    );
+    expect(text).not.toMatch(/\?/);
   });
 });
 
