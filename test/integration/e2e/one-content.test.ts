@@ -88,6 +88,57 @@ describe('wal-push processes racing for one name (posix)', () => {
     }
   }, 300_000);
 
+  it('wal-verify names a name with two versions; wal-resolve --dry-run changes nothing, then keeps the chaining one', async () => {
+    const archive = join(root, 'two-versions');
+    const other = join(root, 'other-archive');
+    cpSync(template, archive, { recursive: true });
+    cpSync(template, other, { recursive: true });
+    const real = loadFixture(15, SEG8);
+    // Segment 8 as a diverged server wrote it: its first record points back elsewhere (xl_prev at 48).
+    const divergent = Buffer.from(real);
+    divergent.writeBigUInt64LE(divergent.readBigUInt64LE(48) - 0x100n, 48);
+    expect((await runCli('wal-push', [file(SEG8, real)], { env: envFor(archive) })).code).toBe(0);
+    expect((await runCli('wal-push', [file(SEG8, divergent)], { env: envFor(other) })).code).toBe(0);
+    // What an archive written before claims (or by racing pushes on a store without create-only writes) holds.
+    const sub = join('wal', '00000001', '0000000100000000');
+    const otherLeaf = `${SEG8}-${sha(divergent)}.zst`;
+    cpSync(join(other, sub, otherLeaf), join(archive, sub, otherLeaf));
+    const env = envFor(archive);
+
+    const verify = await runCli('walvault', ['wal-verify'], { env });
+    expect(verify.code).toBe(128);
+    expect(verify.stdout).toMatch(new RegExp(`\\[duplicate\\] timeline 1 ${SEG8}: the archive holds 2 different versions`));
+    expect(verify.stdout).toContain(otherLeaf);
+    expect((await runCli('wal-fetch', [SEG8, join(archive, 'x')], { env })).code).toBe(128);
+
+    const listing = (): string[] => readdirSync(join(archive, sub)).sort();
+    const before = listing();
+    const dry = await runCli('walvault', ['wal-resolve', '--dry-run'], { env });
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/keep\s+sha256 /);
+    expect(dry.stdout).toContain('dry run: nothing changed');
+    expect(listing()).toEqual(before);
+
+    const res = await runCli('walvault', ['wal-resolve'], { env });
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/chains with its neighbours \(continues 000000010000000000000007\)/);
+    expect(listing()).toEqual(before.filter((f) => f !== otherLeaf));
+    expect(readdirSync(join(archive, 'errors'))).toEqual([otherLeaf]);
+    expect((await runCli('walvault', ['wal-verify'], { env })).code).toBe(0);
+    const out = join(archive, 'fetched');
+    expect((await runCli('wal-fetch', [SEG8, out], { env })).code).toBe(0);
+    expect(sha(readFileSync(out))).toBe(sha(real));
+
+    // The operator may overrule: put the other version back and keep it by name.
+    cpSync(join(other, sub, otherLeaf), join(archive, sub, otherLeaf));
+    const auto = await runCli('walvault', ['wal-resolve', SEG8, '--keep', sha(divergent).slice(0, 10)], { env });
+    expect(auto.code, auto.stderr).toBe(0);
+    expect((await runCli('wal-fetch', [SEG8, out], { env })).code).toBe(0);
+    expect(sha(readFileSync(out))).toBe(sha(divergent));
+    const refused = await runCli('wal-push', [file(SEG8, real)], { env });
+    expect(refused.code).toBe(4);
+  }, 180_000);
+
   it('a truncated object is replaced; the push exits 0 with a whole object stored', async () => {
     const archive = join(root, 'truncated');
     cpSync(template, archive, { recursive: true });
