@@ -8,7 +8,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ArchiveDuplicateError, ExitCode } from '../../../src/common/errors.js';
+import { ArchiveDuplicateError, ExitCode, IntegrityError } from '../../../src/common/errors.js';
 import { claimKey, errorKey, objectKey } from '../../../src/archive/keys.js';
 import { encodeClaim, newClaim, readClaim } from '../../../src/archive/claim.js';
 import { findVersions, restoreFile } from '../../../src/archive/fetch.js';
@@ -122,6 +122,26 @@ describe.each(DRIVERS)('%s storage', (driver) => {
     const res = await pushFile(makeCtx(storage), await writeFixture(src, MAJOR, SEG8));
     expect(res.status).toBe('uploaded');
     expect(sha256((await restoreFile(makeCtx(storage), SEG8)).bytes)).toBe(manifestSha(MAJOR, SEG8));
+  });
+
+  it('an unreadable claim refuses the push (integrity, which wal-push reports as exit 4), nothing uploaded', async () => {
+    const { storage, src } = await archive();
+    await storage.put(claimKey(SEG8), Buffer.from('{"claim":1,'));
+    const err = await rejectionOf(pushFile(makeCtx(storage), await writeFixture(src, MAJOR, SEG8)));
+    expect(expectWalvault(err, IntegrityError, ExitCode.integrity).message).toContain(`the claim '${claimKey(SEG8)}': not valid JSON`);
+    expect(await findVersions(makeCtx(storage), SEG8)).toEqual([]);
+  });
+
+  it('a name that holds two contents refuses a re-push of either, even though its own copy is whole', async () => {
+    const { storage, src } = await archive();
+    const [p0, p1] = await inputs(src, [loadFixture(MAJOR, SEG8), variantOf8(10)]);
+    await pushFile(makeCtx(storage), p0!);
+    // The state a store without create-only writes (or an older walvault) can leave.
+    const elsewhere = await newStorage('memory');
+    await pushFile(makeCtx(elsewhere), await writeFixture(await tempDir('e'), MAJOR, SEG7));
+    const { key } = await pushFile(makeCtx(elsewhere), p1!);
+    await storage.put(key, await elsewhere.getBuffer(key));
+    for (const p of [p0!, p1!]) expectWalvault(await rejectionOf(pushFile(makeCtx(storage), p)), ArchiveDuplicateError, ExitCode.conflict);
   });
 
   it('a push claims before it uploads; history and backup files are claimed, .partial files are not', async () => {
