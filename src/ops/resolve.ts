@@ -12,7 +12,7 @@ import { newClaim, readClaim, replaceClaim, type ClaimRecord } from '../archive/
 import { WRITER, type ArchiveContext } from '../archive/context.js';
 import { readObject, restoreFile } from '../archive/fetch.js';
 import { claimKey, errorKey, parseObjectKey } from '../archive/keys.js';
-import { ArchiveDuplicateError, ExitCode, NotFoundError, ObjectExistsError, UsageError, WalvaultError } from '../common/errors.js';
+import { ArchiveDuplicateError, ConfigError, ExitCode, NotFoundError, ObjectExistsError, UsageError, WalvaultError } from '../common/errors.js';
 import { classifyWalFileName } from '../segment/names.js';
 import { errorText } from './format.js';
 import type { Inventory } from './inventory.js';
@@ -110,6 +110,10 @@ export async function planResolve(ctx: ArchiveContext, inv: Inventory, name: str
     return { name, candidates: [], claim: claimState, keep: null, reason: 'a claim without data (a push that never finished)', remove: [], claimChange: true };
   }
 
+  if (mine.some((e) => e.encrypted) && !ctx.encryption) {
+    // Every version would read as damaged: refuse instead of deciding on that.
+    throw new ConfigError(`unable to resolve '${name}': its versions are encrypted and no encryption key is configured (set encryption-key-file)`);
+  }
   const neighbours = classified.kind === 'segment' ? await neighbourEdges(ctx, inv, mine[0]!) : {};
   const candidates: ResolveCandidate[] = [];
   for (const sha of new Set(mine.map((e) => e.sha256))) {
