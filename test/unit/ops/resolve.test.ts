@@ -9,7 +9,7 @@ import { readClaim } from '../../../src/archive/claim.js';
 import { findVersions, restoreFile } from '../../../src/archive/fetch.js';
 import { claimKey, errorKey, objectKey } from '../../../src/archive/keys.js';
 import { pushFile } from '../../../src/archive/push.js';
-import { ArchiveDuplicateError, ExitCode, UsageError } from '../../../src/common/errors.js';
+import { ArchiveDuplicateError, ConfigError, ExitCode, UsageError } from '../../../src/common/errors.js';
 import { executeWalDelete, planWalDelete } from '../../../src/ops/delete.js';
 import { loadInventory } from '../../../src/ops/inventory.js';
 import { conflictingNames, executeResolve, planResolve } from '../../../src/ops/resolve.js';
@@ -27,6 +27,7 @@ import {
   sha256,
   snapshot,
   tempDir,
+  testKey,
   writeFixture,
   writeInput,
 } from '../archive/support.js';
@@ -131,6 +132,25 @@ describe('two contents under one name', () => {
     const plan = await planResolve(ctx, inv, SEG8);
     expect(plan).toMatchObject({ keep: manifestSha(15, SEG8), reason: 'the only intact version of this cluster', remove: [otherKey] });
     expectWalvault(await rejectionOf(planResolve(ctx, inv, SEG8, { keep: otherKey })), UsageError, ExitCode.usage);
+  });
+});
+
+describe('an encrypted archive', () => {
+  it('wal-resolve needs the key (exit 2) and with it chooses as usual', async () => {
+    const key = testKey(7);
+    const storage = new MemoryStorage();
+    const src = await tempDir('src');
+    await pushFile(makeCtx(storage, { encryption: key }), await writeFixture(src, 15, SEG7));
+    await pushFile(makeCtx(storage, { encryption: key }), await writeFixture(src, 15, SEG8));
+    const elsewhere = new MemoryStorage();
+    await pushFile(makeCtx(elsewhere, { encryption: key }), await writeFixture(src, 15, SEG7));
+    const other = await pushFile(makeCtx(elsewhere, { encryption: key }), await writeInput(await tempDir('o'), SEG8, divergent8()));
+    await storage.put(other.key, await elsewhere.getBuffer(other.key));
+    const plain = makeCtx(storage);
+    expectWalvault(await rejectionOf(planResolve(plain, await loadInventory(plain), SEG8)), ConfigError, ExitCode.usage);
+    const keyed = makeCtx(storage, { encryption: key });
+    const plan = await planResolve(keyed, await loadInventory(keyed), SEG8);
+    expect(plan).toMatchObject({ keep: manifestSha(15, SEG8), remove: [other.key] });
   });
 });
 
