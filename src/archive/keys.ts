@@ -4,7 +4,10 @@
  *   archive.info, archive.info.copy                         identity record, stored twice
  *   wal/<TLI>/<TLI><LOG>/<file>-<sha256>.<ext>[.enc]         segments, .partial and .backup files
  *   history/<TLI>.history-<sha256>.<ext>[.enc]               timeline history files
+ *   claims/wal/<TLI>/<TLI><LOG>/<file>, claims/history/<TLI>.history
+ *                                                            which content a name is promised to (claim.ts)
  *   errors/<file>-<sha256>.<ext>[.enc]                       refused duplicates, kept for the operator
+ *   errors/<file>-<sha256>.<ext>[.enc].damaged-<time>        damaged objects a push replaced
  *
  * The SHA-256 of the original bytes is part of the key, so one prefix listing answers "absent",
  * "already archived with the same content" or "a different file holds this name" without a GET, and
@@ -18,6 +21,7 @@ export const WAL_PREFIX = 'wal/';
 export const HISTORY_PREFIX = 'history/';
 export const ERRORS_PREFIX = 'errors/';
 export const ENCRYPTED_SUFFIX = '.enc';
+export const CLAIMS_PREFIX = 'claims/';
 
 const SHA256_RE = /^[0-9a-f]{64}$/;
 const EXT_RE = /^[a-z0-9]{1,8}$/;
@@ -71,4 +75,31 @@ export function parseObjectKey(key: string): ObjectKeyParts | undefined {
   const m = /^(.+)-([0-9a-f]{64})\.([a-z0-9]{1,8})(\.enc)?$/.exec(leaf);
   if (!m) return undefined;
   return { fileName: m[1]!, sha256: m[2]!, extension: m[3]!, encrypted: m[4] !== undefined };
+}
+
+/**
+ * The claim of a file name: written create-only before the data object, so that of two pushes of
+ * different contents exactly one wins the name. Outside wal/ and history/, so listings of WAL, and
+ * versions of walvault that predate claims, never see one.
+ */
+export function claimKey(fileName: string): string {
+  return `${CLAIMS_PREFIX}${directoryFor(fileName)}${fileName}`;
+}
+
+/** The file name a claim key is for; undefined for any other key. */
+export function parseClaimKey(key: string): string | undefined {
+  if (!key.startsWith(CLAIMS_PREFIX)) return undefined;
+  const fileName = key.slice(key.lastIndexOf('/') + 1);
+  try {
+    return claimKey(fileName) === key ? fileName : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Where a damaged object goes before a push replaces it; the time keeps repeated damage apart. */
+export function damagedKey(objectKeyOfDamaged: string, when: Date): string {
+  const leaf = objectKeyOfDamaged.slice(objectKeyOfDamaged.lastIndexOf('/') + 1);
+  const stamp = when.toISOString().replace(/[-:]/g, '').replace('.', '');
+  return `${ERRORS_PREFIX}${leaf}.damaged-${stamp}`;
 }

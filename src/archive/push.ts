@@ -7,8 +7,12 @@
  * tells whether this name is absent (upload), present with the same content (success, nothing to do:
  * PostgreSQL re-runs archive_command after a crash) or present with different content (refused; the
  * existing object is never touched and the new bytes are kept under errors/ for the operator).
+ * Because the key holds the checksum, create-only on it cannot stop two different files racing for
+ * one name: a claim object (claim.ts) written create-only before the upload does, and a listing after
+ * the upload catches stores that do not honour create-only writes. "Same content" counts only when
+ * the stored object is whole (stored-check.ts); a damaged one is kept under errors/ and replaced.
  * `.partial` files are the exception: a longer partial of the same segment legitimately differs, so
- * several versions may coexist and readers take the longest.
+ * several versions may coexist (no claim) and readers take the longest.
  */
 import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
@@ -17,6 +21,7 @@ import {
   ArchiveDuplicateError,
   InvalidWalError,
   LocalIoError,
+  NotFoundError,
   ObjectExistsError,
   StorageError,
   describeCause,
@@ -30,7 +35,9 @@ import { formatLsn } from '../segment/lsn.js';
 import { parseTimelineHistory } from '../segment/history.js';
 import { WRITER, type ArchiveContext } from './context.js';
 import { checkIdentity, ensureIdentity, requireIdentity } from './identity.js';
-import { errorKey, lookupPrefix, objectKey, parseObjectKey } from './keys.js';
+import { claimName, newClaim } from './claim.js';
+import { damagedKey, errorKey, lookupPrefix, objectKey, parseObjectKey } from './keys.js';
+import { checkStoredObject } from './stored-check.js';
 import { encodeObjectHeader, type ArchivedKind, type ObjectMeta } from './object-header.js';
 
 /** Largest file archived from memory in one piece; WAL files are at most 1 GiB (wal_segment_size). */
@@ -67,37 +74,78 @@ export async function pushFile(ctx: ArchiveContext, path: string, fileName: stri
   const extension = getCodec(ctx.compression.name, ctx.compression.level).extension || 'raw';
   const key = objectKey({ fileName, sha256: meta.sha256, extension, encrypted: ctx.encryption !== undefined });
 
+  const oneContent = classified.kind !== 'partial';
   const existing = await existingVersions(ctx, fileName);
-  const same = existing.find((e) => e.sha256 === meta.sha256);
-  if (same) {
-    log.info({ key: same.key }, 'already archived with the same content');
-    return result('already-archived', same.key, same.size);
-  }
   const conflicting = existing.filter((e) => e.sha256 !== meta.sha256);
-  if (conflicting.length > 0 && classified.kind !== 'partial') {
+  if (conflicting.length > 0 && oneContent) {
+    throw await refuse(`the archive already holds a different file under this name (sha256 ${conflicting[0]!.sha256.slice(0, 16)}...`);
+  }
+  // "Already archived" lets PostgreSQL recycle its copy: only a whole object may answer it.
+  const damaged: DamagedVersion[] = [];
+  for (const v of existing.filter((e) => e.sha256 === meta.sha256)) {
+    const check = await checkStoredObject(ctx.storage, v.key, { name: fileName, sha256: meta.sha256 }, ctx.signal);
+    if (check.state === 'whole') {
+      log.info({ key: v.key }, 'already archived with the same content');
+      return result('already-archived', v.key, v.size);
+    }
+    if (check.state === 'damaged') damaged.push({ ...v, reason: check.reason });
+  }
+  if (oneContent) {
+    const holding = await claimName(ctx.storage, newClaim(fileName, meta.sha256, meta.size, WRITER), ctx.signal);
+    if (holding.sha256 !== meta.sha256) {
+      throw await refuse(
+        `another push claimed this name for a different file (sha256 ${holding.sha256.slice(0, 16)}..., ` +
+          `by ${holding.writer} on ${holding.host} at ${holding.createdAt}`,
+      );
+    }
+  }
+  for (const d of damaged) await keepDamaged(ctx, d);
+
+  const body = await encodeObject(ctx, meta, bytes);
+  const putOpts = ctx.signal ? { signal: ctx.signal } : {};
+  let status: PushResult['status'] = 'uploaded';
+  let storedBytes = body.length;
+  if (damaged.some((d) => d.key === key)) {
+    // A plain put replaces the damaged object atomically: readers see it or the whole new one, and
+    // a concurrent push replacing it too writes the same content.
+    await ctx.storage.put(key, body, putOpts);
+  } else {
+    try {
+      await ctx.storage.put(key, body, { ifAbsent: true, ...putOpts });
+    } catch (err) {
+      if (!(err instanceof ObjectExistsError)) throw err;
+      // Same key = same name and checksum: a concurrent push of the same file landed first.
+      const check = await checkStoredObject(ctx.storage, key, { name: fileName, sha256: meta.sha256 }, ctx.signal);
+      if (check.state === 'whole') {
+        log.info({ key }, 'already archived with the same content (concurrent push)');
+        status = 'already-archived';
+        storedBytes = (await ctx.storage.head(key))?.size ?? body.length;
+      } else {
+        if (check.state === 'damaged') await keepDamaged(ctx, { key, sha256: meta.sha256, size: 0, reason: check.reason });
+        await ctx.storage.put(key, body, putOpts);
+      }
+    }
+  }
+  if (status === 'uploaded') await verifyStored(ctx, key, body.length);
+  // Only now that a whole copy is stored under our key may the damaged ones under other keys go.
+  const stale = damaged.filter((d) => d.key !== key).map((d) => d.key);
+  if (stale.length > 0) await ctx.storage.delete(stale);
+  if (oneContent) await checkStillAlone(ctx, fileName, meta.sha256, key);
+  if (status === 'uploaded') {
+    log.info(
+      { key, bytes: meta.size, storedBytes: body.length, durationMs: Math.round(performance.now() - started) },
+      damaged.length > 0 ? 'archived, replacing a damaged copy' : 'archived',
+    );
+  }
+  return result(status, key, storedBytes);
+
+  async function refuse(why: string): Promise<ArchiveDuplicateError> {
     const quarantined = await quarantine(ctx, meta, extension, bytes);
-    throw new ArchiveDuplicateError(
-      `unable to archive '${fileName}': the archive already holds a different file under this name ` +
-        `(sha256 ${conflicting[0]!.sha256.slice(0, 16)}..., this file ${meta.sha256.slice(0, 16)}...); ` +
+    return new ArchiveDuplicateError(
+      `unable to archive '${fileName}': ${why}, this file ${meta.sha256.slice(0, 16)}...); ` +
         `nothing was overwritten, this copy was kept as '${quarantined}'`,
     );
   }
-
-  const body = await encodeObject(ctx, meta, bytes);
-  try {
-    await ctx.storage.put(key, body, { ifAbsent: true, ...(ctx.signal ? { signal: ctx.signal } : {}) });
-  } catch (err) {
-    if (!(err instanceof ObjectExistsError)) throw err;
-    // Same key = same name and checksum: a concurrent push of the same file landed first.
-    log.info({ key }, 'already archived with the same content (concurrent push)');
-    return result('already-archived', key, (await ctx.storage.head(key))?.size ?? body.length);
-  }
-  await verifyStored(ctx, key, body.length);
-  log.info(
-    { key, bytes: meta.size, storedBytes: body.length, durationMs: Math.round(performance.now() - started) },
-    'archived',
-  );
-  return result('uploaded', key, body.length);
 
   function result(status: PushResult['status'], k: string, storedBytes: number): PushResult {
     return {
@@ -216,6 +264,46 @@ async function existingVersions(ctx: ArchiveContext, fileName: string): Promise<
     if (parts && parts.fileName === fileName) found.push({ key: obj.key, sha256: parts.sha256, size: obj.size });
   }
   return found;
+}
+
+interface DamagedVersion extends ExistingVersion {
+  readonly reason: string;
+}
+
+/** Copies a damaged object to errors/ (for the operator, and for proof) before a push replaces it. */
+async function keepDamaged(ctx: ArchiveContext, d: DamagedVersion): Promise<void> {
+  let raw: Buffer;
+  try {
+    raw = await ctx.storage.getBuffer(d.key, ctx.signal ? { signal: ctx.signal } : {});
+  } catch (err) {
+    if (err instanceof NotFoundError) return;
+    throw err;
+  }
+  const kept = damagedKey(d.key, new Date());
+  try {
+    await ctx.storage.put(kept, raw, { ifAbsent: true });
+  } catch (err) {
+    if (!(err instanceof ObjectExistsError)) throw err;
+  }
+  ctx.log.warn({ component: 'archive.push', key: d.key, err: d.reason }, `replacing a damaged object; it was kept as '${kept}'`);
+}
+
+/**
+ * The claim makes a second content impossible where create-only writes hold. Where they do not (a
+ * store that ignores If-None-Match, or an older walvault writing beside this one), a listing after
+ * our upload still catches the race: of two pushes that both stored their object, the later one
+ * to list sees the other's, so at most one of them answers 0. Its object stays (deleting it could
+ * take away a copy someone else already reported archived); wal-verify names the name and
+ * wal-resolve chooses.
+ */
+async function checkStillAlone(ctx: ArchiveContext, fileName: string, sha256: string, key: string): Promise<void> {
+  const others = (await existingVersions(ctx, fileName)).filter((v) => v.sha256 !== sha256);
+  if (others.length === 0) return;
+  throw new ArchiveDuplicateError(
+    `unable to archive '${fileName}': a different file (sha256 ${others[0]!.sha256.slice(0, 16)}...) was stored under this name ` +
+      `at the same time as this one ('${key}'), so the storage did not enforce the claim; both are in the archive, ` +
+      `run 'walvault wal-resolve ${fileName}' to keep one`,
+  );
 }
 
 export async function encodeObject(ctx: ArchiveContext, meta: Omit<ObjectMeta, 'payloadBytes'>, bytes: Buffer): Promise<Buffer> {

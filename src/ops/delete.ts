@@ -6,6 +6,7 @@
  */
 import type { ArchiveContext } from '../archive/context.js';
 import type { ArchiveIdentity } from '../archive/identity.js';
+import { claimKey } from '../archive/keys.js';
 import { loadHistories, loadInventory } from './inventory.js';
 import { parseBefore, planRetention, type BeforeSpec, type RetentionPlan } from './retention.js';
 
@@ -64,8 +65,10 @@ export async function executeWalDelete(
   for (let i = 0; i < plan.delete.length; i += size) {
     if (ctx.signal?.aborted) return { deleted, storedBytes, batches, interrupted: true };
     const batch = plan.delete.slice(i, i + size);
-    // No signal passed down: a batch, once started, completes.
-    await ctx.storage.delete(batch.map((o) => o.key));
+    // No signal passed down: a batch, once started, completes. Claims go with their data (partials
+    // have none); a claim left without data would refuse a later push of that name.
+    const claims = [...new Set(batch.filter((o) => o.kind !== 'partial').map((o) => claimKey(o.fileName)))];
+    await ctx.storage.delete([...batch.map((o) => o.key), ...claims]);
     deleted += batch.length;
     storedBytes += batch.reduce((n, o) => n + o.storedBytes, 0);
     batches++;

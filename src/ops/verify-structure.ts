@@ -5,7 +5,7 @@
 import type { CatalogEntry } from '../archive/catalog.js';
 import { historyIncludes, type TimelineHistory } from '../segment/history.js';
 import type { Lsn } from '../segment/lsn.js';
-import { historyFileName, segmentFileName, segnoOfLsn } from '../segment/names.js';
+import { SegmentName, historyFileName, segmentFileName, segnoOfLsn, tryClassifyWalFileName } from '../segment/names.js';
 import { clipRange, type SegmentRange } from './segment-ranges.js';
 import { chainGaps, describeGap, historyOrSelf, historyProblems, mergeGaps, presentSegments } from './timelines.js';
 
@@ -43,6 +43,7 @@ export function checkStructure(
   historyFailures: ReadonlyArray<{ fileName: string; timeline: number; message: string }>,
   segSize: number,
   opts: VerifyScope = {},
+  claimed: readonly string[] = [],
 ): StructureResult {
   const problems: Problem[] = [];
   const notes: string[] = [];
@@ -93,9 +94,24 @@ export function checkStructure(
         kind: 'duplicate',
         timeline: list[0]!.timeline,
         subject: name,
-        message: `the archive holds ${distinct} different versions (${list.map((c) => c.key).join(', ')}); recovery refuses to choose`,
+        message:
+          `the archive holds ${distinct} different versions (${list.map((c) => c.key).join(', ')}); recovery refuses to choose ` +
+          `(run 'walvault wal-resolve ${name}')`,
       });
     }
+  }
+  // A claim without data is a push that stopped between claiming and uploading: nothing was
+  // acknowledged for it, so it is not damage; PostgreSQL's retry of the same file completes it.
+  const stored = new Set(entries.map((e) => e.fileName));
+  for (const name of claimed) {
+    if (stored.has(name)) continue;
+    const c = tryClassifyWalFileName(name);
+    if (!c || !inTimelines(c.timeline)) continue;
+    if (c.kind !== 'history') {
+      const segno = segnoOfName(name, segSize);
+      if (segno === undefined || segno < window.first || segno > window.last) continue;
+    }
+    notes.push(`'${name}' is claimed but not archived (an unfinished push; retrying it completes it, 'walvault wal-resolve ${name}' removes the claim)`);
   }
   return { problems, notes, chainTimelines, scope };
 }
@@ -105,4 +121,12 @@ export function sortProblems(problems: Problem[]): Problem[] {
     (a, b) =>
       (a.timeline ?? 0) - (b.timeline ?? 0) || (a.subject < b.subject ? -1 : a.subject > b.subject ? 1 : 0) || a.kind.localeCompare(b.kind),
   );
+}
+
+function segnoOfName(name: string, segSize: number): bigint | undefined {
+  try {
+    return SegmentName.parse(name.slice(0, 24), segSize).segno;
+  } catch {
+    return undefined;
+  }
 }

@@ -11,6 +11,7 @@ import type { ArchiveContext } from '../archive/context.js';
 import { readObject } from '../archive/fetch.js';
 import type { ArchiveIdentity } from '../archive/identity.js';
 import type { ObjectMeta } from '../archive/object-header.js';
+import { CLAIMS_PREFIX, parseClaimKey } from '../archive/keys.js';
 import { AbortedError, ConfigError, ExitCode, NotFoundError, WalvaultError } from '../common/errors.js';
 import { formatLsn } from '../segment/lsn.js';
 import { readObjectHeader } from './header-read.js';
@@ -62,7 +63,12 @@ export async function verifyArchive(ctx: ArchiveContext, opts: VerifyOptions = {
   const started = performance.now();
   const { identity, segSize, entries } = await loadInventory(ctx);
   const { histories, failures } = await loadHistories(ctx, entries);
-  const { problems, notes, chainTimelines, scope } = checkStructure(entries, histories, failures, segSize, opts);
+  const claimed: string[] = [];
+  for await (const obj of ctx.storage.list(CLAIMS_PREFIX)) {
+    const name = parseClaimKey(obj.key);
+    if (name !== undefined) claimed.push(name);
+  }
+  const { problems, notes, chainTimelines, scope } = checkStructure(entries, histories, failures, segSize, opts, claimed);
 
   // History files were downloaded and verified in full above.
   const objects = scope.filter((e) => e.kind !== 'history');

@@ -9,6 +9,7 @@ import { registerWalList } from './wal-list.js';
 import { registerWalShow } from './wal-show.js';
 import { registerWalVerify } from './wal-verify.js';
 import { registerWalDelete } from './wal-delete.js';
+import { registerWalResolve } from './wal-resolve.js';
 import { registerCheck } from './check.js';
 import { registerStatus } from './status.js';
 import { registerDemo } from './demo.js';
@@ -27,6 +28,7 @@ export function registerCommands(program: Command, run: RunFn): void {
   registerWalShow(program, run);
   registerWalVerify(program, run);
   registerWalDelete(program, run);
+  registerWalResolve(program, run);
   registerCheck(program, run);
   registerStatus(program, run);
   registerIdentityRebuild(program, run);
