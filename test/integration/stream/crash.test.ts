@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgCluster, supportedMajors, useClusterPool } from '../../support/cluster.js';
 import type { BaseBackup } from '../../../src/pgcluster/index.js';
+import { createLoadTable, maxId, startLoad } from '../../support/load.js';
 import {
   gaps,
   lsnBytes,
@@ -33,54 +34,6 @@ const SEG = 1024 * 1024;
 const BATCH = 400;
 const PAUSE_MS = 150;
 
-interface Batch {
-  lastId: number;
-  /** Insert position right after the commit returned: the commit record ends at or before it. */
-  lsnAfter: bigint;
-}
-
-/** Commits batches of rows until `stop()` is called; records each commit. */
-function startLoad(c: PgCluster): { batches: Batch[]; stop: () => Promise<void> } {
-  const batches: Batch[] = [];
-  let stopping = false;
-  const done = (async () => {
-    const client = await c.connect();
-    try {
-      let next = 1;
-      while (!stopping) {
-        const r = await client.query<{ n: string }>(
-          `WITH ins AS (INSERT INTO t SELECT g, md5(g::text) || md5(random()::text) FROM generate_series($1::int, $2::int) g RETURNING 1)
-           SELECT (SELECT count(*) FROM ins)::text AS n`,
-          [next, next + BATCH - 1],
-        );
-        expect(r.rows[0]!.n).toBe(String(BATCH));
-        const l = await client.query<{ l: string }>('SELECT pg_current_wal_insert_lsn()::text AS l');
-        batches.push({ lastId: next + BATCH - 1, lsnAfter: lsnBytes(l.rows[0]!.l) });
-        next += BATCH;
-        await sleep(PAUSE_MS);
-      }
-    } finally {
-      await client.end();
-    }
-  })();
-  // A failure surfaces from stop(); until then it must not count as an unhandled rejection.
-  done.catch(() => undefined);
-  return {
-    batches,
-    stop: async () => {
-      stopping = true;
-      await done;
-    },
-  };
-}
-
-async function maxId(c: PgCluster): Promise<number> {
-  const rows = await c.query<{ m: number | null; n: string }>('SELECT max(id) AS m, count(*)::text AS n FROM t');
-  const m = rows[0]!.m ?? 0;
-  expect(Number(rows[0]!.n), 'rows 1..max(id) without holes').toBe(m);
-  return m;
-}
-
 describe.each(streamMajors(supportedMajors()))('PostgreSQL %i: agent crashes under load', (major) => {
   const pool = useClusterPool();
   const w = useWorkDir('walvault-stream-crash-');
@@ -91,7 +44,7 @@ describe.each(streamMajors(supportedMajors()))('PostgreSQL %i: agent crashes und
   beforeAll(async () => {
     primary = pool.track(await PgCluster.create({ major, walSegSizeMb: 1 }));
     await primary.start();
-    await primary.query('CREATE TABLE t (id int PRIMARY KEY, payload text)');
+    await createLoadTable(primary);
     reader = await openArchiveReader(w.archiveUrl, SEG);
   });
 
@@ -109,7 +62,7 @@ describe.each(streamMajors(supportedMajors()))('PostgreSQL %i: agent crashes und
     // The backup's WAL starts after the agent's start point, so the archive holds all it needs.
     const backup: BaseBackup = await primary.baseBackup({ waitForArchive: false });
 
-    const load = startLoad(primary);
+    const load = startLoad(primary, { batch: BATCH, pauseMs: PAUSE_MS });
     const kills: string[] = [];
     try {
       for (let i = 0; i < 3; i++) {
