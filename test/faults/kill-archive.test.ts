@@ -254,7 +254,7 @@ describe('kill -9 of wal-push, the look-ahead uploader, walvault daemon and wal-
         d.child.once('exit', (code, signal) => r({ code, signal })),
       );
       await burst(2);
-      await until(() => d.log().includes('"daemon started"') || d.child.exitCode !== null || undefined, 30_000, 'the daemon to start', 20);
+      await until(() => d.log().includes('"walvault daemon starting"') || d.child.exitCode !== null || undefined, 30_000, 'the daemon to start', 20);
       await sleep(rnd.int(0, 400));
       const waiting = readyCount();
       const landed = kill9(d.child.pid!);
