@@ -1,4 +1,5 @@
 import type { Logger } from '../common/log.js';
+import { VERSION } from '../common/version.js';
 import type { CompressionSpec } from '../codec/codec.js';
 import type { EncryptionKey } from '../codec/encryption.js';
 import type { Storage } from '../storage/types.js';
@@ -17,4 +18,5 @@ export interface ArchiveContext {
   identity?: ArchiveIdentity;
 }
 
-export const WRITER = 'walvault 0.1.0';
+/** Recorded in every object header and the identity record: which walvault wrote it. */
+export const WRITER = `walvault ${VERSION}`;
