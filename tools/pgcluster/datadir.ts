@@ -6,7 +6,7 @@
 import { constants } from 'node:fs';
 import { copyFile, mkdir, readdir, readlink, symlink } from 'node:fs/promises';
 import path from 'node:path';
-import { ClusterError } from '../common/errors.js';
+import { ClusterError } from './errors.js';
 
 /** Top-level files that belong to the running server, not to the backup. */
 const SKIP_FILES = new Set([
