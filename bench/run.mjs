@@ -96,7 +96,7 @@ async function main() {
     console.error('dist/ is missing: run `npm run bench` (it builds first) or `npm run build`');
     process.exit(2);
   }
-  const { PgCluster, pgUser, cleanupAllSync } = await import(pathToFileURL(join(root, 'dist', 'pgcluster', 'index.js')).href);
+  const { PgCluster, pgUser, cleanupAllSync } = await import(pathToFileURL(join(root, 'build', 'tools', 'pgcluster', 'index.js')).href);
   const started = new Date();
   const loadBefore = loadavg();
   const pgbrVersion = ensurePgbackrest(log);

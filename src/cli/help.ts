@@ -8,7 +8,6 @@ const EXAMPLES: Record<string, string> = {
   'wal-fetch': "walvault wal-fetch 000000010000000000000003 pg_wal/RECOVERYXLOG   # restore_command = 'wal-fetch %f %p'",
   stream: "walvault stream --pg-conninfo 'host=db1 user=walvault' --slot walvault --create-slot --metrics-port 9187",
   daemon: 'walvault daemon --pgdata /var/lib/postgresql/15/main --metrics-port 9188',
-  demo: 'walvault demo --dir /tmp/walvault-demo --keep',
   'segment inspect': 'walvault segment inspect pg_wal/000000010000000000000003',
   'config show': 'walvault config show --config /etc/walvault/walvault.conf',
   'config docs': 'walvault config docs > docs/configuration.md',

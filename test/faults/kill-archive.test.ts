@@ -31,8 +31,8 @@ import {
   walvaultProcesses,
 } from '../support/faults.js';
 import { openArchiveReader, type ArchiveReader } from '../integration/stream/agent.js';
-import type { BaseBackup } from '../../src/pgcluster/index.js';
-import { pgUser, spawnIdentity } from '../../src/pgcluster/user.js';
+import type { BaseBackup } from '../../tools/pgcluster/index.js';
+import { pgUser, spawnIdentity } from '../../tools/pgcluster/user.js';
 import { stateDirFor } from '../../src/push/state-dir.js';
 
 const SEG = 1024 * 1024;

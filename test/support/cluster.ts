@@ -1,12 +1,12 @@
 /**
- * vitest conveniences over src/pgcluster: a cluster per describe block, and the list of majors a
+ * vitest conveniences over tools/pgcluster: a cluster per describe block, and the list of majors a
  * run covers. A missing PostgreSQL fails the run; nothing here skips.
  */
 import { afterAll, beforeAll } from 'vitest';
-import { availableMajors, PgCluster, type ClusterOptions } from '../../src/pgcluster/index.js';
+import { availableMajors, PgCluster, type ClusterOptions } from '../../tools/pgcluster/index.js';
 
-export { PgCluster } from '../../src/pgcluster/index.js';
-export type { BaseBackup, ClusterOptions, FromBackupOptions, RecoveryOptions } from '../../src/pgcluster/index.js';
+export { PgCluster } from '../../tools/pgcluster/index.js';
+export type { BaseBackup, ClusterOptions, FromBackupOptions, RecoveryOptions } from '../../tools/pgcluster/index.js';
 
 /**
  * Majors to test: WALVAULT_TEST_MAJORS (comma list, e.g. `15,17`) or every installed one. Listing

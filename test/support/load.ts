@@ -4,7 +4,7 @@
  * insert position right after it, so a test knows which rows a recovery must (and may) bring back.
  */
 import { expect } from 'vitest';
-import type { PgCluster } from '../../src/pgcluster/index.js';
+import type { PgCluster } from '../../tools/pgcluster/index.js';
 import { lsnBytes } from '../integration/stream/agent.js';
 
 export interface Batch {

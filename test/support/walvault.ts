@@ -7,8 +7,8 @@ import { execFile } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { PgCluster } from '../../src/pgcluster/index.js';
-import { pgUser } from '../../src/pgcluster/user.js';
+import type { PgCluster } from '../../tools/pgcluster/index.js';
+import { pgUser } from '../../tools/pgcluster/user.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = path.join(REPO, 'bin');

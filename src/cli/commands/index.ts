@@ -12,7 +12,6 @@ import { registerWalDelete } from './wal-delete.js';
 import { registerWalResolve } from './wal-resolve.js';
 import { registerCheck } from './check.js';
 import { registerStatus } from './status.js';
-import { registerDemo } from './demo.js';
 import { registerDaemon } from './daemon.js';
 import { registerIdentityRebuild } from './identity-rebuild.js';
 
@@ -21,7 +20,6 @@ export function registerCommands(program: Command, run: RunFn): void {
   registerWalFetch(program, run);
   registerStream(program, run);
   registerDaemon(program, run);
-  registerDemo(program, run);
   registerSegment(program, run);
   registerConfig(program, run);
   registerWalList(program, run);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgCluster, supportedMajors, useClusterPool } from '../../support/cluster.js';
 import { pgOwnedDir, runCli, waitForArchiveDone, walCommands, writeConfig } from '../../support/walvault.js';
-import type { BaseBackup } from '../../../src/pgcluster/index.js';
+import type { BaseBackup } from '../../../tools/pgcluster/index.js';
 
 interface Targets {
   lsn: string;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PgCluster, defaultMajor, useClusterPool } from '../../support/cluster.js';
 import { pgOwnedDir, REPO, runCli, waitForArchiveDone, walCommands, writeConfig } from '../../support/walvault.js';
-import { pgUser } from '../../../src/pgcluster/user.js';
+import { pgUser } from '../../../tools/pgcluster/user.js';
 import { stateDirFor } from '../../../src/push/state-dir.js';
 
 function archivedSegments(archiveDir: string): string[] {

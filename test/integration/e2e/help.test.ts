@@ -13,7 +13,7 @@ import { SHARED_GROUPS } from '../../../src/cli/options.js';
 
 const env = { WALVAULT_CONFIG: '/dev/null' };
 const shared = (OPTIONS as readonly OptionDef[]).filter((o) => SHARED_GROUPS.includes(o.group));
-const COMMANDS = ['wal-push', 'wal-fetch', 'stream', 'daemon', 'demo', 'segment inspect', 'config show', 'config docs', 'wal-list', 'wal-show', 'wal-verify', 'wal-delete', 'check', 'status'];
+const COMMANDS = ['wal-push', 'wal-fetch', 'stream', 'daemon', 'segment inspect', 'config show', 'config docs', 'wal-list', 'wal-show', 'wal-verify', 'wal-delete', 'check', 'status'];
 
 async function help(path: string): Promise<string> {
   const res = await runCli('walvault', [...path.split(' '), '--help'], { env });
@@ -41,8 +41,8 @@ describe('help', () => {
     expect(text).toMatch(/\nExample:\n {2}\$ walvault /);
     for (const o of shared) {
       if ((path === 'stream' || path === 'daemon') && o.name.startsWith('metrics-')) continue;
-      // These two take no shared settings; their own --log-level has its own default (warn).
-      if ((path === 'demo' || path === 'segment inspect') && o.name === 'log-level') continue;
+      // It takes no shared settings; its own --log-level has its own default (warn).
+      if (path === 'segment inspect' && o.name === 'log-level') continue;
       expect(text, `${path} lists --${o.name}`).not.toMatch(new RegExp(`^ +--${o.name} `, 'm'));
     }
   });

@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { PgCluster, defaultMajor, useClusterPool } from '../../support/cluster.js';
 import { pgOwnedDir, REPO, runCli } from '../../support/walvault.js';
 import { Agent, freePort, startAgent, waitFor } from '../stream/agent.js';
-import { giveToUser, pgUser, spawnIdentity } from '../../../src/pgcluster/user.js';
+import { giveToUser, pgUser, spawnIdentity } from '../../../tools/pgcluster/user.js';
 
 const SEG = 1024 * 1024;
 const ENTRY = join(REPO, 'dist', 'cli', 'walvault.js');

@@ -2,8 +2,8 @@ import { readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ClusterError } from '../../../src/common/errors.js';
-import { findBinaries, liveClusterCount } from '../../../src/pgcluster/index.js';
+import { ClusterError } from '../../../tools/pgcluster/errors.js';
+import { findBinaries, liveClusterCount } from '../../../tools/pgcluster/index.js';
 import { PgCluster, supportedMajors, useCluster } from '../../support/cluster.js';
 
 /** XLOG_PAGE_MAGIC from each major's src/include/access/xlog_internal.h. */

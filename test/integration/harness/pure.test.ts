@@ -1,8 +1,8 @@
 /** The harness's pure helpers (no server needed). */
 import { afterEach, describe, expect, it } from 'vitest';
-import { majorOfVersion } from '../../../src/pgcluster/binaries.js';
-import { confLine, hbaContent } from '../../../src/pgcluster/conf.js';
-import { segmentRange } from '../../../src/pgcluster/datadir.js';
+import { majorOfVersion } from '../../../tools/pgcluster/binaries.js';
+import { confLine, hbaContent } from '../../../tools/pgcluster/conf.js';
+import { segmentRange } from '../../../tools/pgcluster/datadir.js';
 import { supportedMajors } from '../../support/cluster.js';
 
 describe('postgresql.conf lines', () => {

@@ -23,7 +23,7 @@ import type { StatusReport } from '../../../src/ops/status.js';
 import { parseLsn } from '../../../src/segment/lsn.js';
 import { PosixStorage } from '../../../src/storage/posix.js';
 import type { ReceiverStats } from '../../../src/walstream/receiver.js';
-import type { BaseBackup } from '../../../src/pgcluster/index.js';
+import type { BaseBackup } from '../../../tools/pgcluster/index.js';
 import { PgCluster, defaultMajor, useClusterPool } from '../../support/cluster.js';
 import { pgOwnedDir, runCli, waitForArchiveDone, walCommands, writeConfig, type CliResult } from '../../support/walvault.js';
 

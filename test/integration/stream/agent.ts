@@ -11,14 +11,14 @@ import { createServer } from 'node:net';
 import { afterAll, beforeAll } from 'vitest';
 import { bin, pgOwnedDir, REPO, runCli, walCommands, writeConfig } from '../../support/walvault.js';
 import { PgCluster } from '../../support/cluster.js';
-import type { BaseBackup } from '../../../src/pgcluster/index.js';
+import type { BaseBackup } from '../../../tools/pgcluster/index.js';
 import { createStorage } from '../../../src/storage/factory.js';
 import { listCatalog, type CatalogEntry } from '../../../src/archive/catalog.js';
 import { restoreFile } from '../../../src/archive/fetch.js';
 import { parseCompression } from '../../../src/codec/codec.js';
 import { createLogger } from '../../../src/common/log.js';
 import type { ArchiveContext } from '../../../src/archive/context.js';
-import { pgUser, spawnIdentity } from '../../../src/pgcluster/user.js';
+import { pgUser, spawnIdentity } from '../../../tools/pgcluster/user.js';
 
 // The test process itself loads the S3 SDK for S3 archives: keep its Node-version notice out of the output.
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';

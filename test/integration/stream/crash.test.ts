@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgCluster, supportedMajors, useClusterPool } from '../../support/cluster.js';
-import type { BaseBackup } from '../../../src/pgcluster/index.js';
+import type { BaseBackup } from '../../../tools/pgcluster/index.js';
 import { createLoadTable, maxId, startLoad } from '../../support/load.js';
 import {
   gaps,

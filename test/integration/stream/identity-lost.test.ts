@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgCluster, useClusterPool } from '../../support/cluster.js';
 import { loadFixture } from '../../support/fixtures.js';
 import { runCli } from '../../support/walvault.js';
-import { pgUser } from '../../../src/pgcluster/user.js';
+import { pgUser } from '../../../tools/pgcluster/user.js';
 import { startAgent, useWorkDir } from './agent.js';
 
 function snapshot(dir: string): Record<string, string> {

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgCluster, supportedMajors, useClusterPool } from '../../support/cluster.js';
-import type { BaseBackup } from '../../../src/pgcluster/index.js';
+import type { BaseBackup } from '../../../tools/pgcluster/index.js';
 import {
   gaps,
   lsnBytes,

@@ -1,7 +1,8 @@
 /** Runs a PostgreSQL binary to completion as the PostgreSQL OS user and captures its output. */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { ClusterError, describeCause } from '../common/errors.js';
+import { describeCause } from '../../src/common/errors.js';
+import { ClusterError } from './errors.js';
 import { spawnIdentity, type PgUser } from './user.js';
 
 export interface RunResult {

@@ -6,7 +6,8 @@
 import { constants } from 'node:fs';
 import { copyFile, mkdir, readdir, readlink, symlink } from 'node:fs/promises';
 import path from 'node:path';
-import { ClusterError } from '../common/errors.js';
+import { SegmentName } from '../../src/segment/names.js';
+import { ClusterError } from './errors.js';
 
 /** Top-level files that belong to the running server, not to the backup. */
 const SKIP_FILES = new Set([
@@ -96,21 +97,13 @@ export async function copyWholeDir(src: string, dest: string): Promise<void> {
   await copyTree(src, dest, () => false);
 }
 
-/**
- * Names of the WAL segments from `first` to `last` inclusive on one timeline. Harness-private
- * arithmetic (src/segment owns WAL naming for the product): 24 hex digits = timeline, log, seg.
- */
+/** Names of the WAL segments from `first` to `last` inclusive on one timeline (src/segment does the arithmetic). */
 export function segmentRange(first: string, last: string, segSize: number): string[] {
-  const parse = (n: string): { tli: string; segNo: bigint } => {
-    if (!/^[0-9A-F]{24}$/.test(n)) throw new ClusterError(`unable to parse WAL file name '${n}': not 24 hex digits`);
-    const perLog = 0x1_0000_0000n / BigInt(segSize);
-    return { tli: n.slice(0, 8), segNo: BigInt(`0x${n.slice(8, 16)}`) * perLog + BigInt(`0x${n.slice(16, 24)}`) };
-  };
-  const a = parse(first);
-  const b = parse(last);
-  const perLog = 0x1_0000_0000n / BigInt(segSize);
-  const hex8 = (v: bigint): string => v.toString(16).toUpperCase().padStart(8, '0');
+  const end = SegmentName.parse(last, segSize);
   const names: string[] = [];
-  for (let s = a.segNo; s <= b.segNo; s++) names.push(`${a.tli}${hex8(s / perLog)}${hex8(s % perLog)}`);
+  for (let s = SegmentName.parse(first, segSize); s.segno <= end.segno; s = s.next()) {
+    names.push(s.name);
+    if (s.segno === end.segno) break;
+  }
   return names;
 }

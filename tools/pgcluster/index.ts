@@ -1,4 +1,5 @@
-/** Throwaway PostgreSQL clusters for `walvault demo`, tests and benchmarks. */
+/** Throwaway PostgreSQL clusters for `npm run demo`, tests and benchmarks. Not shipped in the npm package. */
+export { ClusterError } from './errors.js';
 export { PgCluster, SUPERUSER } from './cluster.js';
 export type {
   BaseBackup,

@@ -8,7 +8,8 @@ import { chownSync, cpSync, existsSync, lstatSync, mkdtempSync, readFileSync, re
 import { chown, lstat, readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ClusterError, describeCause } from '../common/errors.js';
+import { describeCause } from '../../src/common/errors.js';
+import { ClusterError } from './errors.js';
 import type { PgBinaries } from './binaries.js';
 
 export interface PgUser {

@@ -8,7 +8,8 @@ import { execFileSync } from 'node:child_process';
 import { accessSync, constants, existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { ClusterError, describeCause } from '../common/errors.js';
+import { describeCause } from '../../src/common/errors.js';
+import { ClusterError } from './errors.js';
 
 export const SUPPORTED_MAJORS = [13, 14, 15, 16, 17, 18] as const;
 export type PgMajor = (typeof SUPPORTED_MAJORS)[number];

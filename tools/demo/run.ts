@@ -1,5 +1,5 @@
 /**
- * `walvault demo`: the whole job on an embedded default, in about a minute. A throwaway local
+ * `npm run demo`: the whole job on an embedded default, in about a minute. A throwaway local
  * PostgreSQL archives through `wal-push` (archive_command) while `walvault stream` receives the same
  * WAL over physical replication into a posix archive in the working directory; a write load runs, a
  * recovery target is recorded, the archive is listed, and a point-in-time restore from a base backup
@@ -7,17 +7,25 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ClusterError, UsageError } from '../common/errors.js';
-import { PgCluster } from '../pgcluster/index.js';
+import { UsageError } from '../../src/common/errors.js';
+import { ClusterError, PgCluster } from '../pgcluster/index.js';
 import { pgUser } from '../pgcluster/user.js';
-import { createStorage } from '../storage/factory.js';
-import { parseCompression } from '../codec/codec.js';
-import { silentLogger } from '../common/log.js';
-import { renderShow, showArchive } from '../ops/show.js';
+import { createStorage } from '../../src/storage/factory.js';
+import { parseCompression } from '../../src/codec/codec.js';
+import { silentLogger } from '../../src/common/log.js';
+import { renderShow, showArchive } from '../../src/ops/show.js';
 
-const REPO = resolve(fileURLToPath(new URL('../../', import.meta.url)));
+/** The checkout this runs from (TS sources or build/tools): the demo drives its bin/ and dist/. */
+const REPO = repoRoot(dirname(fileURLToPath(import.meta.url)));
+
+function repoRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) throw new UsageError(`unable to find the walvault checkout above '${from}': no package.json`);
+  }
+}
 
 export interface DemoOptions {
   /** Where the archive and state go (default ./walvault-demo). */

@@ -1,6 +1,6 @@
 /**
  * A throwaway PostgreSQL cluster on loopback: initdb into a temp dir, start/stop/crash, SQL
- * helpers, low-level base backups and recovery from them. Used by `walvault demo`, the tests and
+ * helpers, low-level base backups and recovery from them. Used by `npm run demo`, the tests and
  * the benchmarks. Servers run as an unprivileged OS user (see user.ts) and are registered so that
  * an interrupted process stops them (see registry.ts).
  */
@@ -10,8 +10,9 @@ import { copyFile, readFile, readdir, rename, rm, writeFile } from 'node:fs/prom
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { ClusterError, describeCause } from '../common/errors.js';
-import { silentLogger, type Logger } from '../common/log.js';
+import { describeCause } from '../../src/common/errors.js';
+import { ClusterError } from './errors.js';
+import { silentLogger, type Logger } from '../../src/common/log.js';
 import { findBinaries, type PgBinaries } from './binaries.js';
 import { appendConf, baseSettings, confLine, hbaContent, writeRuntimeBlock, type ConfMap } from './conf.js';
 import { copyDataDirForBackup, copyWholeDir, segmentRange } from './datadir.js';
