@@ -20,7 +20,7 @@ import {
   switchWal,
   type ServerConnection,
   type ServerFacts,
-} from './pg-server.js';
+} from '../postgres/sql.js';
 
 export type CheckStatus = 'ok' | 'fail' | 'warn' | 'skip';
 

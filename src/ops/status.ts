@@ -19,7 +19,7 @@ import {
   readServerFacts,
   type ArchiverStats,
   type ServerConnection,
-} from './pg-server.js';
+} from '../postgres/sql.js';
 
 export interface LastArchived {
   readonly segment: string;

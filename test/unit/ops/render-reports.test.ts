@@ -4,7 +4,7 @@ import { UsageError } from '../../../src/common/errors.js';
 import { intArg, lsnArg, timelineArg } from '../../../src/ops/args.js';
 import type { CheckReport } from '../../../src/ops/check.js';
 import type { DeletePlan } from '../../../src/ops/delete.js';
-import { archiverFailing } from '../../../src/ops/pg-server.js';
+import { archiverFailing } from '../../../src/postgres/sql.js';
 import { renderCheck, renderDeleteOutcome, renderDeletePlan, renderStatus, renderVerify } from '../../../src/ops/render-reports.js';
 import { parseBefore, type RetentionObject } from '../../../src/ops/retention.js';
 import type { StatusReport } from '../../../src/ops/status.js';
