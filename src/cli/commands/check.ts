@@ -31,7 +31,7 @@ export function registerCheck(program: Command, run: RunFn): void {
     run(
       cmd,
       async (ctx) => {
-        const { intArg } = await import('../../ops/args.js');
+        const { intArg } = await import('../args.js');
         const { runChecks } = await import('../../ops/check.js');
         const { renderCheck } = await import('../../ops/render-reports.js');
         const { openArchive } = await import('../../archive/open.js');

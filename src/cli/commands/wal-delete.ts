@@ -33,7 +33,7 @@ export function registerWalDelete(program: Command, run: RunFn): void {
     run(
       cmd,
       async (ctx) => {
-        const { intArg, timelineArg } = await import('../../ops/args.js');
+        const { intArg, timelineArg } = await import('../args.js');
         const { executeWalDelete, planWalDelete } = await import('../../ops/delete.js');
         const { deletePlanJson, renderDeleteOutcome, renderDeletePlan } = await import('../../ops/render-reports.js');
         const { openArchive } = await import('../../archive/open.js');

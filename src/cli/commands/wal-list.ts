@@ -25,7 +25,7 @@ export function registerWalList(program: Command, run: RunFn): void {
     run(
       cmd,
       async (ctx) => {
-        const { lsnArg, timelineArg } = await import('../../ops/args.js');
+        const { lsnArg, timelineArg } = await import('../args.js');
         const { listWal, renderWalList } = await import('../../ops/list.js');
         const { openArchive } = await import('../../archive/open.js');
         const f = cmd.opts<Flags>();

@@ -21,7 +21,7 @@ export function registerWalShow(program: Command, run: RunFn): void {
     run(
       cmd,
       async (ctx) => {
-        const { intArg } = await import('../../ops/args.js');
+        const { intArg } = await import('../args.js');
         const { renderShow, showArchive, showJson } = await import('../../ops/show.js');
         const { openArchive } = await import('../../archive/open.js');
         const f = cmd.opts<Flags>();

@@ -38,7 +38,7 @@ export function registerWalVerify(program: Command, run: RunFn): void {
     run(
       cmd,
       async (ctx) => {
-        const { intArg, lsnArg, timelineArg } = await import('../../ops/args.js');
+        const { intArg, lsnArg, timelineArg } = await import('../args.js');
         const { verifyArchive } = await import('../../ops/verify.js');
         const { renderVerify } = await import('../../ops/render-reports.js');
         const { renderProgressBar } = await import('../../ops/format.js');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ArchiveIdentity } from '../../../src/archive/identity.js';
 import { UsageError } from '../../../src/common/errors.js';
-import { intArg, lsnArg, timelineArg } from '../../../src/ops/args.js';
+import { intArg, lsnArg, timelineArg } from '../../../src/cli/args.js';
 import type { CheckReport } from '../../../src/ops/check.js';
 import type { DeletePlan } from '../../../src/ops/delete.js';
 import { archiverFailing } from '../../../src/postgres/sql.js';
