@@ -37,7 +37,7 @@ import {
 import { inspectSegment } from '../segment/inspect.js';
 import { tryClassifyWalFileName } from '../segment/names.js';
 import { formatSegSize } from '../segment/segsize.js';
-import { readObjectHeader } from './header-read.js';
+import { readObjectHeader } from '../archive/header-read.js';
 
 export type RebuildAction = 'intact' | 'repaired' | 'rebuilt';
 

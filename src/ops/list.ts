@@ -9,7 +9,7 @@ import { codecFromExtension } from '../codec/codec.js';
 import { addLsn, formatLsn, type Lsn } from '../segment/lsn.js';
 import { segmentStartLsn } from '../segment/names.js';
 import { count, formatBytes, formatTime, renderTable, shortSha } from './format.js';
-import { loadInventory } from './inventory.js';
+import { loadInventory } from '../archive/catalog/inventory.js';
 
 export interface WalListFilter {
   readonly timeline?: number;

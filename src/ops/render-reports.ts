@@ -7,7 +7,7 @@ import { segmentFileName } from '../segment/names.js';
 import type { CheckReport } from './check.js';
 import type { DeleteOutcome, DeletePlan } from './delete.js';
 import { count, formatBytes, formatDuration, formatTime, renderFields } from './format.js';
-import { describeBefore, type RetentionObject } from './retention.js';
+import { describeBefore, type RetentionObject } from '../archive/catalog/retention.js';
 import type { StatusReport } from './status.js';
 import type { VerifyReport } from './verify.js';
 

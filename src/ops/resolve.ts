@@ -15,8 +15,8 @@ import { claimKey, errorKey, parseObjectKey } from '../archive/keys.js';
 import { ArchiveDuplicateError, ConfigError, ExitCode, NotFoundError, ObjectExistsError, UsageError, WalvaultError } from '../common/errors.js';
 import { classifyWalFileName } from '../segment/names.js';
 import { errorText } from './format.js';
-import type { Inventory } from './inventory.js';
-import { chainBreak, segmentEdges, type SegmentEdges } from './wal-chain.js';
+import type { Inventory } from '../archive/catalog/inventory.js';
+import { chainBreak, segmentEdges, type SegmentEdges } from '../archive/catalog/wal-chain.js';
 
 export interface ResolveCandidate {
   readonly sha256: string;

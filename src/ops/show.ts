@@ -7,9 +7,9 @@ import type { ArchiveIdentity } from '../archive/identity.js';
 import { formatLsn, lsn } from '../segment/lsn.js';
 import { historyFileName, segmentFileName } from '../segment/names.js';
 import { formatBytes, renderTable } from './format.js';
-import { loadHistories, loadInventory } from './inventory.js';
+import { loadHistories, loadInventory } from '../archive/catalog/inventory.js';
 import { renderTimelineMap } from './timeline-map.js';
-import { analyzeTimelines, describeGap, historyProblems, type ArchiveLayout } from './timelines.js';
+import { analyzeTimelines, describeGap, historyProblems, type ArchiveLayout } from '../archive/catalog/timelines.js';
 
 export interface ShowReport {
   readonly archive: string;

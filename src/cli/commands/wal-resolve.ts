@@ -30,7 +30,7 @@ export function registerWalResolve(program: Command, run: RunFn): void {
     run(
       cmd,
       async (ctx) => {
-        const { loadInventory } = await import('../../ops/inventory.js');
+        const { loadInventory } = await import('../../archive/catalog/inventory.js');
         const { conflictingNames, executeResolve, planResolve, renderResolve } = await import('../../ops/resolve.js');
         const { openArchive } = await import('../../archive/open.js');
         const { errorText } = await import('../../ops/format.js');

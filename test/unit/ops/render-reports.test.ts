@@ -6,7 +6,7 @@ import type { CheckReport } from '../../../src/ops/check.js';
 import type { DeletePlan } from '../../../src/ops/delete.js';
 import { archiverFailing } from '../../../src/postgres/sql.js';
 import { renderCheck, renderDeleteOutcome, renderDeletePlan, renderStatus, renderVerify } from '../../../src/ops/render-reports.js';
-import { parseBefore, type RetentionObject } from '../../../src/ops/retention.js';
+import { parseBefore, type RetentionObject } from '../../../src/archive/catalog/retention.js';
 import type { StatusReport } from '../../../src/ops/status.js';
 import type { VerifyReport } from '../../../src/ops/verify.js';
 
