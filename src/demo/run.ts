@@ -15,7 +15,8 @@ import { pgUser } from '../pgcluster/user.js';
 import { createStorage } from '../storage/factory.js';
 import { parseCompression } from '../codec/codec.js';
 import { silentLogger } from '../common/log.js';
-import { renderShow, showArchive } from '../ops/show.js';
+import { renderShow } from '../cli/render/show.js';
+import { showArchive } from '../ops/show.js';
 
 const REPO = resolve(fileURLToPath(new URL('../../', import.meta.url)));
 

@@ -9,7 +9,7 @@ import type { ArchiveContext } from '../archive/context.js';
 import { findVersions } from '../archive/fetch.js';
 import { readIdentity } from '../archive/identity.js';
 import { formatLsn } from '../segment/lsn.js';
-import { errorText, formatBytes, formatDuration, formatTime } from './format.js';
+import { errorText, formatBytes, formatDuration, formatTime } from '../common/format.js';
 import {
   archiverFailing,
   closeServer,

@@ -9,7 +9,7 @@ import { HISTORY_PREFIX, parseObjectKey, timelinePrefix } from '../archive/keys.
 import { StorageError } from '../common/errors.js';
 import { parseLsn, formatLsn, lsn } from '../segment/lsn.js';
 import { SegmentName, tryClassifyWalFileName } from '../segment/names.js';
-import { errorText } from './format.js';
+import { errorText } from '../common/format.js';
 import {
   archiverFailing,
   closeServer,

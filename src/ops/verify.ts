@@ -18,7 +18,7 @@ import { readObjectHeader } from '../archive/header-read.js';
 import { loadHistories, loadInventory } from '../archive/catalog/inventory.js';
 import { checkObjectMeta } from '../archive/catalog/object-checks.js';
 import { checkStructure, sortProblems, type Problem, type VerifyScope } from '../archive/catalog/verify-structure.js';
-import { errorText } from './format.js';
+import { errorText } from '../common/format.js';
 
 export type { Problem, ProblemKind } from '../archive/catalog/verify-structure.js';
 

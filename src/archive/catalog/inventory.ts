@@ -10,7 +10,7 @@ import { readIdentity, type ArchiveIdentity } from '../identity.js';
 import { HISTORY_PREFIX, IDENTITY_KEY, WAL_PREFIX } from '../keys.js';
 import { ExitCode, NotFoundError, WalvaultError, IntegrityError } from '../../common/errors.js';
 import { parseTimelineHistory, type TimelineHistory } from '../../segment/history.js';
-import { errorText } from '../../ops/format.js';
+import { errorText } from '../../common/format.js';
 
 export interface Inventory {
   readonly identity: ArchiveIdentity;

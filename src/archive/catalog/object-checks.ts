@@ -9,7 +9,7 @@ import { codecFromExtension } from '../../codec/codec.js';
 import { quoteExcerpt } from '../../common/quote.js';
 import { formatLsn } from '../../segment/lsn.js';
 import { segmentStartLsn } from '../../segment/names.js';
-import { errorText } from '../../ops/format.js';
+import { errorText } from '../../common/format.js';
 
 export type ObjectProblemKind = 'wrong-cluster' | 'header' | 'damaged';
 
