@@ -3,7 +3,7 @@
  * time, from the listing alone (no object is downloaded; only the identity record, for the
  * segment size).
  */
-import type { CatalogEntry } from '../archive/catalog.js';
+import type { CatalogEntry } from '../archive/catalog/listing.js';
 import type { ArchiveContext } from '../archive/context.js';
 import { codecFromExtension } from '../codec/codec.js';
 import { addLsn, formatLsn, type Lsn } from '../segment/lsn.js';

@@ -7,7 +7,7 @@
  * errors/ (copied, then deleted) and the claim is rewritten to the kept content. Refuses to guess:
  * when nothing decides, the operator must name the version.
  */
-import type { CatalogEntry } from '../archive/catalog.js';
+import type { CatalogEntry } from '../archive/catalog/listing.js';
 import { newClaim, readClaim, replaceClaim, type ClaimRecord } from '../archive/claim.js';
 import { WRITER, type ArchiveContext } from '../archive/context.js';
 import { readObject, restoreFile } from '../archive/fetch.js';

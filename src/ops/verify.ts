@@ -6,7 +6,7 @@
  * complete list. Only failures to look (storage unreachable, interrupted) are thrown.
  */
 import PQueue from 'p-queue';
-import type { CatalogEntry } from '../archive/catalog.js';
+import type { CatalogEntry } from '../archive/catalog/listing.js';
 import type { ArchiveContext } from '../archive/context.js';
 import { readObject } from '../archive/fetch.js';
 import type { ArchiveIdentity } from '../archive/identity.js';

@@ -3,7 +3,7 @@
  * sorted here (some S3-compatible services do not list in byte order), plus the decoded history
  * files, which are the only objects read in full to answer "which timeline came from where".
  */
-import { listCatalog, type CatalogEntry } from '../catalog.js';
+import { listCatalog, type CatalogEntry } from './listing.js';
 import type { ArchiveContext } from '../context.js';
 import { restoreFile } from '../fetch.js';
 import { readIdentity, type ArchiveIdentity } from '../identity.js';

@@ -2,7 +2,7 @@
  * What an object's header must agree with: its key, and the archive's identity. Pure; the header
  * comes from a ranged read (wal-verify) or a full download (wal-verify --deep).
  */
-import type { CatalogEntry } from '../catalog.js';
+import type { CatalogEntry } from './listing.js';
 import type { ArchiveIdentity } from '../identity.js';
 import type { ObjectMeta } from '../object-header.js';
 import { codecFromExtension } from '../../codec/codec.js';

@@ -2,7 +2,7 @@
  * The part of wal-verify that needs no object contents: continuity of every recovery path, the
  * history files, and names stored with different contents. Pure.
  */
-import type { CatalogEntry } from '../catalog.js';
+import type { CatalogEntry } from './listing.js';
 import { historyIncludes, type TimelineHistory } from '../../segment/history.js';
 import type { Lsn } from '../../segment/lsn.js';
 import { SegmentName, historyFileName, segmentFileName, segnoOfLsn, tryClassifyWalFileName } from '../../segment/names.js';

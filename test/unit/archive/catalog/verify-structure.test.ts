@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { CatalogEntry } from '../../../../src/archive/catalog.js';
+import type { CatalogEntry } from '../../../../src/archive/catalog/listing.js';
 import { parseTimelineHistory } from '../../../../src/segment/history.js';
 import { parseLsn } from '../../../../src/segment/lsn.js';
 import { checkStructure } from '../../../../src/archive/catalog/verify-structure.js';
