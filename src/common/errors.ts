@@ -126,6 +126,12 @@ export class ReplicationError extends WalvaultError {
   override readonly exitCode = ExitCode.failure;
 }
 
+/** A plain SQL session with PostgreSQL (check, status) failed; not the replication protocol. */
+export class PostgresError extends WalvaultError {
+  override readonly code = 'WV_ERR_POSTGRES';
+  override readonly exitCode = ExitCode.failure;
+}
+
 /** Local file-system failure outside the storage backend (reading %p, writing the destination, ...). */
 export class LocalIoError extends WalvaultError {
   override readonly code = 'WV_ERR_LOCAL_IO';

@@ -9,7 +9,7 @@ import type { ArchiveContext } from '../archive/context.js';
 import { findVersions } from '../archive/fetch.js';
 import { readIdentity } from '../archive/identity.js';
 import { formatLsn } from '../segment/lsn.js';
-import { errorText, formatBytes, formatDuration, formatTime } from './format.js';
+import { errorText, formatBytes, formatDuration, formatTime } from '../common/format.js';
 import {
   archiverFailing,
   closeServer,
@@ -20,7 +20,7 @@ import {
   switchWal,
   type ServerConnection,
   type ServerFacts,
-} from './pg-server.js';
+} from '../postgres/sql.js';
 
 export type CheckStatus = 'ok' | 'fail' | 'warn' | 'skip';
 

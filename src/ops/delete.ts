@@ -7,8 +7,8 @@
 import type { ArchiveContext } from '../archive/context.js';
 import type { ArchiveIdentity } from '../archive/identity.js';
 import { claimKey } from '../archive/keys.js';
-import { loadHistories, loadInventory } from './inventory.js';
-import { parseBefore, planRetention, type BeforeSpec, type RetentionPlan } from './retention.js';
+import { loadHistories, loadInventory } from '../archive/catalog/inventory.js';
+import { parseBefore, planRetention, type BeforeSpec, type RetentionPlan } from '../archive/catalog/retention.js';
 
 export interface DeletePlan {
   readonly archive: string;

@@ -18,8 +18,8 @@ import { makeTimelineHistory, parseTimelineHistory, type TimelineHistory } from 
 import { formatLsn, type Lsn } from '../segment/lsn.js';
 import { historyFileName, tryClassifyWalFileName } from '../segment/names.js';
 import { timeline as toTimeline, type Timeline } from '../segment/timeline.js';
-import { lsnArg, timelineArg } from './args.js';
-import { segmentCandidatesForLsn, type LsnLookup } from './lsn-segment.js';
+import { lsnArg, timelineArg } from '../cli/args.js';
+import { segmentCandidatesForLsn, type LsnLookup } from '../archive/catalog/lsn-segment.js';
 
 export interface LsnLocation {
   readonly lookup: LsnLookup;

@@ -36,8 +36,7 @@ import {
 } from '../common/errors.js';
 import { inspectSegment } from '../segment/inspect.js';
 import { tryClassifyWalFileName } from '../segment/names.js';
-import { formatSegSize } from '../segment/segsize.js';
-import { readObjectHeader } from './header-read.js';
+import { readObjectHeader } from '../archive/header-read.js';
 
 export type RebuildAction = 'intact' | 'repaired' | 'rebuilt';
 
@@ -246,21 +245,4 @@ async function agreeingCopy(ctx: ArchiveContext, derived: ArchiveIdentity): Prom
     if (id.systemId === derived.systemId && id.pgMajor === derived.pgMajor && id.walSegSize === derived.walSegSize) return bytes;
   }
   return undefined;
-}
-
-export function renderRebuild(r: RebuildReport): string {
-  const id = r.identity;
-  const what = `database system ${id.systemId}, PostgreSQL ${id.pgMajor}, ${formatSegSize(id.walSegSize)} segments`;
-  const lines: string[] = [];
-  if (r.action === 'intact') lines.push(`archive identity is intact (both copies): ${what}; nothing to do`);
-  else {
-    const verb = r.action === 'repaired' ? 'repair' : 'rebuild';
-    lines.push(`${r.dryRun ? `would ${verb}` : `${verb === 'repair' ? 'repaired' : 'rebuilt'}`} archive identity: ${what}`);
-    if (r.action === 'rebuilt') lines.push(`  from ${r.objectsRead} object headers; PostgreSQL major from '${r.decoded}'`);
-    lines.push(`  ${r.dryRun ? 'would write' : 'wrote'} ${r.written.map((k) => `'${k}'`).join(', ')}`);
-  }
-  if (r.unreadable.length > 0) {
-    lines.push(`  ${r.unreadable.length} objects with unreadable headers (check them with wal-verify): ${r.unreadable.slice(0, 5).join(', ')}`);
-  }
-  return lines.join('\n');
 }

@@ -3,13 +3,12 @@
  * time, from the listing alone (no object is downloaded; only the identity record, for the
  * segment size).
  */
-import type { CatalogEntry } from '../archive/catalog.js';
+import type { CatalogEntry } from '../archive/catalog/listing.js';
 import type { ArchiveContext } from '../archive/context.js';
 import { codecFromExtension } from '../codec/codec.js';
 import { addLsn, formatLsn, type Lsn } from '../segment/lsn.js';
 import { segmentStartLsn } from '../segment/names.js';
-import { count, formatBytes, formatTime, renderTable, shortSha } from './format.js';
-import { loadInventory } from './inventory.js';
+import { loadInventory } from '../archive/catalog/inventory.js';
 
 export interface WalListFilter {
   readonly timeline?: number;
@@ -99,43 +98,4 @@ export function toRow(e: CatalogEntry, segSize: number): WalListRow {
     uploadedAt: e.mtime.toISOString(),
     key: e.key,
   };
-}
-
-export function renderWalList(list: WalList): string {
-  if (list.rows.length === 0) return `no WAL files in ${list.archive} match`;
-  const table = renderTable(
-    [
-      { title: 'NAME' },
-      { title: 'TYPE' },
-      { title: 'TLI', align: 'right' },
-      { title: 'START LSN' },
-      { title: 'END LSN' },
-      { title: 'ORIGINAL', align: 'right' },
-      { title: 'STORED', align: 'right' },
-      { title: 'CODEC' },
-      { title: 'ENC' },
-      { title: 'SHA256' },
-      { title: 'UPLOADED' },
-    ],
-    list.rows.map((r) => [
-      r.name,
-      r.kind,
-      String(r.timeline),
-      r.startLsn ?? '-',
-      r.endLsn ?? '-',
-      r.originalBytes === null ? '-' : formatBytes(r.originalBytes),
-      formatBytes(r.storedBytes),
-      r.codec,
-      r.encrypted ? 'yes' : 'no',
-      shortSha(r.sha256),
-      formatTime(new Date(r.uploadedAt)),
-    ]),
-  );
-  const n = (kind: WalListRow['kind']): number => list.rows.filter((r) => r.kind === kind).length;
-  const stored = list.rows.reduce((n, r) => n + r.storedBytes, 0);
-  const original = list.rows.reduce((n, r) => n + (r.originalBytes ?? 0), 0);
-  const summary =
-    `${count(n('segment'), 'segment')}, ${count(n('partial'), 'partial')}, ${count(n('backup'), 'backup label')}, ${count(n('history'), 'history file')}; ` +
-    `${formatBytes(stored)} stored${original > 0 ? ` for ${formatBytes(original)} of WAL` : ''}`;
-  return `${table}\n${summary}`;
 }

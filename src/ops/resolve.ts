@@ -7,16 +7,16 @@
  * errors/ (copied, then deleted) and the claim is rewritten to the kept content. Refuses to guess:
  * when nothing decides, the operator must name the version.
  */
-import type { CatalogEntry } from '../archive/catalog.js';
+import type { CatalogEntry } from '../archive/catalog/listing.js';
 import { newClaim, readClaim, replaceClaim, type ClaimRecord } from '../archive/claim.js';
 import { WRITER, type ArchiveContext } from '../archive/context.js';
 import { readObject, restoreFile } from '../archive/fetch.js';
 import { claimKey, errorKey, parseObjectKey } from '../archive/keys.js';
 import { ArchiveDuplicateError, ConfigError, ExitCode, NotFoundError, ObjectExistsError, UsageError, WalvaultError } from '../common/errors.js';
 import { classifyWalFileName } from '../segment/names.js';
-import { errorText } from './format.js';
-import type { Inventory } from './inventory.js';
-import { chainBreak, segmentEdges, type SegmentEdges } from './wal-chain.js';
+import { errorText } from '../common/format.js';
+import type { Inventory } from '../archive/catalog/inventory.js';
+import { chainBreak, segmentEdges, type SegmentEdges } from '../archive/catalog/wal-chain.js';
 
 export interface ResolveCandidate {
   readonly sha256: string;
@@ -241,26 +241,4 @@ export async function executeResolve(ctx: ArchiveContext, plan: ResolvePlan): Pr
   if (plan.remove.length > 0) await ctx.storage.delete(plan.remove);
   ctx.log.info({ component: 'ops.resolve', segment: plan.name, moved: moved.length, claim }, `resolved: kept ${plan.keep ?? 'nothing'}`);
   return { moved, claim };
-}
-
-export function renderResolve(plan: ResolvePlan, outcome: ResolveOutcome | null): string {
-  const lines = [`${plan.name}:`];
-  for (const c of plan.candidates) {
-    const tag = c.sha256 === plan.keep ? 'keep  ' : 'remove';
-    const notes = [
-      c.claimed ? 'claimed' : null,
-      c.problem ? `cannot be kept: ${c.problem}` : null,
-      ...c.chains,
-      ...c.breaks.map((b) => `does not fit ${b}`),
-    ].filter((x): x is string => x !== null);
-    lines.push(`  ${tag} sha256 ${c.sha256.slice(0, 16)}  uploaded ${c.uploaded}  ${c.keys.join(', ')}`);
-    for (const n of notes) lines.push(`           ${n}`);
-  }
-  lines.push(`  decision: ${plan.keep ? `keep ${plan.keep.slice(0, 16)}, ${plan.reason}` : `delete the claim: ${plan.reason}`}`);
-  if (plan.claimChange && plan.keep) lines.push(`  claim: ${plan.claim === null ? 'none' : plan.claim === 'unreadable' ? 'unreadable' : plan.claim.slice(0, 16)} -> ${plan.keep.slice(0, 16)}`);
-  if (outcome) {
-    for (const m of outcome.moved) lines.push(`  moved ${m.from} -> ${m.to}`);
-    lines.push(`  claim ${outcome.claim}`);
-  }
-  return lines.join('\n');
 }

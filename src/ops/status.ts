@@ -9,7 +9,7 @@ import { HISTORY_PREFIX, parseObjectKey, timelinePrefix } from '../archive/keys.
 import { StorageError } from '../common/errors.js';
 import { parseLsn, formatLsn, lsn } from '../segment/lsn.js';
 import { SegmentName, tryClassifyWalFileName } from '../segment/names.js';
-import { errorText } from './format.js';
+import { errorText } from '../common/format.js';
 import {
   archiverFailing,
   closeServer,
@@ -19,7 +19,7 @@ import {
   readServerFacts,
   type ArchiverStats,
   type ServerConnection,
-} from './pg-server.js';
+} from '../postgres/sql.js';
 
 export interface LastArchived {
   readonly segment: string;

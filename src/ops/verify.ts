@@ -6,7 +6,7 @@
  * complete list. Only failures to look (storage unreachable, interrupted) are thrown.
  */
 import PQueue from 'p-queue';
-import type { CatalogEntry } from '../archive/catalog.js';
+import type { CatalogEntry } from '../archive/catalog/listing.js';
 import type { ArchiveContext } from '../archive/context.js';
 import { readObject } from '../archive/fetch.js';
 import type { ArchiveIdentity } from '../archive/identity.js';
@@ -14,13 +14,13 @@ import type { ObjectMeta } from '../archive/object-header.js';
 import { CLAIMS_PREFIX, parseClaimKey } from '../archive/keys.js';
 import { AbortedError, ConfigError, ExitCode, NotFoundError, WalvaultError } from '../common/errors.js';
 import { formatLsn } from '../segment/lsn.js';
-import { readObjectHeader } from './header-read.js';
-import { loadHistories, loadInventory } from './inventory.js';
-import { checkObjectMeta } from './object-checks.js';
-import { checkStructure, sortProblems, type Problem, type VerifyScope } from './verify-structure.js';
-import { errorText } from './format.js';
+import { readObjectHeader } from '../archive/header-read.js';
+import { loadHistories, loadInventory } from '../archive/catalog/inventory.js';
+import { checkObjectMeta } from '../archive/catalog/object-checks.js';
+import { checkStructure, sortProblems, type Problem, type VerifyScope } from '../archive/catalog/verify-structure.js';
+import { errorText } from '../common/format.js';
 
-export type { Problem, ProblemKind } from './verify-structure.js';
+export type { Problem, ProblemKind } from '../archive/catalog/verify-structure.js';
 
 export interface VerifyProgress {
   readonly done: number;

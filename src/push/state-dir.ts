@@ -8,9 +8,9 @@
  * The launchers only know WALVAULT_STATE_DIR from the environment (they parse no config file), so
  * the base directory is an environment setting only; the default works for everyone.
  */
-import { existsSync, statSync } from 'node:fs';
-import { readSystemIdentifier } from '../restore/pgdata.js';
-import { dirname, join, resolve } from 'node:path';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { dataDirOfWalPath, readSystemIdentifier } from '../postgres/pgdata.js';
 
 export const DEFAULT_STATE_BASE = '/var/tmp/walvault';
 
@@ -28,15 +28,7 @@ export function stateDirFor(pgdata: string, env: NodeJS.ProcessEnv = process.env
   return join(stateBase(env), `${st.dev}-${st.ino}-${readSystemIdentifier(pgdata) ?? ''}`);
 }
 
-/**
- * The data directory a WAL path (%p, `pg_wal/...`) lies in, or undefined when the path is not inside
- * one (an operator restoring a loose file): then there is no state directory to use.
- */
-export function dataDirOfWalPath(walPath: string): string | undefined {
-  const candidate = dirname(dirname(resolve(walPath)));
-  return existsSync(join(candidate, 'PG_VERSION')) ? candidate : undefined;
-}
-
+/** The state directory of the data directory `walPath` lies in; undefined outside one (no state to use). */
 export function stateDirForWalPath(walPath: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   const pgdata = dataDirOfWalPath(walPath);
   if (pgdata === undefined) return undefined;

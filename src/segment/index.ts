@@ -80,5 +80,5 @@ export {
   type InspectOptions,
   type WalEnd,
   type SegmentInspection,
-  type ArchiveIdentity,
+  type SegmentIdentity,
 } from './inspect.js';

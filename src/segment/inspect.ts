@@ -62,7 +62,11 @@ export interface SegmentInspection {
   readonly truncated: boolean;
 }
 
-export interface ArchiveIdentity {
+/**
+ * The cluster a segment must come from: what validateSegmentForArchive checks a header against.
+ * Not the archive's identity record (archive/identity.ts ArchiveIdentity), which holds more.
+ */
+export interface SegmentIdentity {
   readonly systemId: string | bigint;
   readonly segSize: number;
 }
@@ -205,7 +209,7 @@ function addressProblem(addr: Lsn, start: Lsn, expected: Lsn, segSize: number): 
  * long, its pages valid up to the end or up to an all-zero rest (what an early segment switch
  * leaves). A `.partial` may end anywhere: it is by definition unfinished.
  */
-export function validateSegmentForArchive(bytes: Uint8Array, name: string, identity: ArchiveIdentity): SegmentInspection {
+export function validateSegmentForArchive(bytes: Uint8Array, name: string, identity: SegmentIdentity): SegmentInspection {
   const parsed = parseWalFileName(name, identity.segSize);
   if (parsed.kind !== 'segment' && parsed.kind !== 'partial') {
     throw new InvalidNameError(`unable to validate WAL file '${name}': a ${parsed.kind} file is not a WAL segment`);

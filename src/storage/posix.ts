@@ -25,6 +25,8 @@ import {
   WalvaultError,
   describeCause,
 } from '../common/errors.js';
+// One directory fsync for every local file walvault creates; the alias keeps the call sites short.
+import { fsyncDirectory as fsyncDir } from '../common/atomic-file.js';
 import { sweepTempFilesOnce, tempNameFor } from '../common/temp-files.js';
 import { bodyFailure, BodyError, chunksOf, guardedStream } from './body.js';
 import { compareKeys, isValidKey, validateKey, validatePrefix } from './key.js';
@@ -84,15 +86,6 @@ function checkMode(name: string, mode: number): number {
     throw new ConfigError(`unable to use posix storage option ${name}: '${String(mode)}' is not a file mode`);
   }
   return mode;
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await fs.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 async function writeFully(handle: FileHandle, data: Buffer): Promise<void> {

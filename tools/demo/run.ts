@@ -15,7 +15,8 @@ import { pgUser } from '../pgcluster/user.js';
 import { createStorage } from '../../src/storage/factory.js';
 import { parseCompression } from '../../src/codec/codec.js';
 import { silentLogger } from '../../src/common/log.js';
-import { renderShow, showArchive } from '../../src/ops/show.js';
+import { renderShow } from '../../src/cli/render/show.js';
+import { showArchive } from '../../src/ops/show.js';
 
 /** The checkout this runs from (TS sources or build/tools): the demo drives its bin/ and dist/. */
 const REPO = repoRoot(dirname(fileURLToPath(import.meta.url)));

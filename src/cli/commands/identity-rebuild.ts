@@ -26,7 +26,8 @@ export function registerIdentityRebuild(program: Command, run: RunFn): void {
     run(
       cmd,
       async (ctx) => {
-        const { rebuildIdentity, renderRebuild } = await import('../../ops/identity-rebuild.js');
+        const { rebuildIdentity } = await import('../../ops/identity-rebuild.js');
+        const { renderRebuild } = await import('../render/identity-rebuild.js');
         const { openArchive } = await import('../../archive/open.js');
         const f = cmd.opts<Flags>();
         const archive = await openArchive(ctx.config, ctx.log, ctx.signal);

@@ -27,7 +27,7 @@ export function registerStatus(program: Command, run: RunFn): void {
       cmd,
       async (ctx) => {
         const { collectStatus } = await import('../../ops/status.js');
-        const { renderStatus } = await import('../../ops/render-reports.js');
+        const { renderStatus } = await import('../render/reports.js');
         const { openArchive } = await import('../../archive/open.js');
         const f = cmd.opts<Flags>();
         const c = ctx.config;

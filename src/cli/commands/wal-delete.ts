@@ -33,9 +33,9 @@ export function registerWalDelete(program: Command, run: RunFn): void {
     run(
       cmd,
       async (ctx) => {
-        const { intArg, timelineArg } = await import('../../ops/args.js');
+        const { intArg, timelineArg } = await import('../args.js');
         const { executeWalDelete, planWalDelete } = await import('../../ops/delete.js');
-        const { deletePlanJson, renderDeleteOutcome, renderDeletePlan } = await import('../../ops/render-reports.js');
+        const { deletePlanJson, renderDeleteOutcome, renderDeletePlan } = await import('../render/reports.js');
         const { openArchive } = await import('../../archive/open.js');
         const f = cmd.opts<Flags>();
         if (f.before === undefined) throw new UsageError('unable to delete WAL: --before is required');

@@ -25,8 +25,9 @@ export function registerWalList(program: Command, run: RunFn): void {
     run(
       cmd,
       async (ctx) => {
-        const { lsnArg, timelineArg } = await import('../../ops/args.js');
-        const { listWal, renderWalList } = await import('../../ops/list.js');
+        const { lsnArg, timelineArg } = await import('../args.js');
+        const { listWal } = await import('../../ops/list.js');
+        const { renderWalList } = await import('../render/list.js');
         const { openArchive } = await import('../../archive/open.js');
         const f = cmd.opts<Flags>();
         const filter = {

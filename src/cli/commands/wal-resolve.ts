@@ -30,10 +30,11 @@ export function registerWalResolve(program: Command, run: RunFn): void {
     run(
       cmd,
       async (ctx) => {
-        const { loadInventory } = await import('../../ops/inventory.js');
-        const { conflictingNames, executeResolve, planResolve, renderResolve } = await import('../../ops/resolve.js');
+        const { loadInventory } = await import('../../archive/catalog/inventory.js');
+        const { conflictingNames, executeResolve, planResolve } = await import('../../ops/resolve.js');
+        const { renderResolve } = await import('../render/resolve.js');
         const { openArchive } = await import('../../archive/open.js');
-        const { errorText } = await import('../../ops/format.js');
+        const { errorText } = await import('../../common/format.js');
         const f = cmd.opts<Flags>();
         if (f.keep !== undefined && names.length !== 1) throw new UsageError('unable to resolve: --keep needs exactly one WAL file name');
         const archive = await openArchive(ctx.config, ctx.log, ctx.signal);

@@ -21,8 +21,9 @@ export function registerWalShow(program: Command, run: RunFn): void {
     run(
       cmd,
       async (ctx) => {
-        const { intArg } = await import('../../ops/args.js');
-        const { renderShow, showArchive, showJson } = await import('../../ops/show.js');
+        const { intArg } = await import('../args.js');
+        const { showArchive } = await import('../../ops/show.js');
+        const { renderShow, showJson } = await import('../render/show.js');
         const { openArchive } = await import('../../archive/open.js');
         const f = cmd.opts<Flags>();
         const width = intArg('--width', f.width, 10, 10_000) ?? Math.max(20, (process.stdout.columns ?? 80) - 12);

@@ -38,10 +38,10 @@ export function registerWalVerify(program: Command, run: RunFn): void {
     run(
       cmd,
       async (ctx) => {
-        const { intArg, lsnArg, timelineArg } = await import('../../ops/args.js');
+        const { intArg, lsnArg, timelineArg } = await import('../args.js');
         const { verifyArchive } = await import('../../ops/verify.js');
-        const { renderVerify } = await import('../../ops/render-reports.js');
-        const { renderProgressBar } = await import('../../ops/format.js');
+        const { renderVerify } = await import('../render/reports.js');
+        const { renderProgressBar } = await import('../render/layout.js');
         const { openArchive } = await import('../../archive/open.js');
         const f = cmd.opts<Flags>();
         const timeline = timelineArg(f.timeline);

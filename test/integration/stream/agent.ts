@@ -13,7 +13,7 @@ import { bin, pgOwnedDir, REPO, runCli, walCommands, writeConfig } from '../../s
 import { PgCluster } from '../../support/cluster.js';
 import type { BaseBackup } from '../../../tools/pgcluster/index.js';
 import { createStorage } from '../../../src/storage/factory.js';
-import { listCatalog, type CatalogEntry } from '../../../src/archive/catalog.js';
+import { listCatalog, type CatalogEntry } from '../../../src/archive/catalog/listing.js';
 import { restoreFile } from '../../../src/archive/fetch.js';
 import { parseCompression } from '../../../src/codec/codec.js';
 import { createLogger } from '../../../src/common/log.js';

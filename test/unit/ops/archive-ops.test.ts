@@ -18,8 +18,10 @@ import { fetchLsnCommand, fetchSegmentForLsn, locateLsn } from '../../../src/ops
 import { loadConfig } from '../../../src/config/load.js';
 import { silentLogger } from '../../../src/common/log.js';
 import { PosixStorage } from '../../../src/storage/posix.js';
-import { listWal, renderWalList } from '../../../src/ops/list.js';
-import { showArchive, showJson } from '../../../src/ops/show.js';
+import { renderWalList } from '../../../src/cli/render/list.js';
+import { showJson } from '../../../src/cli/render/show.js';
+import { listWal } from '../../../src/ops/list.js';
+import { showArchive } from '../../../src/ops/show.js';
 import { verifyArchive } from '../../../src/ops/verify.js';
 import { fixtureManifest, loadFixture } from '../../support/fixtures.js';
 import { keysUnder, makeCtx, removeTempDirs, tempDir, testKey, writeFixture } from '../archive/support.js';

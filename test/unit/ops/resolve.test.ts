@@ -11,7 +11,7 @@ import { claimKey, errorKey, objectKey } from '../../../src/archive/keys.js';
 import { pushFile } from '../../../src/archive/push.js';
 import { ArchiveDuplicateError, ConfigError, ExitCode, UsageError } from '../../../src/common/errors.js';
 import { executeWalDelete, planWalDelete } from '../../../src/ops/delete.js';
-import { loadInventory } from '../../../src/ops/inventory.js';
+import { loadInventory } from '../../../src/archive/catalog/inventory.js';
 import { conflictingNames, executeResolve, planResolve } from '../../../src/ops/resolve.js';
 import { verifyArchive } from '../../../src/ops/verify.js';
 import { MemoryStorage } from '../../../src/storage/memory.js';

@@ -1,8 +1,9 @@
 /**
- * Small text helpers shared by the operator commands' readable output. Pure; every command also
- * has `--json`, so nothing here has to be parseable.
+ * Values as an operator reads them (sizes, ages, times, errors), for the readable output and for
+ * the sentences use cases put in their reports. Pure; every command also has `--json`, so nothing
+ * here has to be parseable. Layout (tables, progress bars) is in cli/render/layout.ts.
  */
-import { WalvaultError, describeCause } from '../common/errors.js';
+import { WalvaultError, describeCause } from './errors.js';
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'] as const;
 
@@ -42,41 +43,6 @@ export function shortSha(sha256: string): string {
 /** `2024-05-01 03:04:05Z`: ISO 8601 in UTC without milliseconds, sortable and unambiguous. */
 export function formatTime(date: Date): string {
   return `${date.toISOString().slice(0, 19).replace('T', ' ')}Z`;
-}
-
-export interface Column {
-  readonly title: string;
-  readonly align?: 'left' | 'right';
-}
-
-/** A plain table: a header line, then one line per row, columns separated by two spaces. */
-export function renderTable(columns: readonly Column[], rows: readonly (readonly string[])[]): string {
-  const widths = columns.map((c, i) => Math.max(c.title.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]): string =>
-    columns
-      .map((c, i) => {
-        const cell = cells[i] ?? '';
-        const w = widths[i] ?? 0;
-        return c.align === 'right' ? cell.padStart(w) : cell.padEnd(w);
-      })
-      .join('  ')
-      .trimEnd();
-  return [line(columns.map((c) => c.title)), ...rows.map(line)].join('\n');
-}
-
-/** `key: value` lines with the values aligned. */
-export function renderFields(rows: readonly (readonly [string, string])[]): string {
-  const width = Math.max(0, ...rows.map(([k]) => k.length));
-  return rows.map(([k, v]) => `${`${k}:`.padEnd(width + 2)}${v}`).join('\n');
-}
-
-/** `[#########...........]  45%  123/456 objects  1.2 GiB`: one line for a TTY progress bar. */
-export function renderProgressBar(p: { done: number; total: number; bytes: number; width?: number; what?: string }): string {
-  const width = p.width ?? 30;
-  const fraction = p.total === 0 ? 1 : Math.min(1, p.done / p.total);
-  const filled = Math.round(fraction * width);
-  const pct = `${Math.floor(fraction * 100)}%`.padStart(4);
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${pct}  ${p.done}/${p.total} ${p.what ?? 'objects'}  ${formatBytes(p.bytes)}`;
 }
 
 /** An error as one readable line: our own messages as they are (describeCause would prefix their code). */

@@ -2,14 +2,14 @@
  * What an object's header must agree with: its key, and the archive's identity. Pure; the header
  * comes from a ranged read (wal-verify) or a full download (wal-verify --deep).
  */
-import type { CatalogEntry } from '../archive/catalog.js';
-import type { ArchiveIdentity } from '../archive/identity.js';
-import type { ObjectMeta } from '../archive/object-header.js';
-import { codecFromExtension } from '../codec/codec.js';
-import { quoteExcerpt } from '../common/quote.js';
-import { formatLsn } from '../segment/lsn.js';
-import { segmentStartLsn } from '../segment/names.js';
-import { errorText } from './format.js';
+import type { CatalogEntry } from './listing.js';
+import type { ArchiveIdentity } from '../identity.js';
+import type { ObjectMeta } from '../object-header.js';
+import { codecFromExtension } from '../../codec/codec.js';
+import { quoteExcerpt } from '../../common/quote.js';
+import { formatLsn } from '../../segment/lsn.js';
+import { segmentStartLsn } from '../../segment/names.js';
+import { errorText } from '../../common/format.js';
 
 export type ObjectProblemKind = 'wrong-cluster' | 'header' | 'damaged';
 

@@ -2,9 +2,9 @@
  * The archive's catalog, read from object keys alone (one listing, no GETs): which WAL files exist,
  * on which timeline, at which LSN, how big, with which codec and encryption.
  */
-import type { Storage } from '../storage/types.js';
-import { classifyWalFileName, SegmentName, type ClassifiedWalFileName } from '../segment/names.js';
-import { HISTORY_PREFIX, WAL_PREFIX, parseObjectKey, timelinePrefix, type ObjectKeyParts } from './keys.js';
+import type { Storage } from '../../storage/types.js';
+import { classifyWalFileName, SegmentName, type ClassifiedWalFileName } from '../../segment/names.js';
+import { HISTORY_PREFIX, WAL_PREFIX, parseObjectKey, timelinePrefix, type ObjectKeyParts } from '../keys.js';
 
 export interface CatalogEntry extends ObjectKeyParts {
   readonly key: string;

@@ -4,8 +4,8 @@
  * not follow (a gap, or another server's WAL at the same position) is told apart.
  */
 import { describe, expect, it } from 'vitest';
-import { chainBreak, segmentEdges } from '../../../src/ops/wal-chain.js';
-import { loadFixture } from '../../support/fixtures.js';
+import { chainBreak, segmentEdges } from '../../../../src/archive/catalog/wal-chain.js';
+import { loadFixture } from '../../../support/fixtures.js';
 
 const edges = (major: number, name: string): ReturnType<typeof segmentEdges> => segmentEdges(loadFixture(major, name));
 

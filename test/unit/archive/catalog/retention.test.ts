@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../../../src/common/errors.js';
-import { parseTimelineHistory, type TimelineHistory } from '../../../src/segment/history.js';
-import { describeBefore, neededHistories, parseBefore, planRetention, type RetentionObject } from '../../../src/ops/retention.js';
+import { UsageError } from '../../../../src/common/errors.js';
+import { parseTimelineHistory, type TimelineHistory } from '../../../../src/segment/history.js';
+import { describeBefore, neededHistories, parseBefore, planRetention, type RetentionObject } from '../../../../src/archive/catalog/retention.js';
 
 const MIB = 1024 * 1024;
 const NOW = new Date('2024-05-10T12:00:00Z');

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { encodeObjectHeader, type ObjectMeta } from '../../../src/archive/object-header.js';
 import { IntegrityError } from '../../../src/common/errors.js';
 import type { Storage } from '../../../src/storage/types.js';
-import { readObjectHeader } from '../../../src/ops/header-read.js';
+import { readObjectHeader } from '../../../src/archive/header-read.js';
 
 const meta: ObjectMeta = {
   name: '000000010000000000000007',

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listCatalog, lastArchivedSegment, type CatalogEntry } from '../../../src/archive/catalog.js';
-import { objectKey } from '../../../src/archive/keys.js';
-import { pushFile } from '../../../src/archive/push.js';
-import { MemoryStorage } from '../../../src/storage/memory.js';
-import type { Storage } from '../../../src/storage/types.js';
-import { fixtureManifest } from '../../support/fixtures.js';
-import { DRIVERS, makeCtx, manifestSha, newStorage, removeTempDirs, tempDir, testKey, writeFixture } from './support.js';
+import { listCatalog, lastArchivedSegment, type CatalogEntry } from '../../../../src/archive/catalog/listing.js';
+import { objectKey } from '../../../../src/archive/keys.js';
+import { pushFile } from '../../../../src/archive/push.js';
+import { MemoryStorage } from '../../../../src/storage/memory.js';
+import type { Storage } from '../../../../src/storage/types.js';
+import { fixtureManifest } from '../../../support/fixtures.js';
+import { DRIVERS, makeCtx, manifestSha, newStorage, removeTempDirs, tempDir, testKey, writeFixture } from '../support.js';
 
 afterAll(removeTempDirs);
 

@@ -3,7 +3,7 @@
  * identity, WAL position, archiver statistics, the archive_status queue and a replication slot.
  */
 import pg from 'pg';
-import { ReplicationError, describeCause } from '../common/errors.js';
+import { PostgresError, describeCause } from '../common/errors.js';
 import { parseLsn, type Lsn } from '../segment/lsn.js';
 import { parseConnInfo } from '../walstream/conninfo.js';
 
@@ -30,7 +30,7 @@ export async function connectServer(conninfo: string | undefined, applicationNam
     await client.connect();
   } catch (err) {
     await client.end().catch(() => undefined);
-    throw new ReplicationError(`unable to connect to PostgreSQL '${info.description}': ${describeCause(err)}`, { cause: err, retryable: true });
+    throw new PostgresError(`unable to connect to PostgreSQL '${info.description}': ${describeCause(err)}`, { cause: err, retryable: true });
   }
   return { client, description: info.description };
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { parseTimelineHistory } from '../../../src/segment/history.js';
-import { cellRange, renderTimelineMap } from '../../../src/ops/timeline-map.js';
-import { analyzeTimelines, type WalObjectInfo } from '../../../src/ops/timelines.js';
+import { parseTimelineHistory } from '../../../../src/segment/history.js';
+import { cellRange, renderTimelineMap } from '../../../../src/cli/render/timeline-map.js';
+import { analyzeTimelines, type WalObjectInfo } from '../../../../src/archive/catalog/timelines.js';
 
 const MIB = 1024 * 1024;
 

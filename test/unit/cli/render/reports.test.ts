@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import type { ArchiveIdentity } from '../../../src/archive/identity.js';
-import { UsageError } from '../../../src/common/errors.js';
-import { intArg, lsnArg, timelineArg } from '../../../src/ops/args.js';
-import type { CheckReport } from '../../../src/ops/check.js';
-import type { DeletePlan } from '../../../src/ops/delete.js';
-import { archiverFailing } from '../../../src/ops/pg-server.js';
-import { renderCheck, renderDeleteOutcome, renderDeletePlan, renderStatus, renderVerify } from '../../../src/ops/render-reports.js';
-import { parseBefore, type RetentionObject } from '../../../src/ops/retention.js';
-import type { StatusReport } from '../../../src/ops/status.js';
-import type { VerifyReport } from '../../../src/ops/verify.js';
+import type { ArchiveIdentity } from '../../../../src/archive/identity.js';
+import { UsageError } from '../../../../src/common/errors.js';
+import { intArg, lsnArg, timelineArg } from '../../../../src/cli/args.js';
+import type { CheckReport } from '../../../../src/ops/check.js';
+import type { DeletePlan } from '../../../../src/ops/delete.js';
+import { archiverFailing } from '../../../../src/postgres/sql.js';
+import { renderCheck, renderDeleteOutcome, renderDeletePlan, renderStatus, renderVerify } from '../../../../src/cli/render/reports.js';
+import { parseBefore, type RetentionObject } from '../../../../src/archive/catalog/retention.js';
+import type { StatusReport } from '../../../../src/ops/status.js';
+import type { VerifyReport } from '../../../../src/ops/verify.js';
 
 const identity: ArchiveIdentity = {
   formatVersion: 1,

@@ -7,7 +7,7 @@ import {
   missingRanges,
   rangeLength,
   sortedUnique,
-} from '../../../src/ops/segment-ranges.js';
+} from '../../../../src/archive/catalog/segment-ranges.js';
 
 const R = (first: number, last: number) => ({ first: BigInt(first), last: BigInt(last) });
 const list = [3n, 4n, 5n, 9n, 12n];

@@ -4,7 +4,7 @@
  * timeline 2 reads 0x1B..0x1C and timeline 3 starts with 0x1D. Expected gaps are worked out by hand.
  */
 import { describe, expect, it } from 'vitest';
-import { parseTimelineHistory, type TimelineHistory } from '../../../src/segment/history.js';
+import { parseTimelineHistory, type TimelineHistory } from '../../../../src/segment/history.js';
 import {
   analyzeTimelines,
   chainGaps,
@@ -14,8 +14,8 @@ import {
   presentSegments,
   type TimelineGap,
   type WalObjectInfo,
-} from '../../../src/ops/timelines.js';
-import { timeline } from '../../../src/segment/timeline.js';
+} from '../../../../src/archive/catalog/timelines.js';
+import { timeline } from '../../../../src/segment/timeline.js';
 
 const MIB = 1024 * 1024;
 const H2 = '1\t0/1B19090\tno recovery target specified\n';

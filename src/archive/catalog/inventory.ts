@@ -3,14 +3,14 @@
  * sorted here (some S3-compatible services do not list in byte order), plus the decoded history
  * files, which are the only objects read in full to answer "which timeline came from where".
  */
-import { listCatalog, type CatalogEntry } from '../archive/catalog.js';
-import type { ArchiveContext } from '../archive/context.js';
-import { restoreFile } from '../archive/fetch.js';
-import { readIdentity, type ArchiveIdentity } from '../archive/identity.js';
-import { HISTORY_PREFIX, IDENTITY_KEY, WAL_PREFIX } from '../archive/keys.js';
-import { ExitCode, NotFoundError, WalvaultError, IntegrityError } from '../common/errors.js';
-import { parseTimelineHistory, type TimelineHistory } from '../segment/history.js';
-import { errorText } from './format.js';
+import { listCatalog, type CatalogEntry } from './listing.js';
+import type { ArchiveContext } from '../context.js';
+import { restoreFile } from '../fetch.js';
+import { readIdentity, type ArchiveIdentity } from '../identity.js';
+import { HISTORY_PREFIX, IDENTITY_KEY, WAL_PREFIX } from '../keys.js';
+import { ExitCode, NotFoundError, WalvaultError, IntegrityError } from '../../common/errors.js';
+import { parseTimelineHistory, type TimelineHistory } from '../../segment/history.js';
+import { errorText } from '../../common/format.js';
 
 export interface Inventory {
   readonly identity: ArchiveIdentity;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatBytes, formatDuration, formatTime, renderFields, renderProgressBar, renderTable, shortSha } from '../../../src/ops/format.js';
+import { renderFields, renderProgressBar, renderTable } from '../../../src/cli/render/layout.js';
+import { formatBytes, formatDuration, formatTime, shortSha } from '../../../src/common/format.js';
 
 describe('formatBytes', () => {
   it.each([

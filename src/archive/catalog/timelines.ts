@@ -9,10 +9,10 @@
  * holding its switch point has a gap, while WAL that retention removed from the start of the
  * archive is not a gap.
  */
-import { makeTimelineHistory, timelineSpans, type TimelineHistory } from '../segment/history.js';
-import type { Lsn } from '../segment/lsn.js';
-import { historyFileName, segmentFileName, segnoOfLsn, type WalFileKind } from '../segment/names.js';
-import { timeline as toTimeline, type Timeline } from '../segment/timeline.js';
+import { makeTimelineHistory, timelineSpans, type TimelineHistory } from '../../segment/history.js';
+import type { Lsn } from '../../segment/lsn.js';
+import { historyFileName, segmentFileName, segnoOfLsn, type WalFileKind } from '../../segment/names.js';
+import { timeline as toTimeline, type Timeline } from '../../segment/timeline.js';
 import { firstIn, mergeRanges, missingRanges, sortedUnique, type SegmentRange } from './segment-ranges.js';
 
 /** What the analysis needs of a catalog entry (CatalogEntry has all of it). */

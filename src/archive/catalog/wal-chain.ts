@@ -8,9 +8,9 @@
  * record that started in N. So walking N's records gives two facts N+1 must agree with; a version
  * written by another server (split brain, a restored copy archiving to the same place) fails them.
  */
-import { formatLsn, type Lsn } from '../segment/lsn.js';
-import { LONG_PAGE_HEADER_SIZE, SHORT_PAGE_HEADER_SIZE, XLP_FIRST_IS_CONTRECORD, readLongHeader } from '../segment/pageheader.js';
-import { isAllZero } from '../segment/internal.js';
+import { formatLsn, type Lsn } from '../../segment/lsn.js';
+import { LONG_PAGE_HEADER_SIZE, SHORT_PAGE_HEADER_SIZE, XLP_FIRST_IS_CONTRECORD, readLongHeader } from '../../segment/pageheader.js';
+import { isAllZero } from '../../segment/internal.js';
 
 /** sizeof(XLogRecord): xl_tot_len u32, xl_xid u32, xl_prev u64, xl_info u8, xl_rmid u8, 2 pad, xl_crc u32. */
 const RECORD_HEADER = 24;

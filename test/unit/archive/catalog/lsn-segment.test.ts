@@ -1,8 +1,8 @@
 /** Vectors: 1 MiB segments; PostgreSQL 15 switch points 0/1B19090 (1 -> 2) and 0/1D17B58 (2 -> 3). */
 import { describe, expect, it } from 'vitest';
-import { makeTimelineHistory, parseTimelineHistory } from '../../../src/segment/history.js';
-import { parseLsn } from '../../../src/segment/lsn.js';
-import { segmentCandidatesForLsn } from '../../../src/ops/lsn-segment.js';
+import { makeTimelineHistory, parseTimelineHistory } from '../../../../src/segment/history.js';
+import { parseLsn } from '../../../../src/segment/lsn.js';
+import { segmentCandidatesForLsn } from '../../../../src/archive/catalog/lsn-segment.js';
 
 const MIB = 1024 * 1024;
 const H3 = parseTimelineHistory('1\t0/1B19090\tno recovery target specified\n\n2\t0/1D17B58\tno recovery target specified\n', 3);

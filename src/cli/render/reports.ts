@@ -2,14 +2,15 @@
  * Readable text for wal-verify, wal-delete, check and status, and the JSON form of a deletion plan.
  * Pure: the reports come from the library functions; the commands print what these return.
  */
-import { formatLsn, lsn } from '../segment/lsn.js';
-import { segmentFileName } from '../segment/names.js';
-import type { CheckReport } from './check.js';
-import type { DeleteOutcome, DeletePlan } from './delete.js';
-import { count, formatBytes, formatDuration, formatTime, renderFields } from './format.js';
-import { describeBefore, type RetentionObject } from './retention.js';
-import type { StatusReport } from './status.js';
-import type { VerifyReport } from './verify.js';
+import { formatLsn, lsn } from '../../segment/lsn.js';
+import { segmentFileName } from '../../segment/names.js';
+import type { CheckReport } from '../../ops/check.js';
+import type { DeleteOutcome, DeletePlan } from '../../ops/delete.js';
+import { count, formatBytes, formatDuration, formatTime } from '../../common/format.js';
+import { renderFields } from './layout.js';
+import { describeBefore, type RetentionObject } from '../../archive/catalog/retention.js';
+import type { StatusReport } from '../../ops/status.js';
+import type { VerifyReport } from '../../ops/verify.js';
 
 export function renderVerify(r: VerifyReport): string {
   const scope = [

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { ArchiveIdentity } from '../../../src/archive/identity.js';
-import type { ObjectMeta } from '../../../src/archive/object-header.js';
-import { checkObjectMeta } from '../../../src/ops/object-checks.js';
-import { redactCommand } from '../../../src/ops/check.js';
+import type { ArchiveIdentity } from '../../../../src/archive/identity.js';
+import type { ObjectMeta } from '../../../../src/archive/object-header.js';
+import { checkObjectMeta } from '../../../../src/archive/catalog/object-checks.js';
+import { redactCommand } from '../../../../src/ops/check.js';
 
 const SHA = 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad';
 const identity: ArchiveIdentity = {

@@ -7,10 +7,10 @@
  *     TL 2               ####
  *   legend: # archived  . missing  : partly missing (wider columns)
  */
-import { formatLsn, lsn } from '../segment/lsn.js';
-import { clipRange, rangeLength, type SegmentRange } from './segment-ranges.js';
-import { formatBytes } from './format.js';
-import type { ArchiveLayout } from './timelines.js';
+import { formatLsn, lsn } from '../../segment/lsn.js';
+import { clipRange, rangeLength, type SegmentRange } from '../../archive/catalog/segment-ranges.js';
+import { formatBytes } from '../../common/format.js';
+import type { ArchiveLayout } from '../../archive/catalog/timelines.js';
 
 export const MAP_CHARS = { archived: '#', missing: '.', partly: ':', outside: ' ' } as const;
 

@@ -8,10 +8,10 @@
  * predecessor's WAL, so it holds positions on both sides of the switch. The predecessor's own full
  * segment (when an old primary kept writing) and its `.partial` follow as fallbacks.
  */
-import { timelineOfLsn, timelineOfSegment, type TimelineHistory } from '../segment/history.js';
-import { SegmentName, segnoOfLsn } from '../segment/names.js';
-import type { Lsn } from '../segment/lsn.js';
-import type { Timeline } from '../segment/timeline.js';
+import { timelineOfLsn, timelineOfSegment, type TimelineHistory } from '../../segment/history.js';
+import { SegmentName, segnoOfLsn } from '../../segment/names.js';
+import type { Lsn } from '../../segment/lsn.js';
+import type { Timeline } from '../../segment/timeline.js';
 
 export interface LsnLookup {
   readonly lsn: Lsn;

@@ -1,9 +1,25 @@
 /**
- * What wal-fetch can learn from the data directory it runs in (PostgreSQL starts restore_command
- * with the data directory as working directory).
+ * The one module that knows PostgreSQL's data directory layout (PG_VERSION, pg_wal/, the recovery
+ * signal files, global/pg_control): what wal-push and wal-fetch learn from the data directory they
+ * run in (PostgreSQL starts archive_command and restore_command with it as working directory).
+ * The sh launchers in bin/ repeat a little of this in sh; keep them in step.
  */
 import { existsSync, openSync, readSync, closeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+
+/** A directory is a data directory when it holds PG_VERSION (as PostgreSQL itself checks). */
+export function isDataDir(dir: string): boolean {
+  return existsSync(join(dir, 'PG_VERSION'));
+}
+
+/**
+ * The data directory a WAL path (%p, `pg_wal/...`) lies in, or undefined when the path is not inside
+ * one (an operator restoring a loose file).
+ */
+export function dataDirOfWalPath(walPath: string): string | undefined {
+  const candidate = dirname(dirname(resolve(walPath)));
+  return isDataDir(candidate) ? candidate : undefined;
+}
 
 export type RecoveryMode = 'standby' | 'archive-recovery' | 'unknown';
 
@@ -22,7 +38,7 @@ export function detectRecoveryMode(pgdata: string): RecoveryMode {
  */
 export function restoreDataDir(walPath: string | undefined, cwd: string = process.cwd()): string | undefined {
   const candidates = walPath === undefined ? [cwd] : [dirname(dirname(resolve(cwd, walPath))), cwd];
-  return candidates.find((dir) => existsSync(join(dir, 'PG_VERSION')));
+  return candidates.find(isDataDir);
 }
 
 /**

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { CatalogEntry } from '../../../src/archive/catalog.js';
-import { parseTimelineHistory } from '../../../src/segment/history.js';
-import { parseLsn } from '../../../src/segment/lsn.js';
-import { checkStructure } from '../../../src/ops/verify-structure.js';
+import type { CatalogEntry } from '../../../../src/archive/catalog/listing.js';
+import { parseTimelineHistory } from '../../../../src/segment/history.js';
+import { parseLsn } from '../../../../src/segment/lsn.js';
+import { checkStructure } from '../../../../src/archive/catalog/verify-structure.js';
 
 const MIB = 1024 * 1024;
 const SHA_A = 'a'.repeat(64);

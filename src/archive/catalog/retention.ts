@@ -13,10 +13,10 @@
  * history/ (archive.info, archive.info.copy, errors/). Deleting WAL that the newest base backup
  * (its `.backup` file) needs is refused unless forced.
  */
-import { UsageError } from '../common/errors.js';
-import { parseLsn, type Lsn, formatLsn } from '../segment/lsn.js';
-import { SegmentName, historyFileName, segmentFileName, segnoOfLsn } from '../segment/names.js';
-import type { TimelineHistory } from '../segment/history.js';
+import { UsageError } from '../../common/errors.js';
+import { parseLsn, type Lsn, formatLsn } from '../../segment/lsn.js';
+import { SegmentName, historyFileName, segmentFileName, segnoOfLsn } from '../../segment/names.js';
+import type { TimelineHistory } from '../../segment/history.js';
 import type { WalObjectInfo } from './timelines.js';
 
 export interface RetentionObject extends WalObjectInfo {

@@ -2,10 +2,10 @@
  * The part of wal-verify that needs no object contents: continuity of every recovery path, the
  * history files, and names stored with different contents. Pure.
  */
-import type { CatalogEntry } from '../archive/catalog.js';
-import { historyIncludes, type TimelineHistory } from '../segment/history.js';
-import type { Lsn } from '../segment/lsn.js';
-import { SegmentName, historyFileName, segmentFileName, segnoOfLsn, tryClassifyWalFileName } from '../segment/names.js';
+import type { CatalogEntry } from './listing.js';
+import { historyIncludes, type TimelineHistory } from '../../segment/history.js';
+import type { Lsn } from '../../segment/lsn.js';
+import { SegmentName, historyFileName, segmentFileName, segnoOfLsn, tryClassifyWalFileName } from '../../segment/names.js';
 import { clipRange, type SegmentRange } from './segment-ranges.js';
 import { chainGaps, describeGap, historyOrSelf, historyProblems, mergeGaps, presentSegments } from './timelines.js';
 
