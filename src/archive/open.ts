@@ -3,7 +3,7 @@ import type { Logger } from '../common/log.js';
 import { parseCompression } from '../codec/codec.js';
 import { loadEncryptionKey, type EncryptionKey, type KeyFileAccess } from '../codec/encryption.js';
 import type { Config } from '../config/load.js';
-import { createStorage } from '../storage/factory.js';
+import { createStorage, parseModeSetting } from '../storage/factory.js';
 import type { ArchiveContext } from './context.js';
 
 /** Builds the archive context from settings: storage driver, codec for new objects, encryption key. */
@@ -24,7 +24,13 @@ export async function openArchive(config: Config, log: Logger, signal?: AbortSig
     ...(config['s3-sse-kms-key-id'] ? { kmsKeyId: config['s3-sse-kms-key-id'] } : {}),
     maxAttempts: config['s3-max-attempts'],
     requestTimeoutMs: config['s3-request-timeout'],
+    accessKeyId: config['s3-access-key-id'],
+    secretAccessKeyFile: config['s3-secret-access-key-file'],
+    secretAccessKeyFileAccess: config['s3-secret-access-key-file-access'] as KeyFileAccess,
     log: log.child({ component: 'storage.s3' }),
+  }, {
+    fileMode: parseModeSetting('posix-file-mode', config['posix-file-mode']),
+    dirMode: parseModeSetting('posix-dir-mode', config['posix-dir-mode']),
   });
   let encryption: EncryptionKey | undefined;
   if (config['encryption-key'] !== undefined || config['encryption-key-file'] !== undefined) {

@@ -2,7 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { ExitCode, UsageError, WalvaultError, describeCause, exitCodeOf } from '../common/errors.js';
 import { createLogger, type LogFormat } from '../common/log.js';
 import { printableLine } from '../common/quote.js';
-import { loadConfig } from '../config/load.js';
+import { loadConfig, sectionOfCommand } from '../config/load.js';
 import { VERSION } from '../common/version.js';
 import type { CliContext, CommandBody, RunOptions } from './context.js';
 import { configFlags } from './options.js';
@@ -23,7 +23,7 @@ async function runBody(cmd: Command, body: CommandBody, opts: RunOptions = {}): 
   process.once('SIGTERM', onSignal);
   let code: number;
   try {
-    const { config, sources } = loadConfig({ flags: configFlags(cmd.optsWithGlobals()) });
+    const { config, sources } = loadConfig({ flags: configFlags(cmd.optsWithGlobals()), command: sectionOfCommand(name) });
     const level = sources['log-level'] === 'default' && opts.defaultLogLevel ? opts.defaultLogLevel : config['log-level'];
     const log = createLogger({ level: level as 'info', sync: true, format: config['log-format'] as LogFormat }).child({ command: name });
     const ctx: CliContext = {

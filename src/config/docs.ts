@@ -1,3 +1,4 @@
+import { CONFIG_SECTIONS } from './load.js';
 import { GROUP_TITLES, OPTIONS, type OptionDef, type OptionGroup } from './options.js';
 
 /**
@@ -22,6 +23,21 @@ export function renderConfigurationDoc(): string {
   out.push('never silently ignored. Config file syntax: one `name = value` per line, `#` comment lines,');
   out.push('values optionally in double quotes. Standard AWS variables (`AWS_ACCESS_KEY_ID`,');
   out.push('`AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`, `AWS_PROFILE`) are read by the S3 SDK.');
+  out.push('');
+  out.push('One file can serve several commands: lines after a `[<command>]` header apply only to that');
+  out.push('command, on top of the lines before any header (or under `[global]`); other sections are');
+  out.push('checked but not applied. The environment and flags still win over both. Sections: ');
+  out.push(`${CONFIG_SECTIONS.map((c) => `\`[${c}]\``).join(', ')}. For example, with \`walvault stream\` and`);
+  out.push('`walvault daemon` on one host:');
+  out.push('');
+  out.push('```ini');
+  out.push('archive = s3://my-bucket/prod-db1');
+  out.push('metrics-host = 127.0.0.1');
+  out.push('[stream]');
+  out.push('metrics-port = 9851');
+  out.push('[daemon]');
+  out.push('metrics-port = 9852');
+  out.push('```');
   out.push('');
   const groups = [...new Set((OPTIONS as readonly OptionDef[]).map((o) => o.group))] as OptionGroup[];
   for (const group of groups) {

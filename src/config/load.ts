@@ -31,6 +31,39 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
   /** Overridable for tests so a machine's /etc never leaks into them. */
   defaultConfigFile?: string;
+  /**
+   * The command being run (`stream`, `daemon`, `wal-push`, ...): its `[<command>]` section of the
+   * config file applies on top of the lines outside any section. Undefined = no section applies.
+   */
+  command?: string;
+}
+
+/**
+ * The sections a config file may have: `[global]` (the same as no section) and one per command, so
+ * that `walvault stream` and `walvault daemon` can share one file with, say, two metrics ports.
+ */
+export const CONFIG_SECTIONS = [
+  'global',
+  'wal-push',
+  'wal-fetch',
+  'stream',
+  'daemon',
+  'status',
+  'check',
+  'config',
+  'wal-list',
+  'wal-show',
+  'wal-verify',
+  'wal-delete',
+  'wal-resolve',
+  'identity-rebuild',
+  'segment',
+  'inspect',
+] as const;
+
+/** The section a command reads, from its path below the program (`walvault config show` reads `[config]`). */
+export function sectionOfCommand(commandPath: string): string | undefined {
+  return commandPath.split(' ')[1];
 }
 
 /** Settings precedence: defaults < config file < WALVAULT_* environment < command-line flags. */
@@ -68,13 +101,25 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
       problems.push(`config file '${file}': ${describeCause(err)}`);
     }
     if (text !== undefined) {
-      for (const entry of parseConfigFile(text, file, problems)) {
+      const entries = parseConfigFile(text, file, problems);
+      // Lines outside any section first, then the command's own section on top of them.
+      const ordered = [...entries.filter((e) => e.section === 'global'), ...entries.filter((e) => e.section !== 'global')];
+      for (const entry of ordered) {
         const def = optionByName(entry.name);
         if (!def || def.name === 'config') {
           problems.push(`${file}:${entry.line}: unknown setting ${quoteExcerpt(entry.name)}`);
           continue;
         }
-        set(def, entry.value, 'file', `${file}:${entry.line}: ${def.name}`);
+        // Another command's section: checked (a typo is an error everywhere), not applied.
+        if (entry.section !== 'global' && entry.section !== opts.command) {
+          try {
+            coerce(def, entry.value);
+          } catch (err) {
+            problems.push(`${file}:${entry.line}: [${entry.section}] ${def.name}: ${describeCause(err)}`);
+          }
+          continue;
+        }
+        set(def, entry.value, 'file', `${file}:${entry.line}: ${entry.section === 'global' ? '' : `[${entry.section}] `}${def.name}`);
       }
     }
   }
@@ -113,15 +158,29 @@ interface FileEntry {
   name: string;
   value: string;
   line: number;
+  /** `global` for lines before any `[section]` header. */
+  section: string;
 }
 
-/** `name = value` lines; `#` starts a comment line; values may be double-quoted. */
+/**
+ * `name = value` lines; `#` starts a comment line; values may be double-quoted; `[section]` headers
+ * (see CONFIG_SECTIONS) scope the lines after them to one command.
+ */
 export function parseConfigFile(text: string, file: string, problems: string[]): FileEntry[] {
   const entries: FileEntry[] = [];
   const seen = new Set<string>();
+  let section = 'global';
   text.split(/\r?\n/).forEach((rawLine, i) => {
     const line = rawLine.trim();
     if (line === '' || line.startsWith('#')) return;
+    const header = /^\[\s*([^\]]*?)\s*\]$/.exec(line);
+    if (header) {
+      if (!(CONFIG_SECTIONS as readonly string[]).includes(header[1]!)) {
+        problems.push(`${file}:${i + 1}: unknown section ${quoteExcerpt(line)} (expected one of ${CONFIG_SECTIONS.map((c) => `[${c}]`).join(', ')})`);
+      }
+      section = header[1]!;
+      return;
+    }
     const m = /^([a-z0-9-]+)\s*=\s*(.*)$/.exec(line);
     if (!m) {
       problems.push(`${file}:${i + 1}: expected 'name = value', got ${quoteExcerpt(line)}`);
@@ -130,12 +189,13 @@ export function parseConfigFile(text: string, file: string, problems: string[]):
     const name = m[1]!;
     let value = m[2]!;
     if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
-    if (seen.has(name)) {
-      problems.push(`${file}:${i + 1}: '${name}' is set twice`);
+    const key = `${section}\0${name}`;
+    if (seen.has(key)) {
+      problems.push(`${file}:${i + 1}: '${name}' is set twice${section === 'global' ? '' : ` in [${section}]`}`);
       return;
     }
-    seen.add(name);
-    entries.push({ name, value, line: i + 1 });
+    seen.add(key);
+    entries.push({ name, value, line: i + 1, section });
   });
   return entries;
 }

@@ -348,6 +348,58 @@ export const OPTIONS = [
       '`text`: time, level, message and fields, for people. `auto`: `text` when stderr is a terminal, else `json`. ' +
       'Secrets are redacted in both.',
   },
+  // Operator settings (issue 15): S3 credentials without secrets in archive_command, and the
+  // ownership-independent modes of what a posix archive creates.
+  {
+    name: 's3-access-key-id',
+    env: 'WALVAULT_S3_ACCESS_KEY_ID',
+    type: 'string',
+    group: 's3',
+    doc:
+      'S3 access key id, used with `s3-secret-access-key-file` (both or neither). Unset = the standard ' +
+      'AWS chain (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, `AWS_PROFILE`, instance or pod roles). ' +
+      'Lets the config file carry the credentials, so nothing secret goes into archive_command.',
+    example: 'AKIAIOSFODNN7EXAMPLE',
+  },
+  {
+    name: 's3-secret-access-key-file',
+    env: 'WALVAULT_S3_SECRET_ACCESS_KEY_FILE',
+    type: 'path',
+    group: 's3',
+    doc:
+      'File holding the S3 secret access key (one line). Its mode is checked like the encryption key ' +
+      "file's (see `s3-secret-access-key-file-access`). The secret is never logged nor shown by `config show`.",
+    example: '/etc/walvault/s3-secret',
+  },
+  {
+    name: 's3-secret-access-key-file-access',
+    env: 'WALVAULT_S3_SECRET_ACCESS_KEY_FILE_ACCESS',
+    type: 'enum',
+    group: 's3',
+    values: ['owner', 'group', 'any'],
+    default: 'owner',
+    doc:
+      'Who besides its owner may have access to `s3-secret-access-key-file`: `owner` (`chmod 600`), ' +
+      '`group` (640, for a root-owned file and the server\'s group) or `any` (no check).',
+  },
+  {
+    name: 'posix-file-mode',
+    env: 'WALVAULT_POSIX_FILE_MODE',
+    type: 'string',
+    group: 'storage',
+    default: '0600',
+    doc:
+      'Octal mode of the files a posix archive gets, whatever the umask. Run as root, walvault also ' +
+      'gives new files and directories the owner and group of the archive root.',
+  },
+  {
+    name: 'posix-dir-mode',
+    env: 'WALVAULT_POSIX_DIR_MODE',
+    type: 'string',
+    group: 'storage',
+    default: '0700',
+    doc: 'Octal mode of the directories walvault creates in a posix archive (e.g. `0750` for a group of readers).',
+  },
 ] as const satisfies readonly OptionDef[];
 
 export type OptionName = (typeof OPTIONS)[number]['name'];

@@ -8,6 +8,7 @@
  * The cursor file holds the last name wal-fetch served itself; the prefetcher works forward from it
  * and starts over when it moves to another timeline (which also drops every file of other timelines).
  */
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import PQueue from 'p-queue';
@@ -69,6 +70,25 @@ export interface PrefetchOptions {
   /** How often to look again for a segment the archive does not have yet (a standby waits for it). */
   readonly missingRetryMs: number;
   readonly expectedSystemId?: string;
+  /**
+   * The data directory in recovery. Once it has neither standby.signal nor recovery.signal (the
+   * server was promoted or recovery reached its target) or is gone, the prefetcher stops at once
+   * and deletes what it downloaded: nobody will ask for those segments again.
+   */
+  readonly pgdata?: string;
+}
+
+/** True while `pgdata` still exists and asks for recovery (PostgreSQL 12+ signal files). */
+export function stillRecovering(pgdata: string): boolean {
+  if (!existsSync(join(pgdata, 'global', 'pg_control'))) return false;
+  return existsSync(join(pgdata, 'standby.signal')) || existsSync(join(pgdata, 'recovery.signal'));
+}
+
+/** Deletes every prefetched segment, temp file and the cursor (the directory itself stays). */
+async function dropAll(dir: string): Promise<void> {
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    await unlink(join(dir, name)).catch(() => undefined);
+  }
 }
 
 export async function runPrefetcher(ctx: ArchiveContext, opts: PrefetchOptions): Promise<{ fetched: number }> {
@@ -90,8 +110,13 @@ export async function runPrefetcher(ctx: ArchiveContext, opts: PrefetchOptions):
   // The launcher hands files over with `mv` and never moves the cursor: what disappeared from here
   // was consumed, so the window moves past it.
   let consumedUpTo = '';
+  let recoveryOver = false;
+  const over = (): boolean => {
+    if (!recoveryOver && opts.pgdata !== undefined && !stillRecovering(opts.pgdata)) recoveryOver = true;
+    return recoveryOver;
+  };
 
-  while (!ctx.signal?.aborted) {
+  while (!ctx.signal?.aborted && !over()) {
     const current = (await readFile(join(dir, CURSOR), 'utf8').catch(() => '')).trim();
     const parsed = tryClassifyWalFileName(current);
     if (!parsed || parsed.kind !== 'segment') break;
@@ -124,7 +149,7 @@ export async function runPrefetcher(ctx: ArchiveContext, opts: PrefetchOptions):
           const restored = await restoreFile(ctx, name, opts.expectedSystemId ? { expectedSystemId: opts.expectedSystemId } : {});
           // Dropped while downloading (the cursor moved to another timeline): do not publish.
           const stillWanted = (await readFile(join(dir, CURSOR), 'utf8').catch(() => '')).trim();
-          if (stillWanted.slice(0, 8) === name.slice(0, 8) && name > stillWanted && name > consumedUpTo) {
+          if (!over() && stillWanted.slice(0, 8) === name.slice(0, 8) && name > stillWanted && name > consumedUpTo) {
             await writeFileAtomic(join(dir, name), restored.bytes);
             fetched++;
           }
@@ -141,9 +166,14 @@ export async function runPrefetcher(ctx: ArchiveContext, opts: PrefetchOptions):
       });
       if (queue.size >= opts.concurrency) break;
     }
-    await Promise.race([queue.onIdle(), sleep(100)]);
+    // onIdle() resolves at once on an idle queue: racing it alone would spin the loop at full CPU.
+    await (queue.pending + queue.size > 0 ? Promise.race([queue.onIdle(), sleep(100)]) : sleep(100));
   }
   await queue.onIdle();
+  if (over()) {
+    log.info('recovery has ended: prefetcher stops and drops its downloads');
+    await dropAll(dir);
+  }
   return { fetched };
 }
 

@@ -12,8 +12,10 @@
  *   WALVAULT_S3_SSE, _SSE_KMS_KEY_ID → sse, kmsKeyId
  *   WALVAULT_S3_MAX_ATTEMPTS       → maxAttempts
  *   WALVAULT_S3_REQUEST_TIMEOUT    → requestTimeoutMs
+ *   WALVAULT_S3_ACCESS_KEY_ID, _SECRET_ACCESS_KEY_FILE(_ACCESS) → credentials (s3-credentials.ts)
  *   AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN / AWS_PROFILE: read by the SDK's
  *   own provider chain unless `credentials` is given.
+ *   WALVAULT_POSIX_FILE_MODE, _DIR_MODE → fileMode, dirMode (octal text, see parseModeSetting)
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,14 +23,23 @@ import { ConfigError } from '../common/errors.js';
 import { BUCKET_NAME, isValidKey } from './key.js';
 import { PosixStorage, type PosixStorageOptions } from './posix.js';
 import type { S3StorageOptions } from './s3.js';
+import { loadS3Credentials, type S3CredentialSettings } from './s3-credentials.js';
 import type { Storage } from './types.js';
 
 export type StorageLocation =
   | { kind: 'posix'; root: string }
   | { kind: 's3'; bucket: string; prefix: string };
 
-/** Everything of S3StorageOptions except where, which comes from the URL. */
-export type S3ConnectionOptions = Omit<S3StorageOptions, 'bucket' | 'prefix'>;
+/** Everything of S3StorageOptions except where, which comes from the URL; credentials also from files. */
+export type S3ConnectionOptions = Omit<S3StorageOptions, 'bucket' | 'prefix'> & S3CredentialSettings;
+
+/** `posix-file-mode` / `posix-dir-mode`: octal text such as `0640` (or `640`). */
+export function parseModeSetting(name: string, text: string): number {
+  if (!/^0?[0-7]{3}$/.test(text.trim())) {
+    throw new ConfigError(`unable to use ${name} '${text}': expected an octal mode such as 0640`);
+  }
+  return parseInt(text.trim(), 8);
+}
 
 export type PosixOptions = Omit<PosixStorageOptions, 'root'>;
 
@@ -91,6 +102,8 @@ export async function createStorage(
 ): Promise<Storage> {
   const location = parseStorageUrl(url);
   if (location.kind === 'posix') return new PosixStorage({ ...posixOptions, root: location.root });
+  const { accessKeyId, secretAccessKeyFile, secretAccessKeyFileAccess, ...connection } = s3Options;
+  const fromFile = await loadS3Credentials({ accessKeyId, secretAccessKeyFile, secretAccessKeyFileAccess });
   const { S3Storage } = await import('./s3.js');
-  return new S3Storage({ ...s3Options, bucket: location.bucket, prefix: location.prefix });
+  return new S3Storage({ ...connection, ...(fromFile ? { credentials: fromFile } : {}), bucket: location.bucket, prefix: location.prefix });
 }

@@ -6,7 +6,10 @@
  * a killed writer's leftover without touching a live writer's file, see common/temp-files.ts), fsyncs it, then renames it over the target, or, for
  * ifAbsent, hard-links it to the target (link never replaces; EEXIST means someone was first), and
  * fsyncs the directory. Directories are created 0700 and their parents fsynced, files are 0600,
- * whatever the umask. A put that fails or is aborted removes its temp file.
+ * whatever the umask (`posix-dir-mode`, `posix-file-mode`). Run as root (an operator's `walvault
+ * check`), new files and directories are given the owner and group of the archive root, so that a
+ * root-owned 0700 directory never locks the postgres user out later. A put that fails or is aborted
+ * removes its temp file.
  *
  * The root must already exist: if an archive mount point is missing we refuse, instead of creating
  * an empty archive in its place; and a missing root never reads as "object not found" (for
@@ -81,6 +84,16 @@ function errnoOf(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
 }
 
+/**
+ * The owner to give new files and directories: the archive root's, when this process runs as root
+ * and the root belongs to someone else; undefined = leave them ours (chown would fail anyway).
+ */
+export function ownerFor(rootUid: number, rootGid: number, euid: number | undefined = process.geteuid?.()): { uid: number; gid: number } | undefined {
+  if (euid !== 0) return undefined;
+  if (rootUid === 0 && rootGid === 0) return undefined;
+  return { uid: rootUid, gid: rootGid };
+}
+
 function checkMode(name: string, mode: number): number {
   if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) {
     throw new ConfigError(`unable to use posix storage option ${name}: '${String(mode)}' is not a file mode`);
@@ -104,6 +117,8 @@ export class PosixStorage implements Storage {
   private readonly dirMode: number;
   /** Directories whose entry chain up to the root this process has fsynced (or created and fsynced). */
   private readonly durableDirs = new Set<string>();
+  /** Owner and group for what we create: the root's, when we run as root and it is someone else's. */
+  private owner: { uid: number; gid: number } | undefined;
 
   constructor(opts: PosixStorageOptions) {
     if (!path.isAbsolute(opts.root)) {
@@ -130,7 +145,9 @@ export class PosixStorage implements Storage {
   private async checkRoot(where: string): Promise<void> {
     let isDir: boolean;
     try {
-      isDir = (await fs.stat(this.root)).isDirectory();
+      const st = await fs.stat(this.root);
+      isDir = st.isDirectory();
+      this.owner = ownerFor(st.uid, st.gid);
     } catch (err) {
       if (errnoOf(err) === 'ENOENT') {
         throw new StorageError(`${where}: archive directory '${this.root}' does not exist (create it, or mount it)`, {
@@ -155,6 +172,7 @@ export class PosixStorage implements Storage {
       if (!this.durableDirs.has(current)) {
         try {
           await fs.mkdir(current, this.dirMode);
+          if (this.owner) await fs.chown(current, this.owner.uid, this.owner.gid);
           await fs.chmod(current, this.dirMode);
         } catch (err) {
           if (errnoOf(err) !== 'EEXIST') throw err;
@@ -185,6 +203,8 @@ export class PosixStorage implements Storage {
       handle = await fs.open(temp, 'wx', this.fileMode);
       tempExists = true;
       // open()'s mode is filtered by the umask; the archive's modes must not depend on who started us.
+      // Owner first: chown clears set-id bits, and the object must appear (rename) with both right.
+      if (this.owner) await handle.chown(this.owner.uid, this.owner.gid);
       await handle.chmod(this.fileMode);
       let written = 0;
       for await (const chunk of chunksOf(body, signal)) {

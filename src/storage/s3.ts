@@ -67,8 +67,11 @@ export interface S3StorageOptions {
   /** Custom endpoint for S3-compatible services; unset = AWS. */
   endpoint?: string;
   forcePathStyle?: boolean;
-  /** Unset = the SDK's standard provider chain (env, profile, web identity, IMDS, ...). */
-  credentials?: S3Credentials;
+  /**
+   * Unset = the SDK's standard provider chain (env, profile, web identity, IMDS, ...). A provider
+   * function keeps the secret out of this options object (see s3-credentials.ts).
+   */
+  credentials?: S3Credentials | (() => Promise<S3Credentials>);
   sse?: 'none' | 'AES256' | 'aws:kms';
   kmsKeyId?: string;
   storageClass?: string;

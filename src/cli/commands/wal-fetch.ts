@@ -110,6 +110,7 @@ export function registerWalFetch(program: Command, run: RunFn): void {
           concurrency: Math.min(4, Math.max(1, ctx.config['fetch-prefetch'])),
           idleMs: 30_000,
           missingRetryMs: 2_000,
+          pgdata,
           ...(systemId ? { expectedSystemId: systemId } : {}),
         });
       } finally {
