@@ -5,7 +5,7 @@
  */
 import { listCatalog, type CatalogEntry } from '../archive/catalog.js';
 import type { ArchiveContext } from '../archive/context.js';
-import { restoreFile } from '../archive/fetch.js';
+import { restoreFile } from '../restore/fetch.js';
 import { readIdentity, type ArchiveIdentity } from '../archive/identity.js';
 import { HISTORY_PREFIX, IDENTITY_KEY, WAL_PREFIX } from '../archive/keys.js';
 import { ExitCode, NotFoundError, WalvaultError, IntegrityError } from '../common/errors.js';

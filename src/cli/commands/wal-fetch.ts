@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { ExitCode, NotFoundError, NotInArchiveError, UsageError } from '../../common/errors.js';
 import { lockHolderAlive, tryLock } from '../../common/pid-lock.js';
 import { openArchive } from '../../archive/open.js';
-import { fetchFile } from '../../archive/fetch.js';
+import { fetchFile } from '../../restore/fetch.js';
 import { classifyWalFileName } from '../../segment/names.js';
 import { dataDirOfWalPath, stateDirFor, stateDirForWalPath } from '../../push/state-dir.js';
 import { detectRecoveryMode, readSystemIdentifier, restoreDataDir } from '../../restore/pgdata.js';
