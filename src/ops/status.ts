@@ -131,7 +131,7 @@ export async function collectStatus(ctx: ArchiveContext | undefined, opts: Statu
   };
 }
 
-export async function fetchAgentStatus(url: string, timeoutMs: number): Promise<Record<string, unknown>> {
+async function fetchAgentStatus(url: string, timeoutMs: number): Promise<Record<string, unknown>> {
   const target = /\/status\/?$/.test(url) ? url : `${url.replace(/\/+$/, '')}/status`;
   const res = await fetch(target, { signal: AbortSignal.timeout(timeoutMs) });
   if (!res.ok) throw new Error(`GET ${target} answered ${res.status}`);
@@ -284,7 +284,7 @@ function secondsSince(iso: string, now: Date): number | null {
  * The newest full segment on `timeline` (or on the newest timeline the archive knows, stepping back
  * while a timeline has no segments yet). Lists one timeline, not the whole archive.
  */
-export async function newestArchived(ctx: ArchiveContext, identity: ArchiveIdentity, timeline: number | undefined): Promise<LastArchived | null> {
+async function newestArchived(ctx: ArchiveContext, identity: ArchiveIdentity, timeline: number | undefined): Promise<LastArchived | null> {
   let candidates: number[];
   if (timeline !== undefined) candidates = [timeline];
   else {

@@ -23,7 +23,7 @@ function nsText(ns: bigint): string {
   return `${sec}.${frac}`;
 }
 
-export function markerContent(file: FileIdentity): string {
+function markerContent(file: FileIdentity): string {
   return `${file.dev} ${file.ino} ${file.size} ${nsText(file.mtimeNs)} ${nsText(file.ctimeNs)}`;
 }
 

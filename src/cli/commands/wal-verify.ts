@@ -14,7 +14,7 @@ interface Flags {
 }
 
 /** Problems found: above 125 like every integrity failure, so scripts and restore tooling stop. */
-export const VERIFY_PROBLEMS_EXIT = ExitCode.integrity;
+const VERIFY_PROBLEMS_EXIT = ExitCode.integrity;
 const LOG_EVERY_MS = 10_000;
 const REDRAW_EVERY_MS = 100;
 
