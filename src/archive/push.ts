@@ -36,7 +36,8 @@ import { parseTimelineHistory } from '../segment/history.js';
 import { WRITER, type ArchiveContext } from './context.js';
 import { checkIdentity, ensureIdentity, requireIdentity } from './identity.js';
 import { claimName, newClaim } from './claim.js';
-import { damagedKey, errorKey, lookupPrefix, objectKey, parseObjectKey } from './keys.js';
+import { damagedKey, errorKey, objectKey } from './keys.js';
+import { findVersions, keyExtensionOf } from './versions.js';
 import { checkStoredObject } from './stored-check.js';
 import { encodeObjectHeader, type ArchivedKind, type ObjectMeta } from './object-header.js';
 
@@ -71,7 +72,7 @@ export async function pushFile(ctx: ArchiveContext, path: string, fileName: stri
   const log = ctx.log.child({ component: 'archive.push', segment: fileName });
 
   const meta = await describeFile(ctx, classified, bytes);
-  const extension = getCodec(ctx.compression.name, ctx.compression.level).extension || 'raw';
+  const extension = keyExtensionOf(getCodec(ctx.compression.name, ctx.compression.level).extension);
   const key = objectKey({ fileName, sha256: meta.sha256, extension, encrypted: ctx.encryption !== undefined });
 
   const oneContent = classified.kind !== 'partial';
@@ -258,12 +259,7 @@ interface ExistingVersion {
 }
 
 async function existingVersions(ctx: ArchiveContext, fileName: string): Promise<ExistingVersion[]> {
-  const found: ExistingVersion[] = [];
-  for await (const obj of ctx.storage.list(lookupPrefix(fileName))) {
-    const parts = parseObjectKey(obj.key);
-    if (parts && parts.fileName === fileName) found.push({ key: obj.key, sha256: parts.sha256, size: obj.size });
-  }
-  return found;
+  return (await findVersions(ctx, fileName)).map((v) => ({ key: v.key, sha256: v.parts.sha256, size: v.storedBytes }));
 }
 
 interface DamagedVersion extends ExistingVersion {

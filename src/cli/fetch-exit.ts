@@ -32,7 +32,7 @@ export type FetchOutcome =
 
 export type FetchUnavailable = 'auto' | 'abort' | 'retry';
 
-export const FETCH_UNAVAILABLE_VALUES: readonly FetchUnavailable[] = ['auto', 'abort', 'retry'];
+const FETCH_UNAVAILABLE_VALUES: readonly FetchUnavailable[] = ['auto', 'abort', 'retry'];
 
 /**
  * The exit code for one outcome. `standby`: standby.signal exists in the data directory.

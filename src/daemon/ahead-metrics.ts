@@ -1,5 +1,6 @@
 import type { Metrics, MetricsSource, UploadObserver } from './metrics.js';
 import { describeCause } from '../common/errors.js';
+import type { AgentStatus } from './agent-status.js';
 
 /** Live counters of `walvault daemon`, exposed as /status (the metrics hear the same uploads). */
 export interface DaemonStats {
@@ -50,9 +51,23 @@ export function daemonStatsObserver(stats: DaemonStats): UploadObserver {
 
 export function daemonMetricsSource(stats: DaemonStats): MetricsSource {
   return {
-    status: () => ({ ...stats }),
+    status: () => ({ ...stats, ...daemonAgentStatus(stats) }),
     refresh(m: Metrics) {
       m.queueDepth.set(stats.readyFiles);
     },
+  };
+}
+
+/** The daemon's counters in the shared /status schema. */
+export function daemonAgentStatus(stats: DaemonStats): AgentStatus {
+  return {
+    agent: 'daemon',
+    lastArchivedSegment: stats.lastArchived,
+    lastArchivedAt: stats.lastArchivedAt,
+    archivedLsn: null,
+    lagBytes: null,
+    queue: stats.readyFiles,
+    connected: null,
+    lastError: stats.lastError,
   };
 }

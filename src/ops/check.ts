@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { ArchiveContext } from '../archive/context.js';
-import { findVersions } from '../archive/fetch.js';
+import { findVersions } from '../archive/versions.js';
 import { readIdentity } from '../archive/identity.js';
 import { formatLsn } from '../segment/lsn.js';
 import { errorText, formatBytes, formatDuration, formatTime } from '../common/format.js';

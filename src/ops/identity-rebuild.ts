@@ -13,7 +13,7 @@
 import PQueue from 'p-queue';
 import type { ArchiveContext } from '../archive/context.js';
 import { WRITER } from '../archive/context.js';
-import { readObject } from '../archive/fetch.js';
+import { readObject } from '../restore/fetch.js';
 import {
   STORAGE_FORMAT_VERSION,
   decodeIdentity,

@@ -10,7 +10,7 @@
 import type { CatalogEntry } from '../archive/catalog/listing.js';
 import { newClaim, readClaim, replaceClaim, type ClaimRecord } from '../archive/claim.js';
 import { WRITER, type ArchiveContext } from '../archive/context.js';
-import { readObject, restoreFile } from '../archive/fetch.js';
+import { readObject, restoreFile } from '../restore/fetch.js';
 import { claimKey, errorKey, parseObjectKey } from '../archive/keys.js';
 import { ArchiveDuplicateError, ConfigError, ExitCode, NotFoundError, ObjectExistsError, UsageError, WalvaultError } from '../common/errors.js';
 import { classifyWalFileName } from '../segment/names.js';

@@ -9,6 +9,7 @@ import { HISTORY_PREFIX, parseObjectKey, timelinePrefix } from '../archive/keys.
 import { StorageError } from '../common/errors.js';
 import { parseLsn, formatLsn, lsn } from '../segment/lsn.js';
 import { SegmentName, tryClassifyWalFileName } from '../segment/names.js';
+import { parseAgentStatus } from '../daemon/agent-status.js';
 import { errorText } from '../common/format.js';
 import {
   archiverFailing,
@@ -130,7 +131,7 @@ export async function collectStatus(ctx: ArchiveContext | undefined, opts: Statu
   };
 }
 
-export async function fetchAgentStatus(url: string, timeoutMs: number): Promise<Record<string, unknown>> {
+async function fetchAgentStatus(url: string, timeoutMs: number): Promise<Record<string, unknown>> {
   const target = /\/status\/?$/.test(url) ? url : `${url.replace(/\/+$/, '')}/status`;
   const res = await fetch(target, { signal: AbortSignal.timeout(timeoutMs) });
   if (!res.ok) throw new Error(`GET ${target} answered ${res.status}`);
@@ -139,38 +140,26 @@ export async function fetchAgentStatus(url: string, timeoutMs: number): Promise<
   return body as Record<string, unknown>;
 }
 
-function str(v: unknown): string | null {
-  return typeof v === 'string' && v !== '' ? v : null;
-}
-
-function num(v: unknown): number | null {
-  return typeof v === 'number' && Number.isFinite(v) ? v : null;
-}
-
 /**
- * Reads both agents' documents: `walvault stream` (lastArchivedSegment, archivedLsn, lagBytes,
- * pendingUploads, connected) and `walvault daemon` (lastArchived, readyFiles). Failing: an error is
- * reported while the agent is disconnected or has WAL waiting.
+ * Reads either agent's document through the shared /status schema (daemon/agent-status.ts).
+ * Failing: an error is reported while the agent is disconnected or has WAL waiting.
  */
 async function fromAgent(agent: Record<string, unknown>, ctx: ArchiveContext | undefined, now: Date): Promise<StatusReport> {
-  const lastSegment = str(agent['lastArchivedSegment']) ?? str(agent['lastArchived']);
-  const lastAt = str(agent['lastArchivedAt']);
-  const lagBytes = num(agent['lagBytes']);
-  const lastError = str(agent['lastError']);
-  const queue = num(agent['pendingUploads']) ?? num(agent['readyFiles']);
-  const isStream = 'connected' in agent;
+  const s = parseAgentStatus(agent);
+  const { lastArchivedSegment: lastSegment, lastArchivedAt: lastAt, lagBytes, lastError, queue } = s;
+  const isStream = s.agent === 'stream';
   let identity: ArchiveIdentity | undefined;
   if (ctx) identity = await readIdentity(ctx.storage).catch(() => undefined);
-  let endLsn = str(agent['archivedLsn']);
+  let endLsn = s.archivedLsn;
   if (endLsn === null && lastSegment !== null && identity && /^[0-9A-F]{24}$/.test(lastSegment)) {
     endLsn = formatLsn(lsn((SegmentName.parse(lastSegment, identity.walSegSize).segno + 1n) * BigInt(identity.walSegSize)));
   }
   const lag = isStream ? streamLag(lagBytes, lastAt, now) : daemonLag(queue, lastAt, identity, now);
-  const failing = lastError !== null && (agent['connected'] === false || (queue ?? 0) > 0);
+  const failing = lastError !== null && (s.connected === false || (queue ?? 0) > 0);
   const { state, stateReason } = judge(
     failing,
     lag,
-    isStream && agent['connected'] !== true ? 'the agent is not connected to PostgreSQL, so it does not know the server position' : undefined,
+    isStream && s.connected !== true ? 'the agent is not connected to PostgreSQL, so it does not know the server position' : undefined,
   );
   return {
     source: 'agent',
@@ -295,7 +284,7 @@ function secondsSince(iso: string, now: Date): number | null {
  * The newest full segment on `timeline` (or on the newest timeline the archive knows, stepping back
  * while a timeline has no segments yet). Lists one timeline, not the whole archive.
  */
-export async function newestArchived(ctx: ArchiveContext, identity: ArchiveIdentity, timeline: number | undefined): Promise<LastArchived | null> {
+async function newestArchived(ctx: ArchiveContext, identity: ArchiveIdentity, timeline: number | undefined): Promise<LastArchived | null> {
   let candidates: number[];
   if (timeline !== undefined) candidates = [timeline];
   else {

@@ -8,7 +8,7 @@
 import PQueue from 'p-queue';
 import type { CatalogEntry } from '../archive/catalog/listing.js';
 import type { ArchiveContext } from '../archive/context.js';
-import { readObject } from '../archive/fetch.js';
+import { readObject } from '../restore/fetch.js';
 import type { ArchiveIdentity } from '../archive/identity.js';
 import type { ObjectMeta } from '../archive/object-header.js';
 import { CLAIMS_PREFIX, parseClaimKey } from '../archive/keys.js';

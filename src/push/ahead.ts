@@ -9,7 +9,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import PQueue from 'p-queue';
 import { describeCause } from '../common/errors.js';
-import { sleep } from '../common/retry.js';
+import { DEFAULT_RETRY_POLICY, backoffDelayMs, sleep, type RetryPolicy } from '../common/retry.js';
 import { pushFile, type PushResult } from '../archive/push.js';
 import type { ArchiveContext } from '../archive/context.js';
 import { hasMarker, sweepMarkers, writeMarker } from './markers.js';
@@ -27,6 +27,14 @@ export interface AheadOptions {
   /** Called after each file is archived (uploaded, or found already archived) and its marker written. */
   readonly onArchived?: (name: string, result: PushResult) => void;
   readonly onError?: (name: string, err: unknown) => void;
+  /** How long a failed file waits before the next attempt (the growing window of the policy). */
+  readonly retry?: RetryPolicy;
+}
+
+/** A file whose upload failed: tried again once `retryAt` has passed, so an outage is not forever. */
+interface FailedFile {
+  attempts: number;
+  retryAt: number;
 }
 
 export interface AheadSummary {
@@ -52,7 +60,8 @@ export async function runAhead(ctx: ArchiveContext, opts: AheadOptions): Promise
   const log = ctx.log.child({ component: 'push.ahead' });
   const queue = new PQueue({ concurrency: opts.concurrency });
   const inFlight = new Set<string>();
-  const failed = new Set<string>();
+  const failed = new Map<string, FailedFile>();
+  const retry = opts.retry ?? DEFAULT_RETRY_POLICY;
   const summary: AheadSummary = { archived: 0, failed: 0 };
   let started = 0;
   let idleSince = Date.now();
@@ -60,8 +69,11 @@ export async function runAhead(ctx: ArchiveContext, opts: AheadOptions): Promise
 
   while (!ctx.signal?.aborted && started < opts.maxFiles) {
     const candidates: string[] = [];
-    for (const name of await readyFiles(opts.walDir)) {
-      if (inFlight.has(name) || failed.has(name)) continue;
+    const ready = await readyFiles(opts.walDir);
+    forgetGone(failed, ready);
+    const now = Date.now();
+    for (const name of ready) {
+      if (inFlight.has(name) || (failed.get(name)?.retryAt ?? 0) > now) continue;
       if (await hasMarker(opts.stateDir, name)) continue;
       candidates.push(name);
     }
@@ -81,13 +93,16 @@ export async function runAhead(ctx: ArchiveContext, opts: AheadOptions): Promise
         try {
           const result = await pushFile(ctx, join(opts.walDir, name), name);
           await writeMarker(opts.stateDir, name, result.file);
+          failed.delete(name);
           summary.archived++;
           opts.onArchived?.(name, result);
         } catch (err) {
-          // The archiver will call archive_command for this file and report the error properly.
-          failed.add(name);
+          // The archiver will call archive_command for this file and report the error properly; we
+          // try it again after a backoff, so that the uploader helps again once the storage is back.
+          const attempts = (failed.get(name)?.attempts ?? 0) + 1;
+          failed.set(name, { attempts, retryAt: Date.now() + backoffDelayMs(attempts, retry) });
           summary.failed++;
-          log.warn({ segment: name, err: describeCause(err) }, 'look-ahead upload failed; archive_command will retry it');
+          log.warn({ segment: name, err: describeCause(err) }, 'look-ahead upload failed; trying again after a backoff (archive_command retries it too)');
           opts.onError?.(name, err);
         } finally {
           inFlight.delete(name);
@@ -100,4 +115,11 @@ export async function runAhead(ctx: ArchiveContext, opts: AheadOptions): Promise
   await queue.onIdle();
   await sweepMarkers(opts.stateDir, opts.walDir).catch(() => 0);
   return summary;
+}
+
+/** Drops failures of files that are no longer `.ready` (PostgreSQL archived them): the map stays small. */
+function forgetGone(failed: Map<string, FailedFile>, ready: readonly string[]): void {
+  if (failed.size === 0) return;
+  const still = new Set(ready);
+  for (const name of failed.keys()) if (!still.has(name)) failed.delete(name);
 }

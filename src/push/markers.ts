@@ -23,7 +23,7 @@ function nsText(ns: bigint): string {
   return `${sec}.${frac}`;
 }
 
-export function markerContent(file: FileIdentity): string {
+function markerContent(file: FileIdentity): string {
   return `${file.dev} ${file.ino} ${file.size} ${nsText(file.mtimeNs)} ${nsText(file.ctimeNs)}`;
 }
 
@@ -88,4 +88,21 @@ export async function sweepMarkers(stateDir: string, walDir: string): Promise<nu
     }
   }
   return removed;
+}
+
+/** How long wal-push waits for a running uploader's marker before it uploads the file itself. */
+export const MARKER_WAIT_MS = 3000;
+const MARKER_POLL_MS = 20;
+
+/**
+ * Waits up to `timeoutMs` for a marker of `name` to appear; true (and the marker consumed) when it
+ * vouches for exactly the file at `path`.
+ */
+export async function waitForMarker(stateDir: string, name: string, path: string, timeoutMs = MARKER_WAIT_MS): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await hasMarker(stateDir, name)) return consumeMarker(stateDir, name, path);
+    await new Promise((r) => setTimeout(r, MARKER_POLL_MS));
+  }
+  return false;
 }

@@ -17,7 +17,7 @@ import { writeFileAtomic } from '../common/atomic-file.js';
 import { sweepTempFiles } from '../common/temp-files.js';
 import { sleep } from '../common/retry.js';
 import type { ArchiveContext } from '../archive/context.js';
-import { restoreFile } from '../archive/fetch.js';
+import { restoreFile } from './fetch.js';
 import { readIdentity } from '../archive/identity.js';
 import { SegmentName, tryClassifyWalFileName } from '../segment/names.js';
 

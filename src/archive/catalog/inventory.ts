@@ -5,7 +5,7 @@
  */
 import { listCatalog, type CatalogEntry } from './listing.js';
 import type { ArchiveContext } from '../context.js';
-import { restoreFile } from '../fetch.js';
+import { restoreFile } from '../../restore/fetch.js';
 import { readIdentity, type ArchiveIdentity } from '../identity.js';
 import { HISTORY_PREFIX, IDENTITY_KEY, WAL_PREFIX } from '../keys.js';
 import { ExitCode, NotFoundError, WalvaultError, IntegrityError } from '../../common/errors.js';

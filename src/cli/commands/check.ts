@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { ExitCode } from '../../common/errors.js';
 import type { RunFn } from '../context.js';
 import { addConfigOptions } from '../options.js';
+import { emit, withArchive } from '../with-archive.js';
 
 interface Flags {
   stream?: boolean;
@@ -34,23 +35,19 @@ export function registerCheck(program: Command, run: RunFn): void {
         const { intArg } = await import('../args.js');
         const { runChecks } = await import('../../ops/check.js');
         const { renderCheck } = await import('../render/reports.js');
-        const { openArchive } = await import('../../archive/open.js');
         const f = cmd.opts<Flags>();
         const timeoutS = intArg('--switch-wal-timeout', f.switchWalTimeout, 1, 86_400) ?? 60;
-        const archive = await openArchive(ctx.config, ctx.log, ctx.signal);
-        try {
-          const report = await runChecks(archive, {
+        const report = await withArchive(ctx, (archive) =>
+          runChecks(archive, {
             ...(ctx.config['pg-conninfo'] !== undefined ? { conninfo: ctx.config['pg-conninfo'] } : {}),
             ...(ctx.config.slot !== undefined ? { slot: ctx.config.slot } : {}),
             stream: f.stream === true,
             switchWal: f.switchWal === true,
             switchWalTimeoutMs: timeoutS * 1000,
-          });
-          ctx.out(f.json ? JSON.stringify(report, null, 2) : renderCheck(report));
-          return report.ok ? ExitCode.ok : ExitCode.failure;
-        } finally {
-          await archive.storage.close();
-        }
+          }),
+        );
+        emit(ctx, f.json, report, renderCheck);
+        return report.ok ? ExitCode.ok : ExitCode.failure;
       },
       { defaultLogLevel: 'warn' },
     ),

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import type { RunFn } from '../context.js';
 import { addConfigOptions } from '../options.js';
+import { emit, withArchive } from '../with-archive.js';
 
 interface Flags {
   dryRun?: boolean;
@@ -28,15 +29,8 @@ export function registerIdentityRebuild(program: Command, run: RunFn): void {
       async (ctx) => {
         const { rebuildIdentity } = await import('../../ops/identity-rebuild.js');
         const { renderRebuild } = await import('../render/identity-rebuild.js');
-        const { openArchive } = await import('../../archive/open.js');
         const f = cmd.opts<Flags>();
-        const archive = await openArchive(ctx.config, ctx.log, ctx.signal);
-        try {
-          const report = await rebuildIdentity(archive, { dryRun: f.dryRun === true });
-          ctx.out(f.json ? JSON.stringify(report, null, 2) : renderRebuild(report));
-        } finally {
-          await archive.storage.close();
-        }
+        emit(ctx, f.json, await withArchive(ctx, (archive) => rebuildIdentity(archive, { dryRun: f.dryRun === true })), renderRebuild);
       },
       { defaultLogLevel: 'warn' },
     ),

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { ExitCode, UsageError } from '../../common/errors.js';
 import type { RunFn } from '../context.js';
 import { addConfigOptions } from '../options.js';
+import { withArchive } from '../with-archive.js';
 
 interface Flags {
   before?: string;
@@ -36,14 +37,13 @@ export function registerWalDelete(program: Command, run: RunFn): void {
         const { intArg, timelineArg } = await import('../args.js');
         const { executeWalDelete, planWalDelete } = await import('../../ops/delete.js');
         const { deletePlanJson, renderDeleteOutcome, renderDeletePlan } = await import('../render/reports.js');
-        const { openArchive } = await import('../../archive/open.js');
         const f = cmd.opts<Flags>();
-        if (f.before === undefined) throw new UsageError('unable to delete WAL: --before is required');
+        const before = f.before;
+        if (before === undefined) throw new UsageError('unable to delete WAL: --before is required');
         const timeline = timelineArg(f.timeline);
         const batchSize = intArg('--batch', f.batch, 1, 1000);
-        const archive = await openArchive(ctx.config, ctx.log, ctx.signal);
-        try {
-          const plan = await planWalDelete(archive, f.before, {
+        return withArchive(ctx, async (archive) => {
+          const plan = await planWalDelete(archive, before, {
             ...(timeline !== undefined ? { timeline } : {}),
             ...(f.force ? { force: true } : {}),
           });
@@ -56,9 +56,7 @@ export function registerWalDelete(program: Command, run: RunFn): void {
           const outcome = await executeWalDelete(archive, plan.plan, batchSize !== undefined ? { batchSize } : {});
           ctx.out(f.json ? JSON.stringify(deletePlanJson(plan, outcome, false), null, 2) : renderDeleteOutcome(outcome, plan.plan.delete.length));
           return outcome.interrupted ? ExitCode.failure : ExitCode.ok;
-        } finally {
-          await archive.storage.close();
-        }
+        });
       },
       { defaultLogLevel: 'warn' },
     ),

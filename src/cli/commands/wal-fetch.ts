@@ -1,12 +1,8 @@
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { ExitCode, NotFoundError, NotInArchiveError, UsageError } from '../../common/errors.js';
-import { lockHolderAlive, tryLock } from '../../common/pid-lock.js';
-import { openArchive } from '../../archive/open.js';
-import { fetchFile } from '../../archive/fetch.js';
-import { classifyWalFileName } from '../../segment/names.js';
-import { stateDirFor, stateDirForWalPath } from '../../push/state-dir.js';
-import { dataDirOfWalPath, detectRecoveryMode, readSystemIdentifier, restoreDataDir } from '../../postgres/pgdata.js';
+import { detectRecoveryMode, restoreDataDir } from '../../postgres/pgdata.js';
+import { runPrefetchHelper, walFetch } from '../../restore/wal-fetch.js';
 import { fetchOutcomeOf, parseFetchUnavailable, restoreExitCode, type FetchUnavailable } from '../fetch-exit.js';
 import type { CliContext, RunFn } from '../context.js';
 import { spawnDetached } from '../detach.js';
@@ -77,7 +73,7 @@ export function registerWalFetch(program: Command, run: RunFn): void {
         }
         if (byLsn.timeline !== undefined) throw new UsageError('unable to fetch: --timeline goes with --lsn');
         if (path === undefined) throw new UsageError(`unable to fetch '${name}': missing <path> (restore_command = 'wal-fetch %f %p')`);
-        return walFetch(ctx, name, path, dataDirOfWalPath(path));
+        return restoreCommand(ctx, name, path);
       },
       {
         defaultLogLevel: 'warn',
@@ -96,67 +92,17 @@ export function registerWalFetch(program: Command, run: RunFn): void {
   ).requiredOption('--pgdata <dir>', 'the data directory');
   prefetch.action(() =>
     run(prefetch, async (ctx) => {
-      const pgdata = resolve(prefetch.opts<{ pgdata: string }>().pgdata);
-      const stateDir = stateDirFor(pgdata);
-      const release = tryLock(join(stateDir, 'prefetch.pid'));
-      if (!release) return ExitCode.ok;
-      const { runPrefetcher } = await import('../../restore/prefetch.js');
-      const archive = await openArchive(ctx.config, ctx.log, ctx.signal);
-      try {
-        const systemId = readSystemIdentifier(pgdata);
-        await runPrefetcher(archive, {
-          stateDir,
-          depth: ctx.config['fetch-prefetch'],
-          concurrency: Math.min(4, Math.max(1, ctx.config['fetch-prefetch'])),
-          idleMs: 30_000,
-          missingRetryMs: 2_000,
-          pgdata,
-          ...(systemId ? { expectedSystemId: systemId } : {}),
-        });
-      } finally {
-        release();
-        await archive.storage.close();
-      }
+      await runPrefetchHelper(ctx.config, ctx.log, ctx.signal, prefetch.opts<{ pgdata: string }>().pgdata);
       return ExitCode.ok;
     }),
   );
 }
 
-async function walFetch(ctx: CliContext, name: string, path: string, pgdata: string | undefined): Promise<number> {
-  const kind = classifyWalFileName(name).kind;
-  const dest = resolve(path);
-  const stateDir = pgdata === undefined ? undefined : stateDirForWalPath(path);
-  const prefetching = stateDir !== undefined && kind === 'segment' && ctx.config['fetch-prefetch'] > 0;
-  const { setCursor, takePrefetched } = await import('../../restore/prefetch.js');
-  if (prefetching && (await takePrefetched(stateDir!, name, dest))) {
-    ctx.log.info({ segment: name }, 'restored from prefetch');
-    return ExitCode.ok;
-  }
-  const systemId = pgdata === undefined ? undefined : readSystemIdentifier(pgdata);
-  const archive = await openArchive(ctx.config, ctx.log, ctx.signal);
-  try {
-    try {
-      await fetchFile(archive, name, dest, systemId ? { expectedSystemId: systemId } : {});
-    } catch (err) {
-      if (!(err instanceof NotInArchiveError && kind === 'segment' && ctx.config['fetch-partial'])) throw err;
-      // The newest WAL may exist only as the streaming agent's .partial (zero-padded to full size).
-      await fetchFile(archive, `${name}.partial`, dest, systemId ? { expectedSystemId: systemId } : {});
-      ctx.log.warn({ segment: name }, `served ${name}.partial: recovery ends inside this segment`);
-      return ExitCode.ok;
-    }
-  } finally {
-    await archive.storage.close();
-  }
-  if (prefetching && pgdata !== undefined) {
-    await setCursor(stateDir!, name);
-    if (!lockHolderAlive(join(stateDir!, 'prefetch.pid'))) {
-      spawnDetached(['wal-prefetch', '--pgdata', pgdata], {
-        cwd: pgdata,
-        config: ctx.config as unknown as Record<string, unknown>,
-        sources: ctx.sources,
-        logFile: join(stateDir!, 'walvault.log'),
-      });
-    }
+async function restoreCommand(ctx: CliContext, name: string, path: string): Promise<number> {
+  const { startPrefetcher: s } = await walFetch(ctx.config, ctx.log, ctx.signal, name, path);
+  if (s) {
+    const opts = { cwd: s.pgdata, config: ctx.config as unknown as Record<string, unknown>, sources: ctx.sources };
+    spawnDetached(['wal-prefetch', '--pgdata', s.pgdata], { ...opts, logFile: join(s.stateDir, 'walvault.log') });
   }
   return ExitCode.ok;
 }

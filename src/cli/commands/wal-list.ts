@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import type { RunFn } from '../context.js';
 import { addConfigOptions } from '../options.js';
+import { emit, withArchive } from '../with-archive.js';
 
 interface Flags {
   timeline?: string;
@@ -28,20 +29,13 @@ export function registerWalList(program: Command, run: RunFn): void {
         const { lsnArg, timelineArg } = await import('../args.js');
         const { listWal } = await import('../../ops/list.js');
         const { renderWalList } = await import('../render/list.js');
-        const { openArchive } = await import('../../archive/open.js');
         const f = cmd.opts<Flags>();
         const filter = {
           ...(f.timeline !== undefined ? { timeline: timelineArg(f.timeline)! } : {}),
           ...(f.from !== undefined ? { from: lsnArg('--from', f.from)! } : {}),
           ...(f.to !== undefined ? { to: lsnArg('--to', f.to)! } : {}),
         };
-        const archive = await openArchive(ctx.config, ctx.log, ctx.signal);
-        try {
-          const list = await listWal(archive, filter);
-          ctx.out(f.json ? JSON.stringify(list, null, 2) : renderWalList(list));
-        } finally {
-          await archive.storage.close();
-        }
+        emit(ctx, f.json, await withArchive(ctx, (archive) => listWal(archive, filter)), renderWalList);
       },
       { defaultLogLevel: 'warn' },
     ),

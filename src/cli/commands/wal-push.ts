@@ -1,12 +1,8 @@
-import { basename, dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Command } from 'commander';
 import { ExitCode } from '../../common/errors.js';
-import { lockHolderAlive, tryLock } from '../../common/pid-lock.js';
-import { openArchive } from '../../archive/open.js';
-import { pushFile } from '../../archive/push.js';
-import { consumeMarker, hasMarker } from '../../push/markers.js';
-import { stateDirFor, stateDirForWalPath } from '../../push/state-dir.js';
-import type { CliContext, RunFn } from '../context.js';
+import { walPush, runDetachedAhead } from '../../push/wal-push.js';
+import type { RunFn } from '../context.js';
 import { spawnDetached } from '../detach.js';
 import { addConfigOptions } from '../options.js';
 
@@ -27,7 +23,21 @@ export function registerWalPush(program: Command, run: RunFn): void {
       .argument('<path>', 'the WAL file to archive (%p)'),
     ['storage', 's3', 'archive', 'push'],
   );
-  cmd.action((path: string) => run(cmd, (ctx) => walPush(ctx, path), { exitCodeFor: pushExitCode, defaultLogLevel: 'warn' }));
+  cmd.action((path: string) =>
+    run(
+      cmd,
+      async (ctx) => {
+        const { startAhead: s } = await walPush(ctx.config, ctx.log, ctx.signal, path);
+        if (s) {
+          const opts = { cwd: s.pgdata, config: ctx.config as unknown as Record<string, unknown>, sources: ctx.sources };
+          spawnDetached(['wal-push-ahead', '--wal-dir', s.walDir], { ...opts, logFile: join(s.stateDir, 'walvault.log') });
+          ctx.log.debug({ waiting: s.waiting }, 'started the look-ahead uploader');
+        }
+        return ExitCode.ok;
+      },
+      { exitCodeFor: pushExitCode, defaultLogLevel: 'warn' },
+    ),
+  );
 
   const ahead = addConfigOptions(
     program.command('wal-push-ahead', { hidden: true }).description('Background look-ahead uploader started by wal-push'),
@@ -35,77 +45,9 @@ export function registerWalPush(program: Command, run: RunFn): void {
   ).requiredOption('--wal-dir <dir>', 'the pg_wal directory');
   ahead.action(() =>
     run(ahead, async (ctx) => {
-      const walDir = resolve(ahead.opts<{ walDir: string }>().walDir);
-      const stateDir = stateDirFor(dirname(walDir));
-      const release = tryLock(join(stateDir, 'ahead.pid'));
-      if (!release) return ExitCode.ok;
-      const { runAhead } = await import('../../push/ahead.js');
-      const archive = await openArchive(ctx.config, ctx.log, ctx.signal);
-      try {
-        const summary = await runAhead(archive, {
-          walDir,
-          stateDir,
-          concurrency: ctx.config['push-parallel'],
-          maxFiles: ctx.config['push-lookahead'],
-          idleMs: 2000,
-        });
-        ctx.log.info(summary, 'look-ahead run finished');
-      } finally {
-        release();
-        await archive.storage.close();
-      }
+      const summary = await runDetachedAhead(ctx.config, ctx.log, ctx.signal, ahead.opts<{ walDir: string }>().walDir);
+      if (summary) ctx.log.info(summary, 'look-ahead run finished');
       return ExitCode.ok;
     }),
   );
-}
-
-async function walPush(ctx: CliContext, path: string): Promise<number> {
-  const abs = resolve(path);
-  const name = basename(abs);
-  const walDir = dirname(abs);
-  const pgdata = dirname(walDir);
-  // Undefined when not inside a data directory (an operator pushing a loose file): no markers then.
-  const stateDir = stateDirForWalPath(abs);
-  if (stateDir && (await consumeMarker(stateDir, name, abs))) {
-    ctx.log.info({ segment: name }, 'already archived by the look-ahead uploader');
-    return ExitCode.ok;
-  }
-  // A running daemon (or detached uploader) usually has this file in flight: give it a moment to
-  // finish rather than uploading the same bytes twice; upload ourselves if it does not.
-  if (stateDir && lockHolderAlive(join(stateDir, 'ahead.pid')) && (await waitForMarker(stateDir, name, abs, 3000))) {
-    ctx.log.info({ segment: name }, 'archived by the running uploader');
-    return ExitCode.ok;
-  }
-  const archive = await openArchive(ctx.config, ctx.log, ctx.signal);
-  try {
-    await pushFile(archive, abs, name);
-  } finally {
-    await archive.storage.close();
-  }
-  if (stateDir && ctx.config['push-lookahead'] > 0) await maybeStartAhead(ctx, walDir, pgdata, stateDir, name);
-  return ExitCode.ok;
-}
-
-async function waitForMarker(stateDir: string, name: string, path: string, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await hasMarker(stateDir, name)) return consumeMarker(stateDir, name, path);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return false;
-}
-
-/** Starts the look-ahead uploader when other files wait and none is running. */
-async function maybeStartAhead(ctx: CliContext, walDir: string, pgdata: string, stateDir: string, current: string): Promise<void> {
-  if (lockHolderAlive(join(stateDir, 'ahead.pid'))) return;
-  const { readyFiles } = await import('../../push/ahead.js');
-  const waiting = (await readyFiles(walDir)).filter((n) => n !== current);
-  if (waiting.length === 0) return;
-  spawnDetached(['wal-push-ahead', '--wal-dir', walDir], {
-    cwd: pgdata,
-    config: ctx.config as unknown as Record<string, unknown>,
-    sources: ctx.sources,
-    logFile: join(stateDir, 'walvault.log'),
-  });
-  ctx.log.debug({ waiting: waiting.length }, 'started the look-ahead uploader');
 }

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { ExitCode, UsageError, WalvaultError } from '../../common/errors.js';
 import type { RunFn } from '../context.js';
 import { addConfigOptions } from '../options.js';
+import { withArchive } from '../with-archive.js';
 
 interface Flags {
   keep?: string;
@@ -33,12 +34,10 @@ export function registerWalResolve(program: Command, run: RunFn): void {
         const { loadInventory } = await import('../../archive/catalog/inventory.js');
         const { conflictingNames, executeResolve, planResolve } = await import('../../ops/resolve.js');
         const { renderResolve } = await import('../render/resolve.js');
-        const { openArchive } = await import('../../archive/open.js');
         const { errorText } = await import('../../common/format.js');
         const f = cmd.opts<Flags>();
         if (f.keep !== undefined && names.length !== 1) throw new UsageError('unable to resolve: --keep needs exactly one WAL file name');
-        const archive = await openArchive(ctx.config, ctx.log, ctx.signal);
-        try {
+        return withArchive(ctx, async (archive) => {
           const inv = await loadInventory(archive);
           const targets = names.length > 0 ? names : conflictingNames(inv.entries);
           const results: unknown[] = [];
@@ -61,9 +60,7 @@ export function registerWalResolve(program: Command, run: RunFn): void {
           if (f.dryRun && targets.length > 0) text.push('dry run: nothing changed');
           ctx.out(f.json ? JSON.stringify({ archive: archive.storage.description, dryRun: f.dryRun === true, results }, null, 2) : text.join('\n'));
           return unresolved > 0 ? ExitCode.conflict : ExitCode.ok;
-        } finally {
-          await archive.storage.close();
-        }
+        });
       },
       { defaultLogLevel: 'warn' },
     ),

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import type { RunFn } from '../context.js';
 import { addConfigOptions } from '../options.js';
+import { emit, withArchive } from '../with-archive.js';
 
 interface Flags {
   json?: boolean;
@@ -24,16 +25,10 @@ export function registerWalShow(program: Command, run: RunFn): void {
         const { intArg } = await import('../args.js');
         const { showArchive } = await import('../../ops/show.js');
         const { renderShow, showJson } = await import('../render/show.js');
-        const { openArchive } = await import('../../archive/open.js');
         const f = cmd.opts<Flags>();
         const width = intArg('--width', f.width, 10, 10_000) ?? Math.max(20, (process.stdout.columns ?? 80) - 12);
-        const archive = await openArchive(ctx.config, ctx.log, ctx.signal);
-        try {
-          const report = await showArchive(archive);
-          ctx.out(f.json ? JSON.stringify(showJson(report), null, 2) : renderShow(report, { width }));
-        } finally {
-          await archive.storage.close();
-        }
+        const report = await withArchive(ctx, showArchive);
+        ctx.out(f.json ? JSON.stringify(showJson(report), null, 2) : renderShow(report, { width }));
       },
       { defaultLogLevel: 'warn' },
     ),

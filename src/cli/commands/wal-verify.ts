@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { ExitCode } from '../../common/errors.js';
 import type { RunFn } from '../context.js';
 import { addConfigOptions } from '../options.js';
+import { withArchive } from '../with-archive.js';
 
 interface Flags {
   timeline?: string;
@@ -13,7 +14,7 @@ interface Flags {
 }
 
 /** Problems found: above 125 like every integrity failure, so scripts and restore tooling stop. */
-export const VERIFY_PROBLEMS_EXIT = ExitCode.integrity;
+const VERIFY_PROBLEMS_EXIT = ExitCode.integrity;
 const LOG_EVERY_MS = 10_000;
 const REDRAW_EVERY_MS = 100;
 
@@ -42,7 +43,6 @@ export function registerWalVerify(program: Command, run: RunFn): void {
         const { verifyArchive } = await import('../../ops/verify.js');
         const { renderVerify } = await import('../render/reports.js');
         const { renderProgressBar } = await import('../render/layout.js');
-        const { openArchive } = await import('../../archive/open.js');
         const f = cmd.opts<Flags>();
         const timeline = timelineArg(f.timeline);
         const from = lsnArg('--from', f.from);
@@ -67,25 +67,25 @@ export function registerWalVerify(program: Command, run: RunFn): void {
           }
         };
 
-        const archive = await openArchive(ctx.config, ctx.log, ctx.signal);
-        try {
-          const report = await verifyArchive(archive, {
-            ...(timeline !== undefined ? { timeline } : {}),
-            ...(from !== undefined ? { from } : {}),
-            ...(to !== undefined ? { to } : {}),
-            deep: f.deep === true,
-            parallel,
-            onProgress,
-          });
-          if (drawn) process.stderr.write('\n');
-          drawn = false;
-          ctx.out(f.json ? JSON.stringify({ ok: report.problems.length === 0, ...report }, null, 2) : renderVerify(report));
-          return report.problems.length === 0 ? ExitCode.ok : VERIFY_PROBLEMS_EXIT;
-        } finally {
-          // Interrupted or failed mid-way: clear the half-drawn bar before the error line.
-          if (drawn) process.stderr.write('\x1b[2K\r');
-          await archive.storage.close();
-        }
+        return withArchive(ctx, async (archive) => {
+          try {
+            const report = await verifyArchive(archive, {
+              ...(timeline !== undefined ? { timeline } : {}),
+              ...(from !== undefined ? { from } : {}),
+              ...(to !== undefined ? { to } : {}),
+              deep: f.deep === true,
+              parallel,
+              onProgress,
+            });
+            if (drawn) process.stderr.write('\n');
+            drawn = false;
+            ctx.out(f.json ? JSON.stringify({ ok: report.problems.length === 0, ...report }, null, 2) : renderVerify(report));
+            return report.problems.length === 0 ? ExitCode.ok : VERIFY_PROBLEMS_EXIT;
+          } finally {
+            // Interrupted or failed mid-way: clear the half-drawn bar before the error line.
+            if (drawn) process.stderr.write('\x1b[2K\r');
+          }
+        });
       },
       { defaultLogLevel: 'info' },
     ),

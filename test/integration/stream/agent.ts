@@ -14,7 +14,7 @@ import { PgCluster } from '../../support/cluster.js';
 import type { BaseBackup } from '../../../tools/pgcluster/index.js';
 import { createStorage } from '../../../src/storage/factory.js';
 import { listCatalog, type CatalogEntry } from '../../../src/archive/catalog/listing.js';
-import { restoreFile } from '../../../src/archive/fetch.js';
+import { restoreFile } from '../../../src/restore/fetch.js';
 import { parseCompression } from '../../../src/codec/codec.js';
 import { createLogger } from '../../../src/common/log.js';
 import type { ArchiveContext } from '../../../src/archive/context.js';

@@ -15,7 +15,7 @@ import {
   WalvaultError,
 } from '../../../src/common/errors.js';
 import type { CodecName } from '../../../src/codec/codec.js';
-import { restoreFile } from '../../../src/archive/fetch.js';
+import { restoreFile } from '../../../src/restore/fetch.js';
 import { pushFile } from '../../../src/archive/push.js';
 import { MemoryStorage } from '../../../src/storage/memory.js';
 import {

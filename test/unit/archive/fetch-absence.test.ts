@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fetchFile } from '../../../src/archive/fetch.js';
+import { fetchFile } from '../../../src/restore/fetch.js';
 import { IDENTITY_COPY_KEY, IDENTITY_KEY } from '../../../src/archive/keys.js';
 import { pushFile } from '../../../src/archive/push.js';
 import {

@@ -17,7 +17,7 @@ import {
 import { encodeIdentity, readIdentity, type ArchiveIdentity } from '../../../src/archive/identity.js';
 import { IDENTITY_COPY_KEY, IDENTITY_KEY } from '../../../src/archive/keys.js';
 import { pushFile } from '../../../src/archive/push.js';
-import { restoreFile } from '../../../src/archive/fetch.js';
+import { restoreFile } from '../../../src/restore/fetch.js';
 import { rebuildIdentity } from '../../../src/ops/identity-rebuild.js';
 import { runAhead } from '../../../src/push/ahead.js';
 import type { Storage } from '../../../src/storage/types.js';

@@ -19,7 +19,8 @@ import {
   WalvaultError,
 } from '../../../src/common/errors.js';
 import type { ArchiveContext } from '../../../src/archive/context.js';
-import { findVersions, readObject, restoreFile } from '../../../src/archive/fetch.js';
+import { readObject, restoreFile } from '../../../src/restore/fetch.js';
+import { findVersions } from '../../../src/archive/versions.js';
 import { errorKey, objectKey, parseObjectKey } from '../../../src/archive/keys.js';
 import { pushFile } from '../../../src/archive/push.js';
 import { validateSegmentForArchive } from '../../../src/segment/inspect.js';
@@ -353,7 +354,7 @@ describe.each(DRIVERS)('%s storage', (driver) => {
 });
 
 /*
- * BUG (src/archive/fetch.ts restoreFile, line ~96): two stored objects with the *same* SHA-256 in
+ * BUG (src/restore/fetch.ts restoreFile, line ~96): two stored objects with the *same* SHA-256 in
  * their keys (so the same content, e.g. one `.zst` and one `.lz4.enc`) make a finished segment
  * unrestorable: "the archive holds 2 different versions", IntegrityError, exit 128, so PostgreSQL
  * aborts recovery. They arise when two pushers with different compression or encryption settings

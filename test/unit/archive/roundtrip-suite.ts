@@ -19,7 +19,8 @@ import {
 import type { CompressionSpec } from '../../../src/codec/codec.js';
 import type { EncryptionKey } from '../../../src/codec/encryption-key.js';
 import type { ArchiveContext } from '../../../src/archive/context.js';
-import { fetchFile, findVersions, restoreFile } from '../../../src/archive/fetch.js';
+import { fetchFile, restoreFile } from '../../../src/restore/fetch.js';
+import { findVersions } from '../../../src/archive/versions.js';
 import { objectKey } from '../../../src/archive/keys.js';
 import { pushFile, type PushResult } from '../../../src/archive/push.js';
 import type { Storage } from '../../../src/storage/types.js';

@@ -6,7 +6,8 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { readClaim } from '../../../src/archive/claim.js';
-import { findVersions, restoreFile } from '../../../src/archive/fetch.js';
+import { restoreFile } from '../../../src/restore/fetch.js';
+import { findVersions } from '../../../src/archive/versions.js';
 import { claimKey, errorKey, objectKey } from '../../../src/archive/keys.js';
 import { pushFile } from '../../../src/archive/push.js';
 import { ArchiveDuplicateError, ConfigError, ExitCode, UsageError } from '../../../src/common/errors.js';

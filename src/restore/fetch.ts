@@ -19,17 +19,11 @@ import { quoteExcerpt } from '../common/quote.js';
 import { codecFromExtension } from '../codec/codec.js';
 import { classifyWalFileName } from '../segment/names.js';
 import { writeFileAtomic } from '../common/atomic-file.js';
-import type { ArchiveContext } from './context.js';
-import { decryptBuffer } from './crypto.js';
-import { readIdentity } from './identity.js';
-import { lookupPrefix, parseObjectKey, type ObjectKeyParts } from './keys.js';
-import { decodeObjectHeader, type ObjectMeta } from './object-header.js';
-
-export interface StoredObject {
-  readonly key: string;
-  readonly parts: ObjectKeyParts;
-  readonly storedBytes: number;
-}
+import type { ArchiveContext } from '../archive/context.js';
+import { decryptBuffer } from '../archive/crypto.js';
+import { readIdentity } from '../archive/identity.js';
+import { decodeObjectHeader, type ObjectMeta } from '../archive/object-header.js';
+import { codecExtensionOf, findVersions, type StoredObject } from '../archive/versions.js';
 
 export interface RestoredFile {
   readonly bytes: Buffer;
@@ -45,16 +39,6 @@ export interface FetchResult {
   readonly size: number;
   readonly storedBytes: number;
   readonly durationMs: number;
-}
-
-/** Every stored version of a file name (normally one; several only for `.partial`). */
-export async function findVersions(ctx: ArchiveContext, fileName: string): Promise<StoredObject[]> {
-  const found: StoredObject[] = [];
-  for await (const obj of ctx.storage.list(lookupPrefix(fileName))) {
-    const parts = parseObjectKey(obj.key);
-    if (parts && parts.fileName === fileName) found.push({ key: obj.key, parts, storedBytes: obj.size });
-  }
-  return found;
 }
 
 /** Downloads and fully verifies one object; throws IntegrityError for anything unproven. */
@@ -77,7 +61,7 @@ export async function readObject(ctx: ArchiveContext, obj: StoredObject): Promis
   if (meta.encryption) {
     payload = decryptBuffer(payload, ctx.encryption, meta.encryption.keyId, header.headerBytes, obj.key);
   }
-  const codec = codecFromExtension(obj.parts.extension === 'raw' ? '' : obj.parts.extension, obj.key);
+  const codec = codecFromExtension(codecExtensionOf(obj.parts.extension), obj.key);
   if (codec.name !== meta.codec) fail(`codec ${quoteExcerpt(meta.codec)} in the header differs from the key's '${codec.name}'`);
   const bytes = await codec.decompress(payload, meta.size, obj.key);
   if (bytes.length !== meta.size) fail(`restored ${bytes.length} bytes, expected ${meta.size}`);

@@ -1,0 +1,85 @@
+/**
+ * archive_command's work for one file: answer from a look-ahead marker when one vouches for the
+ * file, else give a running uploader a moment to finish it, else upload it here; and say when the
+ * detached look-ahead uploader should be started because other files wait.
+ */
+import { basename, dirname, join, resolve } from 'node:path';
+import type { Logger } from '../common/log.js';
+import { lockHolderAlive, tryLock } from '../common/pid-lock.js';
+import type { Config } from '../config/load.js';
+import { openArchive } from '../archive/open.js';
+import { pushFile } from '../archive/push.js';
+import { readyFiles, runAhead, type AheadSummary } from './ahead.js';
+import { consumeMarker, waitForMarker } from './markers.js';
+import { stateDirFor, stateDirForWalPath } from './state-dir.js';
+
+/** The detached uploader stops after this long without new `.ready` files. */
+export const DETACHED_AHEAD_IDLE_MS = 2000;
+
+export interface StartAhead {
+  readonly walDir: string;
+  readonly pgdata: string;
+  readonly stateDir: string;
+  readonly waiting: number;
+}
+
+export interface WalPushResult {
+  readonly how: 'marker' | 'running-uploader' | 'uploaded';
+  /** Set when other files wait and no uploader runs: the caller starts one (`wal-push-ahead`). */
+  readonly startAhead?: StartAhead;
+}
+
+export async function walPush(config: Config, log: Logger, signal: AbortSignal, path: string): Promise<WalPushResult> {
+  const abs = resolve(path);
+  const name = basename(abs);
+  const walDir = dirname(abs);
+  // Undefined when not inside a data directory (an operator pushing a loose file): no markers then.
+  const stateDir = stateDirForWalPath(abs);
+  if (stateDir && (await consumeMarker(stateDir, name, abs))) {
+    log.info({ segment: name }, 'already archived by the look-ahead uploader');
+    return { how: 'marker' };
+  }
+  // A running daemon (or detached uploader) usually has this file in flight: give it a moment to
+  // finish rather than uploading the same bytes twice; upload ourselves if it does not.
+  if (stateDir && lockHolderAlive(aheadLock(stateDir)) && (await waitForMarker(stateDir, name, abs))) {
+    log.info({ segment: name }, 'archived by the running uploader');
+    return { how: 'running-uploader' };
+  }
+  const archive = await openArchive(config, log, signal);
+  try {
+    await pushFile(archive, abs, name);
+  } finally {
+    await archive.storage.close();
+  }
+  if (!stateDir || config['push-lookahead'] <= 0 || lockHolderAlive(aheadLock(stateDir))) return { how: 'uploaded' };
+  const waiting = (await readyFiles(walDir)).filter((n) => n !== name).length;
+  return waiting === 0 ? { how: 'uploaded' } : { how: 'uploaded', startAhead: { walDir, pgdata: dirname(walDir), stateDir, waiting } };
+}
+
+/** One bounded look-ahead run (the detached helper); undefined when another uploader holds the lock. */
+export async function runDetachedAhead(config: Config, log: Logger, signal: AbortSignal, walDir: string): Promise<AheadSummary | undefined> {
+  const stateDir = stateDirFor(dirname(resolve(walDir)));
+  const release = tryLock(aheadLock(stateDir));
+  if (!release) return undefined;
+  try {
+    const archive = await openArchive(config, log, signal);
+    try {
+      return await runAhead(archive, {
+        walDir: resolve(walDir),
+        stateDir,
+        concurrency: config['push-parallel'],
+        maxFiles: config['push-lookahead'],
+        idleMs: DETACHED_AHEAD_IDLE_MS,
+      });
+    } finally {
+      await archive.storage.close();
+    }
+  } finally {
+    release();
+  }
+}
+
+/** The lock the daemon and the detached uploader share: while one runs, wal-push starts none. */
+function aheadLock(stateDir: string): string {
+  return join(stateDir, 'ahead.pid');
+}

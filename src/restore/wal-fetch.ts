@@ -1,0 +1,100 @@
+/**
+ * restore_command's work for one file: take it from the prefetch directory when the prefetcher got
+ * it, else restore it from the archive (falling back to the streaming agent's `.partial` for the
+ * newest segment when allowed), move the prefetch cursor, and say when the detached prefetcher
+ * should be started.
+ */
+import { join, resolve } from 'node:path';
+import { NotInArchiveError } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import { lockHolderAlive, tryLock } from '../common/pid-lock.js';
+import type { Config } from '../config/load.js';
+import { openArchive } from '../archive/open.js';
+import { stateDirFor, stateDirForWalPath } from '../push/state-dir.js';
+import { classifyWalFileName } from '../segment/names.js';
+import { fetchFile } from './fetch.js';
+import { dataDirOfWalPath, readSystemIdentifier } from '../postgres/pgdata.js';
+
+/** The prefetcher exits after this long without a new request from wal-fetch. */
+export const PREFETCH_IDLE_MS = 30_000;
+/** How soon the prefetcher asks again for a segment the archive did not have yet. */
+export const PREFETCH_MISSING_RETRY_MS = 2_000;
+/** Downloads at once, at most (and never more than the prefetch depth). */
+export const PREFETCH_MAX_CONCURRENCY = 4;
+
+export interface StartPrefetcher {
+  readonly pgdata: string;
+  readonly stateDir: string;
+}
+
+export interface WalFetchResult {
+  readonly how: 'prefetch' | 'archive' | 'partial';
+  /** Set when prefetching is on and no prefetcher runs: the caller starts one (`wal-prefetch`). */
+  readonly startPrefetcher?: StartPrefetcher;
+}
+
+export async function walFetch(config: Config, log: Logger, signal: AbortSignal, name: string, path: string): Promise<WalFetchResult> {
+  const pgdata = dataDirOfWalPath(path);
+  const kind = classifyWalFileName(name).kind;
+  const dest = resolve(path);
+  const stateDir = pgdata === undefined ? undefined : stateDirForWalPath(path);
+  const prefetching = stateDir !== undefined && kind === 'segment' && config['fetch-prefetch'] > 0;
+  const { setCursor, takePrefetched } = await import('./prefetch.js');
+  if (prefetching && (await takePrefetched(stateDir, name, dest))) {
+    log.info({ segment: name }, 'restored from prefetch');
+    return { how: 'prefetch' };
+  }
+  const systemId = pgdata === undefined ? undefined : readSystemIdentifier(pgdata);
+  const opts = systemId ? { expectedSystemId: systemId } : {};
+  const archive = await openArchive(config, log, signal);
+  try {
+    try {
+      await fetchFile(archive, name, dest, opts);
+    } catch (err) {
+      if (!(err instanceof NotInArchiveError && kind === 'segment' && config['fetch-partial'])) throw err;
+      // The newest WAL may exist only as the streaming agent's .partial (zero-padded to full size).
+      await fetchFile(archive, `${name}.partial`, dest, opts);
+      log.warn({ segment: name }, `served ${name}.partial: recovery ends inside this segment`);
+      return { how: 'partial' };
+    }
+  } finally {
+    await archive.storage.close();
+  }
+  if (!prefetching || pgdata === undefined) return { how: 'archive' };
+  await setCursor(stateDir, name);
+  return lockHolderAlive(prefetchLock(stateDir)) ? { how: 'archive' } : { how: 'archive', startPrefetcher: { pgdata, stateDir } };
+}
+
+/** The detached prefetcher's whole run; returns at once when another one holds the lock. */
+export async function runPrefetchHelper(config: Config, log: Logger, signal: AbortSignal, dataDir: string): Promise<void> {
+  const pgdata = resolve(dataDir);
+  const stateDir = stateDirFor(pgdata);
+  const release = tryLock(prefetchLock(stateDir));
+  if (!release) return;
+  const { runPrefetcher } = await import('./prefetch.js');
+  try {
+    const archive = await openArchive(config, log, signal);
+    try {
+      const systemId = readSystemIdentifier(pgdata);
+      const depth = config['fetch-prefetch'];
+      await runPrefetcher(archive, {
+        stateDir,
+        depth,
+        concurrency: Math.min(PREFETCH_MAX_CONCURRENCY, Math.max(1, depth)),
+        idleMs: PREFETCH_IDLE_MS,
+        missingRetryMs: PREFETCH_MISSING_RETRY_MS,
+        // Lets the prefetcher stop as soon as recovery ends (no recovery.signal / standby.signal).
+        pgdata,
+        ...(systemId ? { expectedSystemId: systemId } : {}),
+      });
+    } finally {
+      await archive.storage.close();
+    }
+  } finally {
+    release();
+  }
+}
+
+function prefetchLock(stateDir: string): string {
+  return join(stateDir, 'prefetch.pid');
+}
