@@ -24,8 +24,8 @@ import { SegmentName, classifyWalFileName, historyFileName } from '../segment/na
 import { parseSegSizeSetting } from '../segment/segsize.js';
 import { parseTimelineHistory, timelineAfterEnd, timelineToStreamFrom, type TimelineSpan } from '../segment/history.js';
 import { timeline as toTimeline } from '../segment/timeline.js';
-import { ReplicationConnection } from './connection.js';
-import type { ReplicationMessage } from './protocol.js';
+import { ReplicationConnection } from '../postgres/replication/connection.js';
+import type { ReplicationMessage } from '../postgres/replication/protocol.js';
 import { Spool, prepareSpoolDir } from './spool.js';
 import type { UploadObserver } from '../daemon/metrics.js';
 

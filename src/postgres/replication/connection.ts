@@ -5,8 +5,8 @@
  * START_REPLICATION query stays pending until streaming ends. Verified in ../shared/research/spike.md.
  */
 import pg from 'pg';
-import type { Logger } from '../common/log.js';
-import { ReplicationError, describeCause } from '../common/errors.js';
+import type { Logger } from '../../common/log.js';
+import { ReplicationError, describeCause } from '../../common/errors.js';
 import { parseReplicationMessage, serializeStandbyStatus, type ReplicationMessage, type StandbyStatus } from './protocol.js';
 import { parseConnInfo, type ConnInfo } from './conninfo.js';
 
