@@ -12,15 +12,15 @@ import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import PQueue from 'p-queue';
 import type { Logger } from '../common/log.js';
-import { ArchiveMismatchError, LocalIoError, ReplicationError, WalvaultError, describeCause } from '../common/errors.js';
+import { ArchiveMismatchError, LocalIoError, ReplicationError, SqlState, WalvaultError, describeCause, sqlStateOf } from '../common/errors.js';
 import { sleep } from '../common/retry.js';
 import { writeFileAtomic } from '../common/atomic-file.js';
 import type { ArchiveContext } from '../archive/context.js';
 import { pushFile } from '../archive/push.js';
 import { requireIdentity } from '../archive/identity.js';
 import { lastArchivedSegment } from '../archive/catalog.js';
-import { formatLsn, lsn, parseLsn, type Lsn } from '../segment/lsn.js';
-import { SegmentName, classifyWalFileName, historyFileName } from '../segment/names.js';
+import { formatLsn, lsn, type Lsn } from '../segment/lsn.js';
+import { SegmentName, classifyWalFileName, historyFileName, parseWalFileName, segmentStartLsn, segnoOfLsn } from '../segment/names.js';
 import { parseSegSizeSetting } from '../segment/segsize.js';
 import { parseTimelineHistory, timelineAfterEnd, timelineToStreamFrom, type TimelineSpan } from '../segment/history.js';
 import { timeline as toTimeline } from '../segment/timeline.js';
@@ -50,10 +50,10 @@ export interface ReceiverOptions {
 export interface ReceiverStats {
   connected: boolean;
   timeline: number;
-  receivedLsn: string | null;
-  flushedLsn: string | null;
-  archivedLsn: string | null;
-  serverLsn: string | null;
+  receivedLsn: Lsn | null;
+  flushedLsn: Lsn | null;
+  archivedLsn: Lsn | null;
+  serverLsn: Lsn | null;
   bytesReceived: number;
   /** Segments uploaded; files the archive already held count in `alreadyArchived`. */
   segmentsArchived: number;
@@ -137,7 +137,7 @@ export class WalReceiver {
           // Only errors known to be passing (connection, server restart, storage outage) are
           // retried; anything else (a local I/O error, a bug) stops the agent with its own message.
           if (!(err instanceof WalvaultError && err.retryable)) throw fatalStreamError(err);
-          this.log.warn({ err: describeCause(err), retryInMs: delay }, retryMessage(err, this.stats.connected));
+          this.log.warn({ err, retryInMs: delay }, retryMessage(err, this.stats.connected));
           this.stats.reconnects++;
         } finally {
           this.stats.connected = false;
@@ -182,7 +182,7 @@ export class WalReceiver {
     this.spool ??= new Spool(this.opts.spoolDir, segSize);
     this.stats.connected = true;
     this.stats.serverLsn = system.xlogpos;
-    this.log.info({ systemId: system.systemId, timeline: system.timeline, serverLsn: system.xlogpos }, 'connected');
+    this.log.info({ systemId: system.systemId, timeline: system.timeline, serverLsn: formatLsn(system.xlogpos) }, 'connected');
 
     // A reconnect within this process: the segment being received is closed (fsynced) and restarts
     // from its beginning like one left by an earlier run; continuing it in memory would expect the
@@ -192,7 +192,7 @@ export class WalReceiver {
     await this.uploadLeftovers();
     if (this.opts.slot) await this.ensureSlot(conn, serverMajor);
 
-    let { start, timeline } = await this.startPosition(conn, system.timeline, parseLsn(system.xlogpos), serverMajor);
+    let { start, timeline } = await this.startPosition(conn, system.timeline, system.xlogpos, serverMajor);
     await this.archiveHistories(conn, Math.max(timeline, system.timeline));
     const statusTimer = setInterval(() => this.onStatusTimer(), this.opts.statusIntervalMs);
     try {
@@ -201,13 +201,13 @@ export class WalReceiver {
         this.stats.timeline = timeline;
         this.log.info({ timeline, lsn: formatLsn(start) }, 'streaming');
         const end = await conn.startReplication(
-          { ...(this.opts.slot ? { slot: this.opts.slot } : {}), startLsn: formatLsn(start), timeline },
+          { ...(this.opts.slot ? { slot: this.opts.slot } : {}), startLsn: start, timeline },
           { onMessage: (m) => this.onMessage(m) },
         );
         if (end.nextTimeline === undefined || this.stopping) break;
         // The server ended a historic timeline: keep its last segment as .partial, then follow.
         const partial = this.spool.closeAsPartial();
-        const switchPoint = parseLsn(end.nextTimelineStart!);
+        const switchPoint = end.nextTimelineStart!;
         const next = await this.timelineAfter(conn, timeline, end.nextTimeline, switchPoint);
         await this.archiveHistories(conn, next.timeline);
         if (partial) this.enqueuePartial(partial.name, partial.path, true);
@@ -247,7 +247,7 @@ export class WalReceiver {
       await conn.createPhysicalSlot(slot);
       this.log.info({ slot }, 'created physical replication slot');
     } catch (err) {
-      if (!/already exists/.test(describeCause(err))) throw err;
+      if (sqlStateOf(err) !== SqlState.duplicateObject) throw err;
     }
   }
 
@@ -267,7 +267,7 @@ export class WalReceiver {
     const partials = spool.partialFiles();
     if (partials.length > 0) {
       const newest = partials[partials.length - 1]!;
-      start = SegmentName.parse(newest.slice(0, 24), this.segSize).startLsn;
+      start = segmentOf(newest, this.segSize).startLsn;
       // Older partials are ends of timelines that never got archived (a crash in between).
       for (const p of partials.slice(0, -1)) this.enqueuePartial(p, join(spool.dir, p), true);
     }
@@ -285,13 +285,13 @@ export class WalReceiver {
         if (!this.opts.slot || major < 15 || (err instanceof WalvaultError && !err.retryable)) throw err;
         const slot = await conn.readReplicationSlot(this.opts.slot);
         if (!slot?.restartLsn) throw err;
-        slotStart = SegmentName.fromLsn(1, parseLsn(slot.restartLsn), this.segSize).startLsn;
-        this.log.warn({ err: describeCause(err), lsn: formatLsn(slotStart) }, 'cannot list the archive; starting from the spool and the slot');
+        slotStart = segmentStart(slot.restartLsn, this.segSize);
+        this.log.warn({ err, lsn: formatLsn(slotStart) }, 'cannot list the archive; starting from the spool and the slot');
       }
       const candidates = [lastLocal, lastArchived].filter((s): s is SegmentName => s !== undefined);
       if (candidates.length > 0) {
         const last = candidates.reduce((a, b) => (b.segno > a.segno ? b : a));
-        start = SegmentName.of(1, last.segno + 1n, this.segSize).startLsn;
+        start = segmentStartLsn(last.segno + 1n, this.segSize);
       }
       if (slotStart !== undefined && (start === undefined || slotStart > start)) start = slotStart;
     }
@@ -301,9 +301,9 @@ export class WalReceiver {
     }
     if (start === undefined && this.opts.slot && major >= 15) {
       const slot = await conn.readReplicationSlot(this.opts.slot);
-      if (slot?.restartLsn) start = SegmentName.fromLsn(1, parseLsn(slot.restartLsn), this.segSize).startLsn;
+      if (slot?.restartLsn) start = segmentStart(slot.restartLsn, this.segSize);
     }
-    start ??= SegmentName.fromLsn(1, serverLsn, this.segSize).startLsn;
+    start ??= segmentStart(serverLsn, this.segSize);
     let timeline = serverTimeline;
     if (serverTimeline > 1) {
       const h = await conn.timelineHistory(serverTimeline);
@@ -352,20 +352,20 @@ export class WalReceiver {
       if (msg.data.length > 0) {
         const finished = spool.write(this.timeline, lsn(msg.dataStart), msg.data);
         this.stats.bytesReceived += msg.data.length;
-        this.stats.receivedLsn = formatLsn(spool.receivedEnd ?? lsn(msg.dataStart + BigInt(msg.data.length)));
+        this.stats.receivedLsn = spool.receivedEnd ?? lsn(msg.dataStart + BigInt(msg.data.length));
         for (const f of finished) {
           this.flushedEnd = lsn(SegmentName.parse(f.name, this.segSize).startLsn + BigInt(this.segSize));
           // /status must never show less than what the server is told is flushed.
-          this.stats.flushedLsn = formatLsn(this.flushedEnd);
+          this.stats.flushedLsn = this.flushedEnd;
           this.enqueueUpload(f.name, f.path);
         }
         if (finished.length > 0) this.sendStatus(false);
         if (this.opts.synchronous) this.scheduleFlush();
       }
-      this.stats.serverLsn = formatLsn(lsn(msg.walEnd));
+      this.stats.serverLsn = lsn(msg.walEnd);
       return;
     }
-    this.stats.serverLsn = formatLsn(lsn(msg.walEnd));
+    this.stats.serverLsn = lsn(msg.walEnd);
     if (msg.replyRequested) {
       if (this.opts.synchronous) this.flushNow();
       this.sendStatus(false);
@@ -378,7 +378,7 @@ export class WalReceiver {
       this.flushNow();
       this.sendStatus(false);
     } catch (err) {
-      this.log.error({ err: describeCause(err) }, 'could not flush before ending the stream');
+      this.log.error({ err }, 'could not flush before ending the stream');
     }
     this.conn?.stopStreaming();
   }
@@ -398,7 +398,7 @@ export class WalReceiver {
   private flushNow(): void {
     const end = this.spool?.flush();
     if (end !== undefined && (this.flushedEnd === undefined || end > this.flushedEnd)) this.flushedEnd = end;
-    if (this.flushedEnd !== undefined) this.stats.flushedLsn = formatLsn(this.flushedEnd);
+    if (this.flushedEnd !== undefined) this.stats.flushedLsn = this.flushedEnd;
   }
 
   private onStatusTimer(): void {
@@ -406,7 +406,7 @@ export class WalReceiver {
       this.flushNow();
       this.sendStatus(false);
     } catch (err) {
-      this.log.error({ err: describeCause(err) }, 'status update failed');
+      this.log.error({ err }, 'status update failed');
       this.conn?.destroy();
     }
   }
@@ -424,7 +424,7 @@ export class WalReceiver {
     const write = this.spool?.receivedEnd ?? this.flushedEnd;
     const apply = this.archivedEnd() ?? lsn(0n);
     // Also while disconnected (paused, server down): uploads go on and /status must show them.
-    this.stats.archivedLsn = apply > 0n ? formatLsn(apply) : this.stats.archivedLsn;
+    this.stats.archivedLsn = apply > 0n ? apply : this.stats.archivedLsn;
     if (!conn || write === undefined) return;
     const flush = this.flushedEnd ?? lsn(0n);
     conn.sendStatus({ write, flush, apply: apply > flush ? flush : apply, replyRequested });
@@ -479,7 +479,7 @@ export class WalReceiver {
         this.opts.uploads?.failed(name, err);
         const retryable = !(err instanceof WalvaultError) || err.retryable;
         this.log[retryable ? 'warn' : 'error'](
-          { segment: name, err: describeCause(err), retryInMs: delay },
+          { segment: name, err, retryInMs: delay },
           retryable ? 'upload failed; retrying' : 'upload refused; keeping the file in the spool and retrying',
         );
         // Stopping: the file stays in the spool and is uploaded at the next start.
@@ -526,10 +526,10 @@ export class WalReceiver {
         await pushFile(this.archive, partial.path, partial.name);
       }
     } catch (err) {
-      this.log.error({ err: describeCause(err) }, 'could not archive the partial segment at shutdown');
+      this.log.error({ err }, 'could not archive the partial segment at shutdown');
     }
     await Promise.race([this.uploads.onIdle(), sleep(30_000)]);
-    this.log.info({ archivedLsn: this.stats.archivedLsn, flushedLsn: this.stats.flushedLsn }, 'stopped');
+    this.log.info({ archivedLsn: formatNullableLsn(this.stats.archivedLsn), flushedLsn: formatNullableLsn(this.stats.flushedLsn) }, 'stopped');
   }
 }
 
@@ -543,4 +543,20 @@ function retryMessage(err: WalvaultError, wasConnected: boolean): string {
 function fatalStreamError(err: unknown): WalvaultError {
   if (err instanceof WalvaultError) return err;
   return new LocalIoError(`unable to stream WAL: ${describeCause(err)}`, { cause: err });
+}
+
+function formatNullableLsn(value: Lsn | null): string | null {
+  return value === null ? null : formatLsn(value);
+}
+
+/** The segment a spool file name (segment or `.partial`) stands for. */
+function segmentOf(fileName: string, segSize: number): SegmentName {
+  const parsed = parseWalFileName(fileName, segSize);
+  if (parsed.kind === 'history') throw new LocalIoError(`unable to use spool file '${fileName}': not a segment`);
+  return parsed.segment;
+}
+
+/** Start of the segment that holds `position`. */
+function segmentStart(position: Lsn, segSize: number): Lsn {
+  return segmentStartLsn(segnoOfLsn(position, segSize), segSize);
 }
