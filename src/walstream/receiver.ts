@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import PQueue from 'p-queue';
 import type { Logger } from '../common/log.js';
 import { ArchiveMismatchError, LocalIoError, ReplicationError, SqlState, WalvaultError, describeCause, sqlStateOf } from '../common/errors.js';
-import { sleep } from '../common/retry.js';
+import { Backoff, sleep, withRetry, type RetryPolicy } from '../common/retry.js';
 import { writeFileAtomic } from '../common/atomic-file.js';
 import type { ArchiveContext } from '../archive/context.js';
 import { pushFile } from '../archive/push.js';
@@ -81,6 +81,8 @@ export class WalReceiver {
   private onResume: (() => void) | undefined;
   private flushScheduled = false;
   private stopping = false;
+  private fatal: WalvaultError | undefined;
+  private readonly halt = new AbortController();
   readonly stats: ReceiverStats = {
     connected: false,
     timeline: 0,
@@ -122,46 +124,51 @@ export class WalReceiver {
       this.endStream();
     };
     signal.addEventListener('abort', onAbort, { once: true });
-    let delay = this.opts.reconnectMinMs;
+    // Stops on the caller's signal or on a fatal upload refusal (see failFatal).
+    const stop = AbortSignal.any([signal, this.halt.signal]);
+    const reconnect = new Backoff(reconnectPolicy(this.opts));
     try {
       prepareSpoolDir(this.opts.spoolDir);
-      while (!signal.aborted) {
+      while (!stop.aborted) {
         const started = Date.now();
-        let failed = false;
+        let failure: WalvaultError | undefined;
+        let failedConnected = false;
         try {
-          await this.session(signal);
+          await this.session(stop);
         } catch (err) {
-          failed = true;
           this.stats.lastError = describeCause(err);
-          if (signal.aborted) break;
+          if (stop.aborted) break;
           // Only errors known to be passing (connection, server restart, storage outage) are
-          // retried; anything else (a local I/O error, a bug) stops the agent with its own message.
+          // retried; anything else (a local I/O error, a refusal, a bug) stops the agent with its own message.
           if (!(err instanceof WalvaultError && err.retryable)) throw fatalStreamError(err);
-          this.log.warn({ err, retryInMs: delay }, retryMessage(err, this.stats.connected));
+          failure = err;
+          failedConnected = this.stats.connected;
           this.stats.reconnects++;
         } finally {
           this.stats.connected = false;
           await this.conn?.close();
           this.conn = undefined;
         }
-        if (signal.aborted) break;
-        if (!failed && this.paused) {
+        if (stop.aborted) break;
+        if (failure === undefined && this.paused) {
           // Backpressure ended the stream: reconnect once storage has caught up.
           await new Promise<void>((resolve) => {
             this.onResume = resolve;
-            if (!this.paused || signal.aborted) resolve();
+            if (!this.paused || stop.aborted) resolve();
           });
           this.onResume = undefined;
-          delay = this.opts.reconnectMinMs;
+          reconnect.reset();
           continue;
         }
-        // The server ended the stream without a next timeline (e.g. it is shutting down).
-        if (!failed) this.log.warn({ retryInMs: delay }, 'the server ended the stream; reconnecting');
         // A session that streamed for a while resets the backoff.
-        if (Date.now() - started > 30_000) delay = this.opts.reconnectMinMs;
-        await sleep(delay, signal).catch(() => undefined);
-        delay = Math.min(delay * 2, this.opts.reconnectMaxMs);
+        if (Date.now() - started > 30_000) reconnect.reset();
+        const retryInMs = reconnect.next();
+        if (failure !== undefined) this.log.warn({ err: failure, retryInMs }, retryMessage(failure, failedConnected));
+        // The server ended the stream without a next timeline (e.g. it is shutting down).
+        else this.log.warn({ retryInMs }, 'the server ended the stream; reconnecting');
+        await sleep(retryInMs, stop).catch(() => undefined);
       }
+      if (this.fatal) throw this.fatal;
     } finally {
       signal.removeEventListener('abort', onAbort);
       await this.shutdown();
@@ -436,58 +443,81 @@ export class WalReceiver {
     this.pending.set(name, kind === 'segment' ? SegmentName.parse(name, this.segSize).startLsn : lsn(0n));
     this.stats.pendingUploads = this.pending.size;
     this.applyBackpressure();
-    void this.uploads.add(() => this.uploadWithRetry(name, path, true));
+    void this.uploads.add(() => this.uploadQueued(name, path, true));
   }
 
   /** A `.partial` is archived under its own name; `remove` drops the spool copy afterwards. */
   private enqueuePartial(name: string, path: string, remove: boolean): void {
     if (this.pending.has(name)) return;
     this.pending.set(name, lsn(0n));
-    void this.uploads.add(() => this.uploadWithRetry(name, path, remove));
+    void this.uploads.add(() => this.uploadQueued(name, path, remove));
   }
 
   private async uploadNow(name: string, path: string): Promise<void> {
     await this.uploadWithRetry(name, path, true);
   }
 
-  /** Retries until it succeeds or the agent stops: the slot keeps the WAL meanwhile. */
-  private async uploadWithRetry(name: string, path: string, remove: boolean): Promise<void> {
-    let delay = 1000;
-    for (;;) {
-      try {
-        const result = await pushFile(this.archive, path, name);
-        if (remove) this.spool?.remove(name);
-        this.pending.delete(name);
-        this.stats.pendingUploads = this.pending.size;
-        this.opts.uploads?.archived(name, result);
-        if (classifyWalFileName(name).kind === 'segment') {
-          if (result.status === 'uploaded') {
-            this.stats.segmentsArchived++;
-            this.stats.bytesArchived += result.size;
-          } else {
-            this.stats.alreadyArchived++;
-          }
-          this.stats.lastArchivedSegment = name;
-          this.stats.lastArchivedAt = new Date().toISOString();
-        }
-        this.applyBackpressure();
-        this.sendStatus(false);
-        return;
-      } catch (err) {
-        this.stats.uploadErrors++;
-        this.stats.lastError = describeCause(err);
-        this.opts.uploads?.failed(name, err);
-        const retryable = !(err instanceof WalvaultError) || err.retryable;
-        this.log[retryable ? 'warn' : 'error'](
-          { segment: name, err, retryInMs: delay },
-          retryable ? 'upload failed; retrying' : 'upload refused; keeping the file in the spool and retrying',
-        );
-        // Stopping: the file stays in the spool and is uploaded at the next start.
-        if (this.stopping) return;
-        await sleep(delay);
-        delay = Math.min(delay * 2, 30_000);
-      }
+  /** A queued upload has no caller to throw to: a refusal stops the agent (failFatal). */
+  private async uploadQueued(name: string, path: string, remove: boolean): Promise<void> {
+    try {
+      await this.uploadWithRetry(name, path, remove);
+    } catch (err) {
+      // Stopping: the file stays in the spool and is uploaded at the next start.
+      if (this.stopping) return;
+      this.failFatal(err);
     }
+  }
+
+  /**
+   * Retries what may pass (storage outage) until it succeeds or the agent stops: the slot keeps the
+   * WAL meanwhile. A refusal (conflicting content, lost identity, denied access) is thrown at once:
+   * retrying it forever would only hold WAL on the server until its disk fills.
+   */
+  private async uploadWithRetry(name: string, path: string, remove: boolean): Promise<void> {
+    const noteFailure = (err: unknown): void => {
+      this.stats.uploadErrors++;
+      this.stats.lastError = describeCause(err);
+      this.opts.uploads?.failed(name, err);
+    };
+    let result: Awaited<ReturnType<typeof pushFile>>;
+    try {
+      result = await withRetry(() => pushFile(this.archive, path, name), UPLOAD_RETRY, {
+        retryable: (err) => !this.stopping && uploadMayPass(err),
+        onRetry: ({ error, delayMs }) => {
+          noteFailure(error);
+          this.log.warn({ segment: name, err: error, retryInMs: delayMs }, 'upload failed; retrying');
+        },
+      });
+    } catch (err) {
+      noteFailure(err);
+      throw err;
+    }
+    if (remove) this.spool?.remove(name);
+    this.pending.delete(name);
+    this.stats.pendingUploads = this.pending.size;
+    this.opts.uploads?.archived(name, result);
+    if (classifyWalFileName(name).kind === 'segment') {
+      if (result.status === 'uploaded') {
+        this.stats.segmentsArchived++;
+        this.stats.bytesArchived += result.size;
+      } else {
+        this.stats.alreadyArchived++;
+      }
+      this.stats.lastArchivedSegment = name;
+      this.stats.lastArchivedAt = new Date().toISOString();
+    }
+    this.applyBackpressure();
+    this.sendStatus(false);
+  }
+
+  /** Ends streaming and makes run() throw `err` after the graceful shutdown. */
+  private failFatal(err: unknown): void {
+    if (this.fatal) return;
+    this.fatal = fatalStreamError(err);
+    this.stopping = true;
+    this.onResume?.();
+    this.endStream();
+    this.halt.abort(this.fatal);
   }
 
   private applyBackpressure(): void {
@@ -531,6 +561,19 @@ export class WalReceiver {
     await Promise.race([this.uploads.onIdle(), sleep(30_000)]);
     this.log.info({ archivedLsn: formatNullableLsn(this.stats.archivedLsn), flushedLsn: formatNullableLsn(this.stats.flushedLsn) }, 'stopped');
   }
+}
+
+/** Uploads retry at 1 s doubling to 30 s, without end while the failure may pass. */
+export const UPLOAD_RETRY: RetryPolicy = Object.freeze({ maxAttempts: Infinity, baseDelayMs: 1000, maxDelayMs: 30_000, factor: 2, jitter: 'none' });
+
+/** Reconnects wait reconnectMinMs doubling to reconnectMaxMs, for as long as the agent runs. */
+export function reconnectPolicy(opts: Pick<ReceiverOptions, 'reconnectMinMs' | 'reconnectMaxMs'>): RetryPolicy {
+  return { maxAttempts: Infinity, baseDelayMs: opts.reconnectMinMs, maxDelayMs: opts.reconnectMaxMs, factor: 2, jitter: 'none' };
+}
+
+/** Our errors say whether they may pass; anything raw (not classified) gets the benefit of the doubt. */
+export function uploadMayPass(err: unknown): boolean {
+  return !(err instanceof WalvaultError) || err.retryable;
 }
 
 /** What a retried session failure is called: a connection never made is not a connection "lost". */
