@@ -1,5 +1,5 @@
 /** Typed values from the operator commands' own flags; a bad value is a UsageError (exit 2). */
-import { UsageError } from '../common/errors.js';
+import { UsageError, asUsageError } from '../common/errors.js';
 import { parseLsn, type Lsn } from '../segment/lsn.js';
 import { timeline, type Timeline } from '../segment/timeline.js';
 
@@ -9,7 +9,11 @@ export function timelineArg(text: string | undefined): Timeline | undefined {
   const t = text.trim();
   const n = /^0x[0-9a-f]+$/i.test(t) ? Number.parseInt(t.slice(2), 16) : /^\d+$/.test(t) ? Number(t) : Number.NaN;
   if (!Number.isSafeInteger(n)) throw new UsageError(`unable to use --timeline '${text}': expected a timeline number like 2 (or 0x2)`);
-  return timeline(n);
+  try {
+    return timeline(n);
+  } catch (err) {
+    throw asUsageError(err);
+  }
 }
 
 export function lsnArg(flag: string, text: string | undefined): Lsn | undefined {

@@ -144,6 +144,76 @@ export class AbortedError extends WalvaultError {
   override readonly exitCode = ExitCode.failure;
 }
 
+/**
+ * A value outside its domain met by the pure core (src/segment): an LSN, a timeline ID. What it
+ * means depends on where the value came from, so callers map it: the CLI turns one from the
+ * operator's own arguments into a UsageError (exit 2, see `asUsageError`); one that came from a
+ * server or a stored file stays a plain failure (exit 3), because no flag the operator could change
+ * would fix it.
+ */
+export class DomainError extends WalvaultError {
+  override readonly code: string = 'WV_ERR_DOMAIN';
+  override readonly exitCode = ExitCode.failure;
+}
+
+/** Text that is not an LSN, or arithmetic that leaves 0/0 to FFFFFFFF/FFFFFFFF. */
+export class InvalidLsnError extends DomainError {
+  override readonly code: string = 'WV_ERR_INVALID_LSN';
+}
+
+/** A timeline ID outside 1 to 0xFFFFFFFF. */
+export class InvalidTimelineError extends DomainError {
+  override readonly code: string = 'WV_ERR_INVALID_TIMELINE';
+}
+
+/**
+ * For input the operator typed: a DomainError becomes a UsageError with the same message (the
+ * original stays as its cause); anything else is returned unchanged.
+ */
+export function asUsageError(err: unknown): unknown {
+  return err instanceof DomainError ? new UsageError(err.message, { cause: err }) : err;
+}
+
+/**
+ * SQLSTATE codes walvault reacts to (PostgreSQL docs, appendix A "Error Codes"). Classifying by
+ * code, never by message text, keeps working with a server whose lc_messages is not English.
+ */
+export const SqlState = {
+  /** 42710 duplicate_object: CREATE_REPLICATION_SLOT for a slot that already exists. */
+  duplicateObject: '42710',
+  /** 53300 too_many_connections: max_wal_senders / max_connections reached; passes by itself. */
+  tooManyConnections: '53300',
+  /** 28000 invalid_authorization_specification (e.g. no pg_hba.conf entry). */
+  invalidAuthorization: '28000',
+  /** 28P01 invalid_password. */
+  invalidPassword: '28P01',
+  /** 42501 insufficient_privilege (e.g. a role without REPLICATION). */
+  insufficientPrivilege: '42501',
+  /** 57P03 cannot_connect_now: the server is starting up or shutting down. */
+  cannotConnectNow: '57P03',
+} as const;
+
+/** The SQLSTATE a PostgreSQL server sent with an error (node-postgres puts it in `code`), if any. */
+export function sqlStateOf(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; typeof e === 'object' && e !== null && depth < 5; depth++) {
+    const code = (e as { code?: unknown }).code;
+    // Node's own codes (EPIPE, EPERM) are five letters too; no SQLSTATE class starts with E.
+    if (typeof code === 'string' && /^(?!E)[0-9A-Z]{5}$/.test(code)) return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/**
+ * Server errors that no retry can fix: authentication and privilege failures (class 28, 42501).
+ * Connection exceptions (class 08), operator intervention (class 57: shutdown, restart) and
+ * insufficient resources (class 53: too many connections) pass by themselves.
+ */
+export function isPgRefusal(sqlState: string | undefined): boolean {
+  if (sqlState === undefined) return false;
+  return sqlState.startsWith('28') || sqlState === SqlState.insufficientPrivilege;
+}
+
 /** Short human reason for a Node system error or anything else thrown. */
 export function describeCause(err: unknown): string {
   if (err instanceof WalvaultError) return err.message;

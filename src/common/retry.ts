@@ -7,7 +7,10 @@
 import { AbortedError, ConfigError, WalvaultError } from './errors.js';
 
 export interface RetryPolicy {
-  /** Total attempts including the first one; 1 means no retry. */
+  /**
+   * Total attempts including the first one; 1 means no retry. Infinity only where something else
+   * bounds the cost (the streaming agent: the replication slot keeps the WAL while it retries).
+   */
   readonly maxAttempts: number;
   /** Cap of the first backoff window. */
   readonly baseDelayMs: number;
@@ -15,6 +18,12 @@ export interface RetryPolicy {
   readonly maxDelayMs: number;
   /** Growth of the window per failed attempt. */
   readonly factor: number;
+  /**
+   * 'full' (the default): uniform in [0, window), for many clients failing together. 'none': the
+   * window itself, for one agent reconnecting to one server, where a predictable delay is easier
+   * to read in the logs.
+   */
+  readonly jitter?: 'full' | 'none';
 }
 
 export const DEFAULT_RETRY_POLICY: RetryPolicy = Object.freeze({
@@ -74,7 +83,9 @@ export function validateRetryPolicy(policy: RetryPolicy): RetryPolicy {
   const bad = (field: string, why: string): never => {
     throw new ConfigError(`unable to use retry policy: ${field} ${why}`);
   };
-  if (!Number.isInteger(policy.maxAttempts) || policy.maxAttempts < 1) bad('maxAttempts', 'must be an integer >= 1');
+  if (!(Number.isInteger(policy.maxAttempts) || policy.maxAttempts === Infinity) || policy.maxAttempts < 1) {
+    bad('maxAttempts', 'must be an integer >= 1 (or Infinity)');
+  }
   if (!(policy.baseDelayMs >= 0)) bad('baseDelayMs', 'must be >= 0');
   if (!(policy.maxDelayMs >= policy.baseDelayMs)) bad('maxDelayMs', 'must be >= baseDelayMs');
   if (!(policy.factor >= 1)) bad('factor', 'must be >= 1');
@@ -87,7 +98,32 @@ export function validateRetryPolicy(policy: RetryPolicy): RetryPolicy {
  */
 export function backoffDelayMs(failedAttempt: number, policy: RetryPolicy, random: () => number = Math.random): number {
   const window = Math.min(policy.maxDelayMs, policy.baseDelayMs * policy.factor ** Math.max(0, failedAttempt - 1));
-  return Math.floor(random() * window);
+  return policy.jitter === 'none' ? window : Math.floor(random() * window);
+}
+
+/**
+ * The delays of a loop that never gives up by itself (reconnecting): each `next()` is the wait
+ * after one more failure; `reset()` starts over, e.g. after a session that went well for a while.
+ */
+export class Backoff {
+  private failures = 0;
+
+  constructor(
+    private readonly policy: RetryPolicy,
+    private readonly random: () => number = Math.random,
+  ) {
+    validateRetryPolicy(policy);
+  }
+
+  /** The wait before the next attempt; counts one more failure. */
+  next(): number {
+    this.failures++;
+    return backoffDelayMs(this.failures, this.policy, this.random);
+  }
+
+  reset(): void {
+    this.failures = 0;
+  }
 }
 
 /** Resolves after `ms`, or rejects with AbortedError as soon as the signal fires. */

@@ -5,7 +5,7 @@
 import pg from 'pg';
 import { PostgresError, describeCause } from '../common/errors.js';
 import { parseLsn, type Lsn } from '../segment/lsn.js';
-import { parseConnInfo } from '../walstream/conninfo.js';
+import { parseConnInfo } from '../postgres/replication/conninfo.js';
 
 export interface ServerConnection {
   readonly client: pg.Client;

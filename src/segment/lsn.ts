@@ -1,4 +1,4 @@
-import { UsageError } from '../common/errors.js';
+import { InvalidLsnError } from '../common/errors.js';
 
 declare const lsnBrand: unique symbol;
 
@@ -15,8 +15,8 @@ export const MAX_LSN = 0xffff_ffff_ffff_ffffn as Lsn;
 // Each half is 1 to 8 hex digits, as pg_lsn_in accepts them; this also bounds the value to 64 bits.
 const LSN_TEXT = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/;
 
-function rangeError(what: string, value: bigint | number, reason: string): UsageError {
-  return new UsageError(`unable to use ${what} '${String(value)}': ${reason}`);
+function rangeError(what: string, value: bigint | number, reason: string): InvalidLsnError {
+  return new InvalidLsnError(`unable to use ${what} '${String(value)}': ${reason}`);
 }
 
 export function lsn(value: bigint | number): Lsn {
@@ -36,7 +36,7 @@ export function isLsn(value: unknown): value is Lsn {
 export function parseLsn(text: string): Lsn {
   const match = LSN_TEXT.exec(text);
   if (match === null) {
-    throw new UsageError(
+    throw new InvalidLsnError(
       `unable to parse LSN '${text}': expected two hexadecimal numbers of 1 to 8 digits separated by '/', like 16/B374D848`,
     );
   }
@@ -61,7 +61,7 @@ export function addLsn(base: Lsn, delta: bigint | number): Lsn {
   }
   const sum = base + BigInt(delta);
   if (sum < 0n || sum > MAX_LSN) {
-    throw new UsageError(
+    throw new InvalidLsnError(
       `unable to add ${String(delta)} to LSN '${formatLsn(base)}': the result is outside 0/0 to FFFFFFFF/FFFFFFFF`,
     );
   }

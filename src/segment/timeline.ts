@@ -1,4 +1,4 @@
-import { UsageError } from '../common/errors.js';
+import { InvalidTimelineError } from '../common/errors.js';
 
 declare const timelineBrand: unique symbol;
 
@@ -14,7 +14,7 @@ export function isTimeline(value: unknown): value is Timeline {
 export function timeline(value: number | bigint): Timeline {
   const n = typeof value === 'bigint' && value >= 0n && value <= BigInt(MAX_TIMELINE) ? Number(value) : value;
   if (!isTimeline(n)) {
-    throw new UsageError(`unable to use timeline '${String(value)}': timeline IDs are integers from 1 to 4294967295`);
+    throw new InvalidTimelineError(`unable to use timeline '${String(value)}': timeline IDs are integers from 1 to 4294967295`);
   }
   return n;
 }

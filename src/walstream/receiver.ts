@@ -12,20 +12,20 @@ import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import PQueue from 'p-queue';
 import type { Logger } from '../common/log.js';
-import { ArchiveMismatchError, LocalIoError, ReplicationError, WalvaultError, describeCause } from '../common/errors.js';
-import { sleep } from '../common/retry.js';
+import { ArchiveMismatchError, LocalIoError, ReplicationError, SqlState, WalvaultError, describeCause, sqlStateOf } from '../common/errors.js';
+import { Backoff, sleep, withRetry, type RetryPolicy } from '../common/retry.js';
 import { writeFileAtomic } from '../common/atomic-file.js';
 import type { ArchiveContext } from '../archive/context.js';
 import { pushFile } from '../archive/push.js';
 import { requireIdentity } from '../archive/identity.js';
 import { lastArchivedSegment } from '../archive/catalog/listing.js';
-import { formatLsn, lsn, parseLsn, type Lsn } from '../segment/lsn.js';
-import { SegmentName, classifyWalFileName, historyFileName } from '../segment/names.js';
+import { formatLsn, lsn, type Lsn } from '../segment/lsn.js';
+import { SegmentName, classifyWalFileName, historyFileName, parseWalFileName, segmentStartLsn, segnoOfLsn } from '../segment/names.js';
 import { parseSegSizeSetting } from '../segment/segsize.js';
 import { parseTimelineHistory, timelineAfterEnd, timelineToStreamFrom, type TimelineSpan } from '../segment/history.js';
 import { timeline as toTimeline } from '../segment/timeline.js';
-import { ReplicationConnection } from './connection.js';
-import type { ReplicationMessage } from './protocol.js';
+import { ReplicationConnection } from '../postgres/replication/connection.js';
+import type { ReplicationMessage } from '../postgres/replication/protocol.js';
 import { Spool, prepareSpoolDir } from './spool.js';
 import type { UploadObserver } from '../daemon/metrics.js';
 
@@ -50,10 +50,10 @@ export interface ReceiverOptions {
 export interface ReceiverStats {
   connected: boolean;
   timeline: number;
-  receivedLsn: string | null;
-  flushedLsn: string | null;
-  archivedLsn: string | null;
-  serverLsn: string | null;
+  receivedLsn: Lsn | null;
+  flushedLsn: Lsn | null;
+  archivedLsn: Lsn | null;
+  serverLsn: Lsn | null;
   bytesReceived: number;
   /** Segments uploaded; files the archive already held count in `alreadyArchived`. */
   segmentsArchived: number;
@@ -81,6 +81,8 @@ export class WalReceiver {
   private onResume: (() => void) | undefined;
   private flushScheduled = false;
   private stopping = false;
+  private fatal: WalvaultError | undefined;
+  private readonly halt = new AbortController();
   readonly stats: ReceiverStats = {
     connected: false,
     timeline: 0,
@@ -122,46 +124,51 @@ export class WalReceiver {
       this.endStream();
     };
     signal.addEventListener('abort', onAbort, { once: true });
-    let delay = this.opts.reconnectMinMs;
+    // Stops on the caller's signal or on a fatal upload refusal (see failFatal).
+    const stop = AbortSignal.any([signal, this.halt.signal]);
+    const reconnect = new Backoff(reconnectPolicy(this.opts));
     try {
       prepareSpoolDir(this.opts.spoolDir);
-      while (!signal.aborted) {
+      while (!stop.aborted) {
         const started = Date.now();
-        let failed = false;
+        let failure: WalvaultError | undefined;
+        let failedConnected = false;
         try {
-          await this.session(signal);
+          await this.session(stop);
         } catch (err) {
-          failed = true;
           this.stats.lastError = describeCause(err);
-          if (signal.aborted) break;
+          if (stop.aborted) break;
           // Only errors known to be passing (connection, server restart, storage outage) are
-          // retried; anything else (a local I/O error, a bug) stops the agent with its own message.
+          // retried; anything else (a local I/O error, a refusal, a bug) stops the agent with its own message.
           if (!(err instanceof WalvaultError && err.retryable)) throw fatalStreamError(err);
-          this.log.warn({ err: describeCause(err), retryInMs: delay }, retryMessage(err, this.stats.connected));
+          failure = err;
+          failedConnected = this.stats.connected;
           this.stats.reconnects++;
         } finally {
           this.stats.connected = false;
           await this.conn?.close();
           this.conn = undefined;
         }
-        if (signal.aborted) break;
-        if (!failed && this.paused) {
+        if (stop.aborted) break;
+        if (failure === undefined && this.paused) {
           // Backpressure ended the stream: reconnect once storage has caught up.
           await new Promise<void>((resolve) => {
             this.onResume = resolve;
-            if (!this.paused || signal.aborted) resolve();
+            if (!this.paused || stop.aborted) resolve();
           });
           this.onResume = undefined;
-          delay = this.opts.reconnectMinMs;
+          reconnect.reset();
           continue;
         }
-        // The server ended the stream without a next timeline (e.g. it is shutting down).
-        if (!failed) this.log.warn({ retryInMs: delay }, 'the server ended the stream; reconnecting');
         // A session that streamed for a while resets the backoff.
-        if (Date.now() - started > 30_000) delay = this.opts.reconnectMinMs;
-        await sleep(delay, signal).catch(() => undefined);
-        delay = Math.min(delay * 2, this.opts.reconnectMaxMs);
+        if (Date.now() - started > 30_000) reconnect.reset();
+        const retryInMs = reconnect.next();
+        if (failure !== undefined) this.log.warn({ err: failure, retryInMs }, retryMessage(failure, failedConnected));
+        // The server ended the stream without a next timeline (e.g. it is shutting down).
+        else this.log.warn({ retryInMs }, 'the server ended the stream; reconnecting');
+        await sleep(retryInMs, stop).catch(() => undefined);
       }
+      if (this.fatal) throw this.fatal;
     } finally {
       signal.removeEventListener('abort', onAbort);
       await this.shutdown();
@@ -182,7 +189,7 @@ export class WalReceiver {
     this.spool ??= new Spool(this.opts.spoolDir, segSize);
     this.stats.connected = true;
     this.stats.serverLsn = system.xlogpos;
-    this.log.info({ systemId: system.systemId, timeline: system.timeline, serverLsn: system.xlogpos }, 'connected');
+    this.log.info({ systemId: system.systemId, timeline: system.timeline, serverLsn: formatLsn(system.xlogpos) }, 'connected');
 
     // A reconnect within this process: the segment being received is closed (fsynced) and restarts
     // from its beginning like one left by an earlier run; continuing it in memory would expect the
@@ -192,7 +199,7 @@ export class WalReceiver {
     await this.uploadLeftovers();
     if (this.opts.slot) await this.ensureSlot(conn, serverMajor);
 
-    let { start, timeline } = await this.startPosition(conn, system.timeline, parseLsn(system.xlogpos), serverMajor);
+    let { start, timeline } = await this.startPosition(conn, system.timeline, system.xlogpos, serverMajor);
     await this.archiveHistories(conn, Math.max(timeline, system.timeline));
     const statusTimer = setInterval(() => this.onStatusTimer(), this.opts.statusIntervalMs);
     try {
@@ -201,13 +208,13 @@ export class WalReceiver {
         this.stats.timeline = timeline;
         this.log.info({ timeline, lsn: formatLsn(start) }, 'streaming');
         const end = await conn.startReplication(
-          { ...(this.opts.slot ? { slot: this.opts.slot } : {}), startLsn: formatLsn(start), timeline },
+          { ...(this.opts.slot ? { slot: this.opts.slot } : {}), startLsn: start, timeline },
           { onMessage: (m) => this.onMessage(m) },
         );
         if (end.nextTimeline === undefined || this.stopping) break;
         // The server ended a historic timeline: keep its last segment as .partial, then follow.
         const partial = this.spool.closeAsPartial();
-        const switchPoint = parseLsn(end.nextTimelineStart!);
+        const switchPoint = end.nextTimelineStart!;
         const next = await this.timelineAfter(conn, timeline, end.nextTimeline, switchPoint);
         await this.archiveHistories(conn, next.timeline);
         if (partial) this.enqueuePartial(partial.name, partial.path, true);
@@ -247,7 +254,7 @@ export class WalReceiver {
       await conn.createPhysicalSlot(slot);
       this.log.info({ slot }, 'created physical replication slot');
     } catch (err) {
-      if (!/already exists/.test(describeCause(err))) throw err;
+      if (sqlStateOf(err) !== SqlState.duplicateObject) throw err;
     }
   }
 
@@ -267,7 +274,7 @@ export class WalReceiver {
     const partials = spool.partialFiles();
     if (partials.length > 0) {
       const newest = partials[partials.length - 1]!;
-      start = SegmentName.parse(newest.slice(0, 24), this.segSize).startLsn;
+      start = segmentOf(newest, this.segSize).startLsn;
       // Older partials are ends of timelines that never got archived (a crash in between).
       for (const p of partials.slice(0, -1)) this.enqueuePartial(p, join(spool.dir, p), true);
     }
@@ -285,13 +292,13 @@ export class WalReceiver {
         if (!this.opts.slot || major < 15 || (err instanceof WalvaultError && !err.retryable)) throw err;
         const slot = await conn.readReplicationSlot(this.opts.slot);
         if (!slot?.restartLsn) throw err;
-        slotStart = SegmentName.fromLsn(1, parseLsn(slot.restartLsn), this.segSize).startLsn;
-        this.log.warn({ err: describeCause(err), lsn: formatLsn(slotStart) }, 'cannot list the archive; starting from the spool and the slot');
+        slotStart = segmentStart(slot.restartLsn, this.segSize);
+        this.log.warn({ err, lsn: formatLsn(slotStart) }, 'cannot list the archive; starting from the spool and the slot');
       }
       const candidates = [lastLocal, lastArchived].filter((s): s is SegmentName => s !== undefined);
       if (candidates.length > 0) {
         const last = candidates.reduce((a, b) => (b.segno > a.segno ? b : a));
-        start = SegmentName.of(1, last.segno + 1n, this.segSize).startLsn;
+        start = segmentStartLsn(last.segno + 1n, this.segSize);
       }
       if (slotStart !== undefined && (start === undefined || slotStart > start)) start = slotStart;
     }
@@ -301,9 +308,9 @@ export class WalReceiver {
     }
     if (start === undefined && this.opts.slot && major >= 15) {
       const slot = await conn.readReplicationSlot(this.opts.slot);
-      if (slot?.restartLsn) start = SegmentName.fromLsn(1, parseLsn(slot.restartLsn), this.segSize).startLsn;
+      if (slot?.restartLsn) start = segmentStart(slot.restartLsn, this.segSize);
     }
-    start ??= SegmentName.fromLsn(1, serverLsn, this.segSize).startLsn;
+    start ??= segmentStart(serverLsn, this.segSize);
     let timeline = serverTimeline;
     if (serverTimeline > 1) {
       const h = await conn.timelineHistory(serverTimeline);
@@ -352,20 +359,20 @@ export class WalReceiver {
       if (msg.data.length > 0) {
         const finished = spool.write(this.timeline, lsn(msg.dataStart), msg.data);
         this.stats.bytesReceived += msg.data.length;
-        this.stats.receivedLsn = formatLsn(spool.receivedEnd ?? lsn(msg.dataStart + BigInt(msg.data.length)));
+        this.stats.receivedLsn = spool.receivedEnd ?? lsn(msg.dataStart + BigInt(msg.data.length));
         for (const f of finished) {
           this.flushedEnd = lsn(SegmentName.parse(f.name, this.segSize).startLsn + BigInt(this.segSize));
           // /status must never show less than what the server is told is flushed.
-          this.stats.flushedLsn = formatLsn(this.flushedEnd);
+          this.stats.flushedLsn = this.flushedEnd;
           this.enqueueUpload(f.name, f.path);
         }
         if (finished.length > 0) this.sendStatus(false);
         if (this.opts.synchronous) this.scheduleFlush();
       }
-      this.stats.serverLsn = formatLsn(lsn(msg.walEnd));
+      this.stats.serverLsn = lsn(msg.walEnd);
       return;
     }
-    this.stats.serverLsn = formatLsn(lsn(msg.walEnd));
+    this.stats.serverLsn = lsn(msg.walEnd);
     if (msg.replyRequested) {
       if (this.opts.synchronous) this.flushNow();
       this.sendStatus(false);
@@ -378,7 +385,7 @@ export class WalReceiver {
       this.flushNow();
       this.sendStatus(false);
     } catch (err) {
-      this.log.error({ err: describeCause(err) }, 'could not flush before ending the stream');
+      this.log.error({ err }, 'could not flush before ending the stream');
     }
     this.conn?.stopStreaming();
   }
@@ -398,7 +405,7 @@ export class WalReceiver {
   private flushNow(): void {
     const end = this.spool?.flush();
     if (end !== undefined && (this.flushedEnd === undefined || end > this.flushedEnd)) this.flushedEnd = end;
-    if (this.flushedEnd !== undefined) this.stats.flushedLsn = formatLsn(this.flushedEnd);
+    if (this.flushedEnd !== undefined) this.stats.flushedLsn = this.flushedEnd;
   }
 
   private onStatusTimer(): void {
@@ -406,7 +413,7 @@ export class WalReceiver {
       this.flushNow();
       this.sendStatus(false);
     } catch (err) {
-      this.log.error({ err: describeCause(err) }, 'status update failed');
+      this.log.error({ err }, 'status update failed');
       this.conn?.destroy();
     }
   }
@@ -424,7 +431,7 @@ export class WalReceiver {
     const write = this.spool?.receivedEnd ?? this.flushedEnd;
     const apply = this.archivedEnd() ?? lsn(0n);
     // Also while disconnected (paused, server down): uploads go on and /status must show them.
-    this.stats.archivedLsn = apply > 0n ? formatLsn(apply) : this.stats.archivedLsn;
+    this.stats.archivedLsn = apply > 0n ? apply : this.stats.archivedLsn;
     if (!conn || write === undefined) return;
     const flush = this.flushedEnd ?? lsn(0n);
     conn.sendStatus({ write, flush, apply: apply > flush ? flush : apply, replyRequested });
@@ -436,58 +443,81 @@ export class WalReceiver {
     this.pending.set(name, kind === 'segment' ? SegmentName.parse(name, this.segSize).startLsn : lsn(0n));
     this.stats.pendingUploads = this.pending.size;
     this.applyBackpressure();
-    void this.uploads.add(() => this.uploadWithRetry(name, path, true));
+    void this.uploads.add(() => this.uploadQueued(name, path, true));
   }
 
   /** A `.partial` is archived under its own name; `remove` drops the spool copy afterwards. */
   private enqueuePartial(name: string, path: string, remove: boolean): void {
     if (this.pending.has(name)) return;
     this.pending.set(name, lsn(0n));
-    void this.uploads.add(() => this.uploadWithRetry(name, path, remove));
+    void this.uploads.add(() => this.uploadQueued(name, path, remove));
   }
 
   private async uploadNow(name: string, path: string): Promise<void> {
     await this.uploadWithRetry(name, path, true);
   }
 
-  /** Retries until it succeeds or the agent stops: the slot keeps the WAL meanwhile. */
-  private async uploadWithRetry(name: string, path: string, remove: boolean): Promise<void> {
-    let delay = 1000;
-    for (;;) {
-      try {
-        const result = await pushFile(this.archive, path, name);
-        if (remove) this.spool?.remove(name);
-        this.pending.delete(name);
-        this.stats.pendingUploads = this.pending.size;
-        this.opts.uploads?.archived(name, result);
-        if (classifyWalFileName(name).kind === 'segment') {
-          if (result.status === 'uploaded') {
-            this.stats.segmentsArchived++;
-            this.stats.bytesArchived += result.size;
-          } else {
-            this.stats.alreadyArchived++;
-          }
-          this.stats.lastArchivedSegment = name;
-          this.stats.lastArchivedAt = new Date().toISOString();
-        }
-        this.applyBackpressure();
-        this.sendStatus(false);
-        return;
-      } catch (err) {
-        this.stats.uploadErrors++;
-        this.stats.lastError = describeCause(err);
-        this.opts.uploads?.failed(name, err);
-        const retryable = !(err instanceof WalvaultError) || err.retryable;
-        this.log[retryable ? 'warn' : 'error'](
-          { segment: name, err: describeCause(err), retryInMs: delay },
-          retryable ? 'upload failed; retrying' : 'upload refused; keeping the file in the spool and retrying',
-        );
-        // Stopping: the file stays in the spool and is uploaded at the next start.
-        if (this.stopping) return;
-        await sleep(delay);
-        delay = Math.min(delay * 2, 30_000);
-      }
+  /** A queued upload has no caller to throw to: a refusal stops the agent (failFatal). */
+  private async uploadQueued(name: string, path: string, remove: boolean): Promise<void> {
+    try {
+      await this.uploadWithRetry(name, path, remove);
+    } catch (err) {
+      // Stopping: the file stays in the spool and is uploaded at the next start.
+      if (this.stopping) return;
+      this.failFatal(err);
     }
+  }
+
+  /**
+   * Retries what may pass (storage outage) until it succeeds or the agent stops: the slot keeps the
+   * WAL meanwhile. A refusal (conflicting content, lost identity, denied access) is thrown at once:
+   * retrying it forever would only hold WAL on the server until its disk fills.
+   */
+  private async uploadWithRetry(name: string, path: string, remove: boolean): Promise<void> {
+    const noteFailure = (err: unknown): void => {
+      this.stats.uploadErrors++;
+      this.stats.lastError = describeCause(err);
+      this.opts.uploads?.failed(name, err);
+    };
+    let result: Awaited<ReturnType<typeof pushFile>>;
+    try {
+      result = await withRetry(() => pushFile(this.archive, path, name), UPLOAD_RETRY, {
+        retryable: (err) => !this.stopping && uploadMayPass(err),
+        onRetry: ({ error, delayMs }) => {
+          noteFailure(error);
+          this.log.warn({ segment: name, err: error, retryInMs: delayMs }, 'upload failed; retrying');
+        },
+      });
+    } catch (err) {
+      noteFailure(err);
+      throw err;
+    }
+    if (remove) this.spool?.remove(name);
+    this.pending.delete(name);
+    this.stats.pendingUploads = this.pending.size;
+    this.opts.uploads?.archived(name, result);
+    if (classifyWalFileName(name).kind === 'segment') {
+      if (result.status === 'uploaded') {
+        this.stats.segmentsArchived++;
+        this.stats.bytesArchived += result.size;
+      } else {
+        this.stats.alreadyArchived++;
+      }
+      this.stats.lastArchivedSegment = name;
+      this.stats.lastArchivedAt = new Date().toISOString();
+    }
+    this.applyBackpressure();
+    this.sendStatus(false);
+  }
+
+  /** Ends streaming and makes run() throw `err` after the graceful shutdown. */
+  private failFatal(err: unknown): void {
+    if (this.fatal) return;
+    this.fatal = fatalStreamError(err);
+    this.stopping = true;
+    this.onResume?.();
+    this.endStream();
+    this.halt.abort(this.fatal);
   }
 
   private applyBackpressure(): void {
@@ -526,11 +556,24 @@ export class WalReceiver {
         await pushFile(this.archive, partial.path, partial.name);
       }
     } catch (err) {
-      this.log.error({ err: describeCause(err) }, 'could not archive the partial segment at shutdown');
+      this.log.error({ err }, 'could not archive the partial segment at shutdown');
     }
     await Promise.race([this.uploads.onIdle(), sleep(30_000)]);
-    this.log.info({ archivedLsn: this.stats.archivedLsn, flushedLsn: this.stats.flushedLsn }, 'stopped');
+    this.log.info({ archivedLsn: formatNullableLsn(this.stats.archivedLsn), flushedLsn: formatNullableLsn(this.stats.flushedLsn) }, 'stopped');
   }
+}
+
+/** Uploads retry at 1 s doubling to 30 s, without end while the failure may pass. */
+export const UPLOAD_RETRY: RetryPolicy = Object.freeze({ maxAttempts: Infinity, baseDelayMs: 1000, maxDelayMs: 30_000, factor: 2, jitter: 'none' });
+
+/** Reconnects wait reconnectMinMs doubling to reconnectMaxMs, for as long as the agent runs. */
+export function reconnectPolicy(opts: Pick<ReceiverOptions, 'reconnectMinMs' | 'reconnectMaxMs'>): RetryPolicy {
+  return { maxAttempts: Infinity, baseDelayMs: opts.reconnectMinMs, maxDelayMs: opts.reconnectMaxMs, factor: 2, jitter: 'none' };
+}
+
+/** Our errors say whether they may pass; anything raw (not classified) gets the benefit of the doubt. */
+export function uploadMayPass(err: unknown): boolean {
+  return !(err instanceof WalvaultError) || err.retryable;
 }
 
 /** What a retried session failure is called: a connection never made is not a connection "lost". */
@@ -543,4 +586,20 @@ function retryMessage(err: WalvaultError, wasConnected: boolean): string {
 function fatalStreamError(err: unknown): WalvaultError {
   if (err instanceof WalvaultError) return err;
   return new LocalIoError(`unable to stream WAL: ${describeCause(err)}`, { cause: err });
+}
+
+function formatNullableLsn(value: Lsn | null): string | null {
+  return value === null ? null : formatLsn(value);
+}
+
+/** The segment a spool file name (segment or `.partial`) stands for. */
+function segmentOf(fileName: string, segSize: number): SegmentName {
+  const parsed = parseWalFileName(fileName, segSize);
+  if (parsed.kind === 'history') throw new LocalIoError(`unable to use spool file '${fileName}': not a segment`);
+  return parsed.segment;
+}
+
+/** Start of the segment that holds `position`. */
+function segmentStart(position: Lsn, segSize: number): Lsn {
+  return segmentStartLsn(segnoOfLsn(position, segSize), segSize);
 }

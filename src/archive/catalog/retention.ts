@@ -13,7 +13,7 @@
  * history/ (archive.info, archive.info.copy, errors/). Deleting WAL that the newest base backup
  * (its `.backup` file) needs is refused unless forced.
  */
-import { UsageError } from '../../common/errors.js';
+import { UsageError, asUsageError } from '../../common/errors.js';
 import { parseLsn, type Lsn, formatLsn } from '../../segment/lsn.js';
 import { SegmentName, historyFileName, segmentFileName, segnoOfLsn } from '../../segment/names.js';
 import type { TimelineHistory } from '../../segment/history.js';
@@ -44,7 +44,13 @@ export function parseBefore(text: string, segSize: number, now: Date): BeforeSpe
     const seg = SegmentName.parse(t, segSize);
     return { kind: 'segment', name: seg.name, segno: seg.segno };
   }
-  if (t.includes('/')) return { kind: 'lsn', lsn: parseLsn(t) };
+  if (t.includes('/')) {
+    try {
+      return { kind: 'lsn', lsn: parseLsn(t) };
+    } catch (err) {
+      throw asUsageError(err);
+    }
+  }
   const rel = RELATIVE.exec(t);
   if (rel) return { kind: 'time', time: new Date(now.getTime() - Number(rel[1]) * UNIT_MS[rel[2] as keyof typeof UNIT_MS]) };
   const m = DATE_TIME.exec(t);

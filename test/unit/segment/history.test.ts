@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TimelineError, UsageError } from '../../../src/common/errors.js';
+import { InvalidTimelineError, TimelineError, UsageError } from '../../../src/common/errors.js';
 import { formatLsn, parseLsn, type Lsn } from '../../../src/segment/lsn.js';
 import {
   formatTimelineHistory,
@@ -128,7 +128,7 @@ describe('parseTimelineHistory', () => {
   });
 
   it('rejects an invalid own timeline', () => {
-    expect(() => parseTimelineHistory(TLI2_FILE, 0)).toThrow(UsageError);
+    expect(() => parseTimelineHistory(TLI2_FILE, 0)).toThrow(InvalidTimelineError);
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../../../src/common/errors.js';
+import { InvalidLsnError } from '../../../src/common/errors.js';
 import {
   addLsn,
   compareLsn,
@@ -61,7 +61,7 @@ describe('parseLsn / formatLsn', () => {
     '１/0', // full-width digit
   ];
   it.each(invalid)('rejects %j', (text) => {
-    expect(() => parseLsn(text)).toThrow(UsageError);
+    expect(() => parseLsn(text)).toThrow(InvalidLsnError);
     expect(() => parseLsn(text)).toThrow(`unable to parse LSN '${text}': expected two hexadecimal numbers`);
   });
 
@@ -82,7 +82,7 @@ describe('lsn()', () => {
   it.each<[bigint | number]>([[-1n], [-1], [18446744073709551616n], [2 ** 64], [0.5], [Number.NaN], [2 ** 53]])(
     'rejects %s',
     (value) => {
-      expect(() => lsn(value)).toThrow(UsageError);
+      expect(() => lsn(value)).toThrow(InvalidLsnError);
     },
   );
   it('says why', () => {
@@ -124,7 +124,7 @@ describe('arithmetic', () => {
     expect(() => addLsn(MAX_LSN, 1)).toThrow(
       "unable to add 1 to LSN 'FFFFFFFF/FFFFFFFF': the result is outside 0/0 to FFFFFFFF/FFFFFFFF",
     );
-    expect(() => addLsn(InvalidLsn, -1n)).toThrow(UsageError);
+    expect(() => addLsn(InvalidLsn, -1n)).toThrow(InvalidLsnError);
     expect(() => addLsn(InvalidLsn, 0.5)).toThrow("unable to use LSN offset '0.5'");
   });
   it('lsnDiff is a signed bigint', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidNameError, UsageError } from '../../../src/common/errors.js';
+import { InvalidNameError, InvalidTimelineError, UsageError } from '../../../src/common/errors.js';
 import { formatLsn, parseLsn } from '../../../src/segment/lsn.js';
 import {
   backupHistoryFileName,
@@ -185,7 +185,7 @@ describe('other file names', () => {
     expect(historyFileName(1)).toBe('00000001.history');
     expect(historyFileName(0x1a)).toBe('0000001A.history');
     expect(historyFileName(0xffffffff)).toBe('FFFFFFFF.history');
-    expect(() => historyFileName(0)).toThrow(UsageError);
+    expect(() => historyFileName(0)).toThrow(InvalidTimelineError);
   });
 
   it('backup history file names (observed: pg_basebackup on timeline 2 with 1MB segments)', () => {

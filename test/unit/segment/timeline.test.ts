@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../../../src/common/errors.js';
+import { InvalidTimelineError } from '../../../src/common/errors.js';
 import { formatTimelineHex, isTimeline, MAX_TIMELINE, timeline } from '../../../src/segment/timeline.js';
 
 describe('timeline', () => {
@@ -16,7 +16,7 @@ describe('timeline', () => {
   });
 
   it.each<[number | bigint]>([[0], [0n], [-1], [-1n], [4294967296], [4294967296n], [1.5], [Number.NaN]])('rejects %s', (input) => {
-    expect(() => timeline(input)).toThrow(UsageError);
+    expect(() => timeline(input)).toThrow(InvalidTimelineError);
   });
 
   it('explains', () => {

@@ -9,7 +9,7 @@
  *
  * All integers are big-endian (network order). Times are microseconds since 2000-01-01 00:00 UTC.
  */
-import { ReplicationError } from '../common/errors.js';
+import { ReplicationError } from '../../common/errors.js';
 
 /** Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01). */
 export const PG_EPOCH_OFFSET_US = 946_684_800_000_000n;

@@ -4,8 +4,8 @@ import {
   parseReplicationMessage,
   pgMicrosToDate,
   serializeStandbyStatus,
-} from '../../../src/walstream/protocol.js';
-import { ReplicationError } from '../../../src/common/errors.js';
+} from '../../../../src/postgres/replication/protocol.js';
+import { ReplicationError } from '../../../../src/common/errors.js';
 
 /** Independent vectors written byte by byte from the protocol documentation. */
 function hex(s: string): Uint8Array {

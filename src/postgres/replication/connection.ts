@@ -5,8 +5,11 @@
  * START_REPLICATION query stays pending until streaming ends. Verified in ../shared/research/spike.md.
  */
 import pg from 'pg';
-import type { Logger } from '../common/log.js';
-import { ReplicationError, describeCause } from '../common/errors.js';
+import type { Logger } from '../../common/log.js';
+import { ReplicationError, describeCause, isPgRefusal, sqlStateOf } from '../../common/errors.js';
+import { isTransientNetworkCode } from '../../common/retry.js';
+import { formatLsn, parseLsn, type Lsn } from '../../segment/lsn.js';
+import { timeline as toTimeline, type Timeline } from '../../segment/timeline.js';
 import { parseReplicationMessage, serializeStandbyStatus, type ReplicationMessage, type StandbyStatus } from './protocol.js';
 import { parseConnInfo, type ConnInfo } from './conninfo.js';
 
@@ -22,12 +25,12 @@ interface PgInternalConnection {
 
 export interface SystemInfo {
   readonly systemId: string;
-  readonly timeline: number;
-  readonly xlogpos: string;
+  readonly timeline: Timeline;
+  readonly xlogpos: Lsn;
 }
 
 export interface SlotInfo {
-  readonly restartLsn: string | null;
+  readonly restartLsn: Lsn | null;
   readonly restartTli: number | null;
 }
 
@@ -40,7 +43,7 @@ export interface StreamHandlers {
 export interface StreamEnd {
   /** Set when the server ended a historic timeline: where the next one starts. */
   readonly nextTimeline?: number;
-  readonly nextTimelineStart?: string;
+  readonly nextTimelineStart?: Lsn;
 }
 
 export class ReplicationConnection {
@@ -58,14 +61,16 @@ export class ReplicationConnection {
       replication: 'true',
     } as pg.ClientConfig);
     // A lost connection surfaces as an 'error' event; without a listener it would crash the process.
-    client.on('error', (err) => log.warn({ err: describeCause(err) }, 'replication connection error'));
+    client.on('error', (err) => log.warn({ err }, 'replication connection error'));
     try {
       await client.connect();
     } catch (err) {
       await client.end().catch(() => undefined);
       throw new ReplicationError(`unable to connect for replication to ${info.description}: ${describeCause(err)}`, {
         cause: err,
-        retryable: true,
+        // Authentication and privilege failures need the operator; anything else (refused,
+        // too many connections, starting up) may pass by itself.
+        retryable: !isPgRefusal(sqlStateOf(err)),
       });
     }
     return new ReplicationConnection(client, log, info);
@@ -90,7 +95,7 @@ export class ReplicationConnection {
   async identifySystem(): Promise<SystemInfo> {
     const [row] = await this.command<{ systemid: string; timeline: string | number; xlogpos: string }>('IDENTIFY_SYSTEM');
     if (!row) throw new ReplicationError('unable to identify system: IDENTIFY_SYSTEM returned no row');
-    return { systemId: String(row.systemid), timeline: Number(row.timeline), xlogpos: row.xlogpos };
+    return { systemId: String(row.systemid), timeline: toTimeline(Number(row.timeline)), xlogpos: parseLsn(row.xlogpos) };
   }
 
   async show(setting: string): Promise<string> {
@@ -111,7 +116,7 @@ export class ReplicationConnection {
     if (row.slot_type !== 'physical') {
       throw new ReplicationError(`unable to use replication slot '${slot}': it is a ${row.slot_type} slot`);
     }
-    return { restartLsn: row.restart_lsn, restartTli: row.restart_tli === null ? null : Number(row.restart_tli) };
+    return { restartLsn: row.restart_lsn === null ? null : parseLsn(row.restart_lsn), restartTli: row.restart_tli === null ? null : Number(row.restart_tli) };
   }
 
   async createPhysicalSlot(slot: string): Promise<void> {
@@ -130,12 +135,12 @@ export class ReplicationConnection {
    * the connection fails. Resolves with the next timeline when the server switched.
    */
   async startReplication(
-    opts: { slot?: string; startLsn: string; timeline: number },
+    opts: { slot?: string; startLsn: Lsn; timeline: number },
     handlers: StreamHandlers,
   ): Promise<StreamEnd> {
     const conn = this.internal();
     const slot = opts.slot ? `SLOT ${quoteIdent(opts.slot)} ` : '';
-    const sql = `START_REPLICATION ${slot}PHYSICAL ${opts.startLsn} TIMELINE ${opts.timeline}`;
+    const sql = `START_REPLICATION ${slot}PHYSICAL ${formatLsn(opts.startLsn)} TIMELINE ${opts.timeline}`;
     let failure: Error | undefined;
     conn.on('copyData', (msg) => {
       if (failure) return;
@@ -143,8 +148,8 @@ export class ReplicationConnection {
         handlers.onMessage(parseReplicationMessage(msg.chunk));
       } catch (err) {
         // Stop at the first bad message or write failure: never acknowledge past what we stored.
+        // Not logged here: it is rethrown below and the caller decides what it means.
         failure = err as Error;
-        this.log.error({ err: describeCause(err) }, 'stopping replication after a failure');
         conn.stream.destroy(err as Error);
       }
     });
@@ -158,10 +163,10 @@ export class ReplicationConnection {
       const row = results.find((r) => r.rows?.[0] && 'next_tli' in r.rows[0])?.rows[0] as
         | { next_tli: string; next_tli_startpos: string }
         | undefined;
-      return row ? { nextTimeline: Number(row.next_tli), nextTimelineStart: row.next_tli_startpos } : {};
+      return row ? { nextTimeline: Number(row.next_tli), nextTimelineStart: parseLsn(row.next_tli_startpos) } : {};
     } catch (err) {
       if (failure) throw failure;
-      throw new ReplicationError(`unable to stream WAL from ${opts.startLsn} on timeline ${opts.timeline}: ${describeCause(err)}`, {
+      throw new ReplicationError(`unable to stream WAL from ${formatLsn(opts.startLsn)} on timeline ${opts.timeline}: ${describeCause(err)}`, {
         cause: err,
         retryable: isConnectionLoss(err) || !isServerRefusal(err),
       });
@@ -207,12 +212,24 @@ function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
-function isConnectionLoss(err: unknown): boolean {
-  const msg = describeCause(err);
-  return /ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|Connection terminated|terminating connection|ended unexpectedly|shutdown/i.test(msg);
+/** SQLSTATEs of a connection that went away: class 08 and class 57P (shutdown, restart, ...). */
+function isLossState(state: string): boolean {
+  return state.startsWith('08') || state.startsWith('57P');
+}
+
+export function isConnectionLoss(err: unknown): boolean {
+  const state = sqlStateOf(err);
+  if (state !== undefined) return isLossState(state);
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; depth++, e = e.cause) {
+    if (isTransientNetworkCode((e as NodeJS.ErrnoException).code)) return true;
+    // node-postgres reports a socket closed under it with these texts and no code at all.
+    if (/^Connection terminated|ended unexpectedly/.test(e.message)) return true;
+  }
+  return false;
 }
 
 /** The server refused the request itself (e.g. requested WAL already removed): retrying blindly will not help. */
-function isServerRefusal(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string' && /^[0-9A-Z]{5}$/.test((err as { code: string }).code) && !/^(57P|08)/.test((err as { code: string }).code);
+export function isServerRefusal(err: unknown): boolean {
+  const state = sqlStateOf(err);
+  return state !== undefined && !isLossState(state);
 }

@@ -3,7 +3,7 @@
  * not given falls back to the standard PG* environment variables (node-postgres reads those itself).
  */
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '../common/errors.js';
+import { ConfigError } from '../../common/errors.js';
 
 export interface ConnInfo {
   /** Options for `new pg.Client()`. */
