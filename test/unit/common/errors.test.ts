@@ -13,7 +13,7 @@ import {
 } from '../../../src/common/errors.js';
 import { addLsn, MAX_LSN, parseLsn } from '../../../src/segment/lsn.js';
 import { timeline } from '../../../src/segment/timeline.js';
-import { lsnArg, timelineArg } from '../../../src/ops/args.js';
+import { lsnArg, timelineArg } from '../../../src/cli/args.js';
 
 describe('domain errors of the pure core', () => {
   it('a bad LSN or timeline from anywhere but the operator is a failure, not a usage error', () => {
