@@ -14,7 +14,7 @@ export interface ArchiveContext {
   readonly log: Logger;
   readonly signal?: AbortSignal;
   /** Identity, once read or created in this process (a long-running agent reads it once). */
-  identity?: ArchiveIdentity;
+  identity?: ArchiveIdentity | undefined;
 }
 
 export const WRITER = 'walvault 0.1.0';
