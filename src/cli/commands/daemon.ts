@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Command } from 'commander';
+import { type Command } from 'commander';
 import { ConfigError, ExitCode, LocalIoError, describeCause } from '../../common/errors.js';
 import { VERSION } from '../../common/version.js';
 import type { RunFn } from '../context.js';

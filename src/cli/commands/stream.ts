@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { Command } from 'commander';
+import { type Command } from 'commander';
 import { ExitCode } from '../../common/errors.js';
 import { VERSION } from '../../common/version.js';
 import type { RunFn } from '../context.js';

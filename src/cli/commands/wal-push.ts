@@ -1,5 +1,5 @@
 import { basename, dirname, join, resolve } from 'node:path';
-import { Command } from 'commander';
+import { type Command } from 'commander';
 import { ExitCode } from '../../common/errors.js';
 import { lockHolderAlive, tryLock } from '../../common/pid-lock.js';
 import { openArchive } from '../../archive/open.js';

@@ -16,7 +16,7 @@ import {
   InvalidWalError,
   LocalIoError,
   TimelineError,
-  WalvaultError,
+  type WalvaultError,
 } from '../../../src/common/errors.js';
 import type { ArchiveContext } from '../../../src/archive/context.js';
 import { findVersions, readObject, restoreFile } from '../../../src/archive/fetch.js';
