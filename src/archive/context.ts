@@ -15,7 +15,7 @@ export interface ArchiveContext {
   readonly log: Logger;
   readonly signal?: AbortSignal;
   /** Identity, once read or created in this process (a long-running agent reads it once). */
-  identity?: ArchiveIdentity;
+  identity?: ArchiveIdentity | undefined;
 }
 
 /** Recorded in every object header and the identity record: which walvault wrote it. */

@@ -44,7 +44,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { CryptoError, IntegrityError, WalvaultError, describeCause } from '../common/errors.js';
 import { ByteQueue } from './byte-queue.js';
 import { UNNAMED } from './guard.js';
-import { EncryptionKey } from './encryption-key.js';
+import { type EncryptionKey } from './encryption-key.js';
 
 export { EncryptionKey, encryptionKeyId, loadEncryptionKey, KEY_BYTES, type KeyFileAccess, type KeySource } from './encryption-key.js';
 

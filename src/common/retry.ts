@@ -42,7 +42,7 @@ export interface RetryInfo {
 }
 
 export interface RetryOptions {
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Called before each backoff sleep, e.g. to log a warning. */
   onRetry?: (info: RetryInfo) => void;
   /** Which failures are worth another attempt; defaults to `isRetryable`. */

@@ -35,7 +35,7 @@ export interface LoadOptions {
    * The command being run (`stream`, `daemon`, `wal-push`, ...): its `[<command>]` section of the
    * config file applies on top of the lines outside any section. Undefined = no section applies.
    */
-  command?: string;
+  command?: string | undefined;
 }
 
 /**

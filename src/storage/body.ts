@@ -91,8 +91,8 @@ export async function* partsOf(body: PutBody, partSize: number, signal?: AbortSi
 
 export interface GuardOptions {
   /** When known, a stream that ends early or runs long fails instead of ending quietly. */
-  expectedLength?: number;
-  signal?: AbortSignal;
+  expectedLength?: number | undefined;
+  signal?: AbortSignal | undefined;
   /** Turns a failure of the source (or the signal's reason, on abort) into the error the consumer sees. */
   mapError: (err: unknown) => Error;
   lengthError: (actual: number, expected: number) => Error;

@@ -106,6 +106,11 @@ function positiveInt(name: string, value: number | undefined, fallback: number, 
   return v;
 }
 
+/** The SDK's send options; under exactOptionalPropertyTypes an absent signal must be an absent key. */
+function abortable(signal: AbortSignal | undefined): { abortSignal?: AbortSignal } {
+  return signal ? { abortSignal: signal } : {};
+}
+
 function normalizeRoot(prefix: string | undefined): string {
   const trimmed = (prefix ?? '').replace(/^\/+|\/+$/g, '');
   if (trimmed === '') return '';
@@ -295,7 +300,7 @@ export class S3Storage implements Storage {
   private async confirmBucket(where: string, key: string, signal?: AbortSignal): Promise<void> {
     if (this.bucketSeen) return;
     await this.run(where, key, signal, () =>
-      this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.root, MaxKeys: 1 }), { abortSignal: signal }),
+      this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.root, MaxKeys: 1 }), abortable(signal)),
     );
     this.bucketSeen = true;
   }
@@ -354,7 +359,7 @@ export class S3Storage implements Storage {
             ContentMD5: this.md5(data),
             IfNoneMatch: opts.ifAbsent ? '*' : undefined,
           }),
-          { abortSignal: signal },
+          abortable(signal),
         ),
       );
       this.bucketSeen = true;
@@ -380,7 +385,7 @@ export class S3Storage implements Storage {
     const created = await this.run(where, key, signal, () =>
       this.client.send(
         new CreateMultipartUploadCommand({ ...this.writeParams(key), ChecksumAlgorithm: this.checksumAlgorithm }),
-        { abortSignal: signal },
+        abortable(signal),
       ),
     );
     this.bucketSeen = true;
@@ -405,7 +410,7 @@ export class S3Storage implements Storage {
             ContentMD5: this.md5(data),
             ChecksumAlgorithm: this.checksumAlgorithm,
           }),
-          { abortSignal: signal },
+          abortable(signal),
         ),
       ).then((out) => {
         if (!out.ETag) throw new StorageError(`${where}: UploadPart ${n} returned no ETag`);
@@ -440,7 +445,7 @@ export class S3Storage implements Storage {
             MultipartUpload: { Parts: done },
             IfNoneMatch: opts.ifAbsent ? '*' : undefined,
           }),
-          { abortSignal: signal },
+          abortable(signal),
         ),
       );
     } catch (err) {
@@ -475,7 +480,7 @@ export class S3Storage implements Storage {
   private async getObject(key: string, signal: AbortSignal | undefined) {
     try {
       const out = await this.run(this.where('read', key), key, signal, () =>
-        this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.root + key }), { abortSignal: signal }),
+        this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.root + key }), abortable(signal)),
       );
       this.bucketSeen = true;
       return out;
@@ -490,9 +495,7 @@ export class S3Storage implements Storage {
     const { signal } = opts;
     try {
       const data = await this.run(this.where('read', key), key, signal, async () => {
-        const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.root + key }), {
-          abortSignal: signal,
-        });
+        const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.root + key }), abortable(signal));
         const buf = await collect(out.Body);
         if (out.ContentLength !== undefined && buf.length !== out.ContentLength) {
           throw new StorageError(`${this.where('read', key)}: response ended after ${buf.length} of ${out.ContentLength} bytes`, {
@@ -513,7 +516,7 @@ export class S3Storage implements Storage {
     validateKey(key);
     try {
       const out = await this.run(this.where('stat', key), key, signal, () =>
-        this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.root + key }), { abortSignal: signal }),
+        this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.root + key }), abortable(signal)),
       );
       this.bucketSeen = true;
       return { key, size: out.ContentLength ?? 0, mtime: out.LastModified ?? new Date(0) };

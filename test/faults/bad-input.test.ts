@@ -260,7 +260,7 @@ function junk(): Buffer {
     out[i] = (x >> 16) & 0xff;
   }
   out[0] = 0x01;
-  return out.map((b) => (b === 0x0a ? 0x0b : b));
+  return Buffer.from(out.map((b) => (b === 0x0a ? 0x0b : b)));
 }
 
 const baseEnv: Record<string, string> = {
@@ -331,7 +331,7 @@ describe('bad input through the real launchers', () => {
     const segDir = join(P.damaged, 'wal', '00000001', '0000000100000000');
     const obj = join(segDir, readdirSync(segDir).find((f) => f.startsWith(`${SEG}-`))!);
     const bytes = readFileSync(obj);
-    bytes[bytes.length - 10] ^= 0xff;
+    bytes[bytes.length - 10]! ^= 0xff;
     writeFileSync(obj, bytes);
     cpSync(P.archive, P.noIdentity, { recursive: true });
     for (const f of ['archive.info', 'archive.info.copy']) rmSync(join(P.noIdentity, f));

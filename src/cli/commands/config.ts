@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { type Command } from 'commander';
 import { loadConfig } from '../../config/load.js';
 import { OPTIONS, type OptionDef } from '../../config/options.js';
 import { renderConfigurationDoc } from '../../config/docs.js';

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { Command } from 'commander';
+import { type Command } from 'commander';
 import { LocalIoError, describeCause } from '../../common/errors.js';
 import { inspectSegment, type SegmentInspection } from '../../segment/inspect.js';
 import { formatLsn } from '../../segment/lsn.js';

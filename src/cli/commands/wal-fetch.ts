@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { Command } from 'commander';
+import { type Command } from 'commander';
 import { ExitCode, NotFoundError, NotInArchiveError, UsageError } from '../../common/errors.js';
 import { detectRecoveryMode, restoreDataDir } from '../../postgres/pgdata.js';
 import { runPrefetchHelper, walFetch } from '../../restore/wal-fetch.js';

@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { type Command } from 'commander';
 import type { RunFn } from '../context.js';
 import { addConfigOptions } from '../options.js';
 import { emit, withArchive } from '../with-archive.js';

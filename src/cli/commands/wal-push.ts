@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { Command } from 'commander';
+import { type Command } from 'commander';
 import { ExitCode } from '../../common/errors.js';
 import { walPush, runDetachedAhead } from '../../push/wal-push.js';
 import type { RunFn } from '../context.js';

@@ -1,7 +1,7 @@
-import { Command } from 'commander';
+import { type Command } from 'commander';
 import type { RunFn } from '../context.js';
 import { addConfigOptions } from '../options.js';
-import { emit, withArchive } from '../with-archive.js';
+import { withArchive } from '../with-archive.js';
 
 interface Flags {
   json?: boolean;

@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { type Command } from 'commander';
 import { ExitCode } from '../../common/errors.js';
 import type { RunFn } from '../context.js';
 import { addConfigOptions } from '../options.js';

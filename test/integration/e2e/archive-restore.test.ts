@@ -170,7 +170,7 @@ describe.each(supportedMajors())('PostgreSQL %i: wal-push and wal-fetch', (major
     const object = findObject(archiveDir, later);
     const original = readFileSync(object);
     const damaged = Buffer.from(original);
-    damaged[Math.floor(damaged.length / 2)] ^= 0x55;
+    damaged[Math.floor(damaged.length / 2)]! ^= 0x55;
     writeFileSync(object, damaged);
     try {
       // A fresh state directory: no prefetched copy from the earlier recoveries may stand in for the object.

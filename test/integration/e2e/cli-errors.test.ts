@@ -69,7 +69,7 @@ describe('wal-push, wal-fetch and segment inspect on bad input', () => {
   it('refuses different content under an archived name (exit 4), keeps the original, quarantines the copy', async () => {
     const original = loadFixture(15, SEG);
     const changed = Buffer.from(original);
-    changed[8192 * 10 + 4000] ^= 0xff; // record data, not a page header: still valid WAL structure
+    changed[8192 * 10 + 4000]! ^= 0xff; // record data, not a page header: still valid WAL structure
     const res = await runCli('wal-push', [file(SEG, changed)], { env });
     expect(res.code).toBe(4);
     expect(oneLine(res.stderr)).toMatch(/already holds a different file/);
@@ -86,7 +86,7 @@ describe('wal-push, wal-fetch and segment inspect on bad input', () => {
     const obj = join(dir, readdirSync(dir).find((f) => f.startsWith(`${SEG}-`))!);
     const good = readFileSync(obj);
     const bad = Buffer.from(good);
-    bad[bad.length - 10] ^= 1;
+    bad[bad.length - 10]! ^= 1;
     writeFileSync(obj, bad);
     try {
       const res = await runCli('wal-fetch', [SEG, join(root, 'y')], { env });

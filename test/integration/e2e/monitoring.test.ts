@@ -11,7 +11,7 @@ import { loadFixture } from '../../support/fixtures.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PgCluster, defaultMajor, useClusterPool } from '../../support/cluster.js';
 import { pgOwnedDir, REPO, runCli } from '../../support/walvault.js';
-import { Agent, freePort, startAgent, waitFor } from '../stream/agent.js';
+import { type Agent, freePort, startAgent, waitFor } from '../stream/agent.js';
 import { giveToUser, pgUser, spawnIdentity } from '../../../tools/pgcluster/user.js';
 
 const SEG = 1024 * 1024;

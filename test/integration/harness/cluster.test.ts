@@ -112,14 +112,14 @@ describe('harness failure handling', () => {
   });
 
   it('includes the server log when start fails', async () => {
-    const c = await PgCluster.create({ major: majors[0], config: { shared_buffers: 'lots' } });
+    const c = await PgCluster.create({ major: majors[0]!, config: { shared_buffers: 'lots' } });
     created.push(c);
     await expect(c.start()).rejects.toThrow(/server log:[\s\S]*shared_buffers/);
     expect(c.running).toBe(false);
   });
 
   it('moves to another port when the chosen one is taken', async () => {
-    const c = await PgCluster.create({ major: majors[0] });
+    const c = await PgCluster.create({ major: majors[0]! });
     created.push(c);
     const blocker = net.createServer();
     await new Promise<void>((resolve) => blocker.listen(c.port, '127.0.0.1', resolve));
@@ -134,7 +134,7 @@ describe('harness failure handling', () => {
   });
 
   it('destroy is idempotent and unregisters the cluster', async () => {
-    const c = await PgCluster.create({ major: majors[0] });
+    const c = await PgCluster.create({ major: majors[0]! });
     const before = liveClusterCount();
     await c.start();
     await c.destroy();

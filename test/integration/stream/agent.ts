@@ -481,7 +481,7 @@ export async function replayArchive(o: {
       try {
         return await o.count(standby);
       } catch (err) {
-        throw new Error(`reading the replaying standby failed: ${String(err)}\nits log:\n${await standby.logTail(40)}`);
+        throw new Error(`reading the replaying standby failed: ${String(err)}\nits log:\n${await standby.logTail(40)}`, { cause: err });
       }
     };
     const timesAsked = (): number => {

@@ -7,7 +7,7 @@ import { chownSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgCluster, useClusterPool } from '../../support/cluster.js';
-import { pgUser } from '../../../src/pgcluster/user.js';
+import { pgUser } from '../../../tools/pgcluster/user.js';
 import { openArchiveReader, segmentsOf, startAgent, useWorkDir, waitFor, type Agent } from './agent.js';
 
 const MB = 1024 * 1024;

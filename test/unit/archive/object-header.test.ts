@@ -174,6 +174,7 @@ describe('decodeObjectHeader on a hand-built header', () => {
     ['unsafe size', { size: 2 ** 60 }],
     ['timeline as text', { timeline: '1' }],
     ['validBytes negative', { validBytes: -8192 }],
+    // eslint-disable-next-line no-loss-of-precision -- the imprecise number is the point: ids must be strings
     ['systemId a number', { systemId: 7712183698484992009 }],
     ['unknown encryption', { encryption: { alg: 'rot13', keyId: 'x' } }],
     ['encryption without key id', { encryption: { alg: 'aes-256-gcm-chunked' } }],

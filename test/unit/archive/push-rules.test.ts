@@ -16,7 +16,7 @@ import {
   InvalidWalError,
   LocalIoError,
   TimelineError,
-  WalvaultError,
+  type WalvaultError,
 } from '../../../src/common/errors.js';
 import type { ArchiveContext } from '../../../src/archive/context.js';
 import { readObject, restoreFile } from '../../../src/restore/fetch.js';

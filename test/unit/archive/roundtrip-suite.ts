@@ -14,7 +14,7 @@ import {
   ExitCode,
   IntegrityError,
   NotFoundError,
-  WalvaultError,
+  type WalvaultError,
 } from '../../../src/common/errors.js';
 import type { CompressionSpec } from '../../../src/codec/codec.js';
 import type { EncryptionKey } from '../../../src/codec/encryption-key.js';

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { expect } from 'vitest';
 import type { CompressionSpec } from '../../../src/codec/codec.js';
 import { EncryptionKey } from '../../../src/codec/encryption-key.js';
-import { WalvaultError } from '../../../src/common/errors.js';
+import { type WalvaultError } from '../../../src/common/errors.js';
 import { silentLogger } from '../../../src/common/log.js';
 import type { ArchiveContext } from '../../../src/archive/context.js';
 import { MemoryStorage } from '../../../src/storage/memory.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  DomainError,
+  type DomainError,
   ExitCode,
   InvalidLsnError,
   InvalidTimelineError,

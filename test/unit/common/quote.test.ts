@@ -15,7 +15,7 @@ function garbageBytes(): Buffer {
     out[i] = (x >> 16) & 0xff;
   }
   out[0] = 0x01;
-  return out.map((b) => (b === 0x0a ? 0x0b : b));
+  return Buffer.from(out.map((b) => (b === 0x0a ? 0x0b : b)));
 }
 
 describe('quoteExcerpt', () => {

@@ -5,8 +5,9 @@ import { S3Storage, type S3StorageOptions } from '../../../src/storage/s3.js';
 
 const base: S3StorageOptions = { bucket: 'bucket', region: 'us-east-1', credentials: { accessKeyId: 'AKID', secretAccessKey: 'SECRET' } };
 
-function make(overrides: Partial<S3StorageOptions>): S3Storage {
-  return new S3Storage({ ...base, ...overrides });
+/** Takes explicit undefineds too, as a JavaScript caller could pass them (the cast says so). */
+function make(overrides: { [K in keyof S3StorageOptions]?: S3StorageOptions[K] | undefined }): S3Storage {
+  return new S3Storage({ ...base, ...overrides } as S3StorageOptions);
 }
 
 describe('S3Storage options', () => {

@@ -82,7 +82,8 @@ describe('checkObjectMeta', () => {
   });
 
   it('does not ask history files for segment facts', () => {
-    const h = { ...entry, fileName: '00000002.history', kind: 'history' as const, segno: undefined, extension: 'raw' };
+    const { segno: _segno, ...rest } = entry;
+    const h = { ...rest, fileName: '00000002.history', kind: 'history' as const, extension: 'raw' };
     expect(checkObjectMeta(h, { ...meta, name: '00000002.history', kind: 'history', size: 40, codec: 'none', startLsn: null }, identity)).toEqual([]);
   });
 });
