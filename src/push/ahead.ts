@@ -8,7 +8,6 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import PQueue from 'p-queue';
-import { describeCause } from '../common/errors.js';
 import { DEFAULT_RETRY_POLICY, backoffDelayMs, sleep, type RetryPolicy } from '../common/retry.js';
 import { pushFile, type PushResult } from '../archive/push.js';
 import type { ArchiveContext } from '../archive/context.js';
@@ -61,6 +60,9 @@ export async function runAhead(ctx: ArchiveContext, opts: AheadOptions): Promise
   const queue = new PQueue({ concurrency: opts.concurrency });
   const inFlight = new Set<string>();
   const failed = new Map<string, FailedFile>();
+  // Archived by this run and still `.ready`: the launcher consumes our marker and exits 0 before
+  // PostgreSQL renames `.ready` to `.done`, so without this set the next poll would push it again.
+  const archivedHere = new Set<string>();
   const retry = opts.retry ?? DEFAULT_RETRY_POLICY;
   const summary: AheadSummary = { archived: 0, failed: 0 };
   let started = 0;
@@ -71,9 +73,10 @@ export async function runAhead(ctx: ArchiveContext, opts: AheadOptions): Promise
     const candidates: string[] = [];
     const ready = await readyFiles(opts.walDir);
     forgetGone(failed, ready);
+    forgetGone(archivedHere, ready);
     const now = Date.now();
     for (const name of ready) {
-      if (inFlight.has(name) || (failed.get(name)?.retryAt ?? 0) > now) continue;
+      if (inFlight.has(name) || archivedHere.has(name) || (failed.get(name)?.retryAt ?? 0) > now) continue;
       if (await hasMarker(opts.stateDir, name)) continue;
       candidates.push(name);
     }
@@ -93,6 +96,7 @@ export async function runAhead(ctx: ArchiveContext, opts: AheadOptions): Promise
         try {
           const result = await pushFile(ctx, join(opts.walDir, name), name);
           await writeMarker(opts.stateDir, name, result.file);
+          archivedHere.add(name);
           failed.delete(name);
           summary.archived++;
           opts.onArchived?.(name, result);
@@ -102,7 +106,7 @@ export async function runAhead(ctx: ArchiveContext, opts: AheadOptions): Promise
           const attempts = (failed.get(name)?.attempts ?? 0) + 1;
           failed.set(name, { attempts, retryAt: Date.now() + backoffDelayMs(attempts, retry) });
           summary.failed++;
-          log.warn({ segment: name, err: describeCause(err) }, 'look-ahead upload failed; trying again after a backoff (archive_command retries it too)');
+          log.warn({ segment: name, err }, 'look-ahead upload failed; trying again after a backoff (archive_command retries it too)');
           opts.onError?.(name, err);
         } finally {
           inFlight.delete(name);
@@ -117,9 +121,9 @@ export async function runAhead(ctx: ArchiveContext, opts: AheadOptions): Promise
   return summary;
 }
 
-/** Drops failures of files that are no longer `.ready` (PostgreSQL archived them): the map stays small. */
-function forgetGone(failed: Map<string, FailedFile>, ready: readonly string[]): void {
-  if (failed.size === 0) return;
+/** Drops names that are no longer `.ready` (PostgreSQL archived them): the map or set stays small. */
+function forgetGone(names: Map<string, unknown> | Set<string>, ready: readonly string[]): void {
+  if (names.size === 0) return;
   const still = new Set(ready);
-  for (const name of failed.keys()) if (!still.has(name)) failed.delete(name);
+  for (const name of names.keys()) if (!still.has(name)) names.delete(name);
 }

@@ -3,9 +3,7 @@
  * and removes it; PostgreSQL renames `.ready` to `.done` only after archive_command has exited. In
  * that window the uploader (the daemon polls every 100 ms) sees a `.ready` file without a marker and
  * pushes the same segment a second time.
- *
- * Expected to fail until src/push/ahead.ts remembers what it archived (see the W7 report): marked
- * `it.fails` so the suite stays green; drop `.fails` with the fix.
+ * The uploader remembers what it archived while the file is still `.ready`.
  */
 import { rename, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -19,7 +17,7 @@ afterAll(removeTempDirs);
 
 const SEG = '000000010000000000000007';
 
-it.fails('archives a segment once, even while its marker is consumed before PostgreSQL marks it .done', async () => {
+it('archives a segment once, even while its marker is consumed before PostgreSQL marks it .done', async () => {
   const storage = await newStorage('posix');
   const walDir = await tempDir('pg_wal');
   await mkdir(path.join(walDir, 'archive_status'));
