@@ -55,7 +55,9 @@ function parseArgs(argv) {
 }
 
 function machine(pgVersion, pgbrVersion) {
-  const osRelease = existsSync('/etc/os-release') ? /^PRETTY_NAME="?([^"\n]*)/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] : undefined;
+  const osRelease = existsSync('/etc/os-release')
+    ? /^PRETTY_NAME="?([^"\n]*)/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1]
+    : undefined;
   return {
     os: osRelease,
     kernel: release(),
@@ -134,11 +136,22 @@ async function main() {
     log(`run directory ${runDir}; ${pgbrVersion}; scenarios ${opts.scenarios.join(', ')}`);
     B.begin('corpus', { segments: opts.segments });
     const corpusDir = B.dir('corpus');
-    const corpus = await makeCorpus(PgCluster, { baseDir: B.dir('primary'), outDir: corpusDir, count: opts.segments, log: (m) => log(`  ${m}`) });
+    const corpus = await makeCorpus(PgCluster, {
+      baseDir: B.dir('primary'),
+      outDir: corpusDir,
+      count: opts.segments,
+      log: (m) => log(`  ${m}`),
+    });
     cluster = corpus.cluster;
     B.corpus = { dir: corpusDir, names: corpus.names, labels: corpus.labels, backup: corpus.backup };
     B.streamLoad = corpus.load;
-    B.end({ first: corpus.names[0], last: corpus.names.at(-1), rounds: corpus.rounds, generationSeconds: corpus.seconds, labels: corpus.labels });
+    B.end({
+      first: corpus.names[0],
+      last: corpus.names.at(-1),
+      rounds: corpus.rounds,
+      generationSeconds: corpus.seconds,
+      labels: corpus.labels,
+    });
     log(`corpus: ${corpus.names.length} segments ${corpus.names[0]}..${corpus.names.at(-1)} in ${corpus.seconds.toFixed(1)} s`);
 
     // One stanza-create against the running cluster; every repository is a copy of this one.
@@ -163,7 +176,10 @@ async function main() {
     }
     if (opts.scenarios.includes('backlog') || opts.scenarios.includes('restore')) {
       B.begin('2 backlog', { segments: opts.segments, runs: opts.backlogRuns, compression: opts.backlogCompression });
-      backlog = await benchBacklog(B, { runs: opts.scenarios.includes('backlog') ? opts.backlogRuns : 1, compression: opts.backlogCompression });
+      backlog = await benchBacklog(B, {
+        runs: opts.scenarios.includes('backlog') ? opts.backlogRuns : 1,
+        compression: opts.backlogCompression,
+      });
       results.backlog = backlog;
       B.end();
     }
@@ -238,19 +254,25 @@ async function main() {
     for (const p of results.profile) {
       if (p.label === 'stream') {
         const r = p.round;
-        text.push('', `Profile: walvault stream --compression ${p.compression} over ${(r.walBytes / 2 ** 20).toFixed(0)} MiB of WAL ` +
-          `(beside pg_receivewal): ${r.walvault.cpu.toFixed(2)} CPU s (${r.walvault.user.toFixed(2)} user, ${r.walvault.system.toFixed(2)} system) ` +
-          `vs pg_receivewal ${r.pg_receivewal.cpu.toFixed(2)}; V8 profile ${p.totalMs.toFixed(0)} ms wall, (idle) included`);
+        text.push(
+          '',
+          `Profile: walvault stream --compression ${p.compression} over ${(r.walBytes / 2 ** 20).toFixed(0)} MiB of WAL ` +
+            `(beside pg_receivewal): ${r.walvault.cpu.toFixed(2)} CPU s (${r.walvault.user.toFixed(2)} user, ${r.walvault.system.toFixed(2)} system) ` +
+            `vs pg_receivewal ${r.pg_receivewal.cpu.toFixed(2)}; V8 profile ${p.totalMs.toFixed(0)} ms wall, (idle) included`,
+        );
       } else {
         const ph = p.phases;
         const inc = Object.entries(p.inclusive.functions)
           .map(([k, v]) => `${k} ${v.toFixed(0)}`)
           .join(', ');
-        text.push('', `Profile: one cold wal-push (${p.compression}, posix) of the ${p.label} segment ${p.segment}: ` +
-          `wall ${p.plainMs.map((x) => x.toFixed(0)).join('/')} ms, profiled ${p.profiledMs.toFixed(0)} ms, V8 profile ${p.totalMs.toFixed(0)} ms. ` +
-          `Until pushFile starts (modules, CLI, config, archive): ${ph.before.ms.toFixed(0)} ms (idle ${ph.before.idleMs.toFixed(0)}); ` +
-          `from pushFile on: ${ph.after.ms.toFixed(0)} ms (idle ${ph.after.idleMs.toFixed(0)}, GC ${ph.after.gcMs.toFixed(0)}). ` +
-          `Inclusive ms: ${inc}.`);
+        text.push(
+          '',
+          `Profile: one cold wal-push (${p.compression}, posix) of the ${p.label} segment ${p.segment}: ` +
+            `wall ${p.plainMs.map((x) => x.toFixed(0)).join('/')} ms, profiled ${p.profiledMs.toFixed(0)} ms, V8 profile ${p.totalMs.toFixed(0)} ms. ` +
+            `Until pushFile starts (modules, CLI, config, archive): ${ph.before.ms.toFixed(0)} ms (idle ${ph.before.idleMs.toFixed(0)}); ` +
+            `from pushFile on: ${ph.after.ms.toFixed(0)} ms (idle ${ph.after.idleMs.toFixed(0)}, GC ${ph.after.gcMs.toFixed(0)}). ` +
+            `Inclusive ms: ${inc}.`,
+        );
       }
       text.push('| self ms | % | frame |', '|---:|---:|---|');
       for (const f of p.topFrames) text.push(`| ${f.ms.toFixed(1)} | ${f.pct.toFixed(1)} | \`${f.frame}\` |`);

@@ -43,7 +43,12 @@ export async function benchBacklog(B, { runs, compression }) {
     const dir = B.dir('walvault-backlog');
     const conf = B.walvaultConfig(dir, { archive: `file://${archive}`, compression });
     const state = B.dir('state-backlog');
-    const r = await drain(B, standin, names, (seg) => `WALVAULT_CONFIG=${conf} WALVAULT_STATE_DIR=${state} ${B.bin('wal-push')} pg_wal/${seg}`);
+    const r = await drain(
+      B,
+      standin,
+      names,
+      (seg) => `WALVAULT_CONFIG=${conf} WALVAULT_STATE_DIR=${state} ${B.bin('wal-push')} pg_wal/${seg}`,
+    );
     // The detached uploader exits by itself once idle; it is ours, so wait for it (kill if stuck).
     r.leftoverKilled = await waitHelpersGone(standin);
     r.objects = countSegments(archive);
@@ -67,7 +72,8 @@ export async function benchBacklog(B, { runs, compression }) {
     const order = i % 2 === 0 ? ['walvault', 'pgbackrest'] : ['pgbackrest', 'walvault'];
     for (const tool of order) {
       const r = tool === 'walvault' ? await runOurs() : await runTheirs();
-      if (r.objects !== names.length) throw new Error(`${tool}: ${r.objects} of ${names.length} segments in the repository after the backlog run`);
+      if (r.objects !== names.length)
+        throw new Error(`${tool}: ${r.objects} of ${names.length} segments in the repository after the backlog run`);
       results[tool].push(r);
       B.log(
         `  run ${i + 1} ${tool}: ${(r.totalMs / 1000).toFixed(2)} s, first call ${r.calls[0].toFixed(0)} ms, ` +
@@ -86,7 +92,10 @@ export async function benchBacklog(B, { runs, compression }) {
       mibPerS: (names.length * 16) / total,
       firstCallMs: median(list.map((r) => r.calls[0])),
       medianCallMs: median(list.flatMap((r) => r.calls.slice(1))),
-      p95CallMs: percentile(list.flatMap((r) => r.calls.slice(1)), 95),
+      p95CallMs: percentile(
+        list.flatMap((r) => r.calls.slice(1)),
+        95,
+      ),
       failures: list.reduce((a, r) => a + r.failures, 0),
       ratio: (names.length * 16 * MiB) / list.at(-1).stored,
       calls: list.map((r) => r.calls.map((ms) => Math.round(ms * 10) / 10)),
@@ -94,9 +103,24 @@ export async function benchBacklog(B, { runs, compression }) {
   };
   const ours = summary(results.walvault);
   const theirs = summary(results.pgbackrest);
-  const labels = { oursLabel: `walvault look-ahead (${compression}, push-parallel 2)`, theirsLabel: 'pgbackrest archive-async, process-max 2 (zst:3)' };
-  B.row(`backlog of ${names.length}: time until all archived`, { ours: ours.totalS, theirs: theirs.totalS, unit: 's', better: 'lower', ...labels });
-  B.row(`backlog of ${names.length}: segments per second`, { ours: ours.segPerS, theirs: theirs.segPerS, unit: 'seg/s', better: 'higher', ...labels });
+  const labels = {
+    oursLabel: `walvault look-ahead (${compression}, push-parallel 2)`,
+    theirsLabel: 'pgbackrest archive-async, process-max 2 (zst:3)',
+  };
+  B.row(`backlog of ${names.length}: time until all archived`, {
+    ours: ours.totalS,
+    theirs: theirs.totalS,
+    unit: 's',
+    better: 'lower',
+    ...labels,
+  });
+  B.row(`backlog of ${names.length}: segments per second`, {
+    ours: ours.segPerS,
+    theirs: theirs.segPerS,
+    unit: 'seg/s',
+    better: 'higher',
+    ...labels,
+  });
   B.row('backlog: first call', { ours: ours.firstCallMs, theirs: theirs.firstCallMs, unit: 'ms', better: 'lower', ...labels });
   B.row('backlog: median later call', { ours: ours.medianCallMs, theirs: theirs.medianCallMs, unit: 'ms', better: 'lower', ...labels });
   B.row('backlog: p95 later call', { ours: ours.p95CallMs, theirs: theirs.p95CallMs, unit: 'ms', better: 'lower', ...labels });

@@ -20,7 +20,16 @@ function profilingNode(B, dir, intervalUs) {
 }
 
 /** Functions of the push path whose inclusive time is worth reporting (see src/archive/push.ts). */
-const PUSH_FUNCTIONS = ['compressBuffer', 'describeFile', 'readWholeFile', 'existingVersions', 'encodeObject', 'verifyStored', 'put', 'openArchive'];
+const PUSH_FUNCTIONS = [
+  'compressBuffer',
+  'describeFile',
+  'readWholeFile',
+  'existingVersions',
+  'encodeObject',
+  'verifyStored',
+  'put',
+  'openArchive',
+];
 
 export async function profilePush(B, { segments, compression, top = 15 }) {
   const out = [];
@@ -44,11 +53,23 @@ export async function profilePush(B, { segments, compression, top = 15 }) {
     const summary = summarizeProfile(join(profileDir, file), { root: B.root, top });
     summary.phases = phaseSplit(join(profileDir, file), 'pushFile');
     summary.inclusive = inclusiveTimes(join(profileDir, file), PUSH_FUNCTIONS);
-    out.push({ what: `wal-push ${label}`, label, segment: seg, compression, plainMs, profiledMs, profile: join(profileDir, file), ...summary });
+    out.push({
+      what: `wal-push ${label}`,
+      label,
+      segment: seg,
+      compression,
+      plainMs,
+      profiledMs,
+      profile: join(profileDir, file),
+      ...summary,
+    });
     B.log(`  ${label} ${seg}: wall ${plainMs.map((x) => x.toFixed(0)).join('/')} ms plain, ${profiledMs.toFixed(0)} ms profiled`);
     const ph = summary.phases;
-    B.log(`    before pushFile ${ph.before.ms.toFixed(0)} ms (idle ${ph.before.idleMs.toFixed(0)}), from pushFile on ${ph.after.ms.toFixed(0)} ms (idle ${ph.after.idleMs.toFixed(0)})`);
-    for (const f of summary.topFrames.slice(0, 8)) B.log(`    ${f.ms.toFixed(1).padStart(7)} ms ${f.pct.toFixed(1).padStart(5)} %  ${f.frame}`);
+    B.log(
+      `    before pushFile ${ph.before.ms.toFixed(0)} ms (idle ${ph.before.idleMs.toFixed(0)}), from pushFile on ${ph.after.ms.toFixed(0)} ms (idle ${ph.after.idleMs.toFixed(0)})`,
+    );
+    for (const f of summary.topFrames.slice(0, 8))
+      B.log(`    ${f.ms.toFixed(1).padStart(7)} ms ${f.pct.toFixed(1).padStart(5)} %  ${f.frame}`);
   }
   return out;
 }
@@ -61,7 +82,10 @@ export async function profileStream(B, cluster, { mb, compression, top = 15 }) {
   const file = readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) throw new Error('walvault stream wrote no CPU profile');
   const summary = summarizeProfile(join(profileDir, file), { root: B.root, top });
-  B.log(`  stream (${compression}, ${(r.walBytes / 2 ** 20).toFixed(0)} MiB, profiled): walvault ${r.walvault.cpu.toFixed(2)} CPU s, pg_receivewal ${r.pg_receivewal.cpu.toFixed(2)} CPU s`);
-  for (const f of summary.topFrames.slice(0, 8)) B.log(`    ${f.ms.toFixed(1).padStart(7)} ms ${f.pct.toFixed(1).padStart(5)} %  ${f.frame}`);
+  B.log(
+    `  stream (${compression}, ${(r.walBytes / 2 ** 20).toFixed(0)} MiB, profiled): walvault ${r.walvault.cpu.toFixed(2)} CPU s, pg_receivewal ${r.pg_receivewal.cpu.toFixed(2)} CPU s`,
+  );
+  for (const f of summary.topFrames.slice(0, 8))
+    B.log(`    ${f.ms.toFixed(1).padStart(7)} ms ${f.pct.toFixed(1).padStart(5)} %  ${f.frame}`);
   return { what: 'walvault stream', label: 'stream', compression, round: r, profile: join(profileDir, file), ...summary };
 }

@@ -102,11 +102,14 @@ export async function benchPush(B, { count, s3 }) {
       times: v.times.map((t) => Math.round(t * 10) / 10),
       cpuMs: v.cpu.map((t) => Math.round(t)),
     };
-    B.log(`  ${v.label}: median ${out[v.id].medianMs.toFixed(1)} ms, p95 ${out[v.id].p95Ms.toFixed(1)} ms, CPU ${out[v.id].cpuMedianMs.toFixed(0)} ms`);
+    B.log(
+      `  ${v.label}: median ${out[v.id].medianMs.toFixed(1)} ms, p95 ${out[v.id].p95Ms.toFixed(1)} ms, CPU ${out[v.id].cpuMedianMs.toFixed(0)} ms`,
+    );
   }
   const ours = out['walvault-zstd3'];
   const theirs = out['pgbackrest-zst3'];
-  const pair = (metric, key, unit, better) => B.row(metric, { ours: ours[key], theirs: theirs[key], unit, better, oursLabel: ours.label, theirsLabel: theirs.label });
+  const pair = (metric, key, unit, better) =>
+    B.row(metric, { ours: ours[key], theirs: theirs[key], unit, better, oursLabel: ours.label, theirsLabel: theirs.label });
   pair('push median per segment, zstd-3 vs zst-3', 'medianMs', 'ms', 'lower');
   pair('push p95 per segment, zstd-3 vs zst-3', 'p95Ms', 'ms', 'lower');
   pair('push throughput, zstd-3 vs zst-3', 'mibPerS', 'MiB/s', 'higher');
@@ -115,9 +118,30 @@ export async function benchPush(B, { count, s3 }) {
   for (const id of ['walvault-zstd1', 'walvault-s3-zstd3']) {
     const v = out[id];
     if (!v) continue;
-    B.row(`push median per segment, ${v.label}`, { ours: v.medianMs, theirs: theirs.medianMs, unit: 'ms', better: 'lower', oursLabel: v.label, theirsLabel: theirs.label });
-    B.row(`push p95 per segment, ${v.label}`, { ours: v.p95Ms, theirs: theirs.p95Ms, unit: 'ms', better: 'lower', oursLabel: v.label, theirsLabel: theirs.label });
-    B.row(`push CPU per segment, median, ${v.label}`, { ours: v.cpuMedianMs, theirs: theirs.cpuMedianMs, unit: 'ms', better: 'lower', oursLabel: v.label, theirsLabel: theirs.label });
+    B.row(`push median per segment, ${v.label}`, {
+      ours: v.medianMs,
+      theirs: theirs.medianMs,
+      unit: 'ms',
+      better: 'lower',
+      oursLabel: v.label,
+      theirsLabel: theirs.label,
+    });
+    B.row(`push p95 per segment, ${v.label}`, {
+      ours: v.p95Ms,
+      theirs: theirs.p95Ms,
+      unit: 'ms',
+      better: 'lower',
+      oursLabel: v.label,
+      theirsLabel: theirs.label,
+    });
+    B.row(`push CPU per segment, median, ${v.label}`, {
+      ours: v.cpuMedianMs,
+      theirs: theirs.cpuMedianMs,
+      unit: 'ms',
+      better: 'lower',
+      oursLabel: v.label,
+      theirsLabel: theirs.label,
+    });
   }
 
   // Start-up floor: what a process costs before it does any work.
@@ -133,14 +157,21 @@ export async function benchPush(B, { count, s3 }) {
       f.cpu.push(r.cpuMs);
     }
   }
-  const startup = Object.fromEntries(Object.entries(floors).map(([k, f]) => [k, { cmd: f.cmd, medianMs: median(f.times), cpuMedianMs: median(f.cpu) }]));
+  const startup = Object.fromEntries(
+    Object.entries(floors).map(([k, f]) => [k, { cmd: f.cmd, medianMs: median(f.times), cpuMedianMs: median(f.cpu) }]),
+  );
   B.row('start-up: walvault --version vs pgbackrest version, median wall', {
     ours: startup.walvault.medianMs,
     theirs: startup.pgbackrest.medianMs,
     unit: 'ms',
     better: 'lower',
   });
-  B.row('start-up: same, median CPU', { ours: startup.walvault.cpuMedianMs, theirs: startup.pgbackrest.cpuMedianMs, unit: 'ms', better: 'lower' });
+  B.row('start-up: same, median CPU', {
+    ours: startup.walvault.cpuMedianMs,
+    theirs: startup.pgbackrest.cpuMedianMs,
+    unit: 'ms',
+    better: 'lower',
+  });
   B.note(`bare \`node -e ''\`: median ${startup.node.medianMs.toFixed(0)} ms wall, ${startup.node.cpuMedianMs.toFixed(0)} ms CPU`);
   return { segments: picks, standin, variants: out, startup };
 }

@@ -68,7 +68,9 @@ async function recover(B, PgCluster, commandFor, { tag }) {
     // The backup's pg_wal is empty: every corpus segment must have come through restore_command.
     const missing = B.corpus.names.filter((n) => !restored.has(n));
     if (missing.length > 0) {
-      throw new Error(`${tag}: recovery did not restore every corpus segment (missing ${missing.slice(0, 5).join(', ')}...); log:\n${await cluster.logTail(20)}`);
+      throw new Error(
+        `${tag}: recovery did not restore every corpus segment (missing ${missing.slice(0, 5).join(', ')}...); log:\n${await cluster.logTail(20)}`,
+      );
     }
     return { seconds, restored: restored.size, redoDone, calls: callStats(callLog) };
   } finally {
@@ -92,7 +94,12 @@ export async function benchRestore(B, PgCluster, { runs, repos, floor }) {
   };
   const theirs = async () => {
     const dir = B.dir('pgbr-restore');
-    const conf = B.pgbrConfig(dir, { repo: join(repos.pgbackrest.dir, 'repo'), pgPath: '/nonexistent', async: true, spool: join(dir, 'spool') });
+    const conf = B.pgbrConfig(dir, {
+      repo: join(repos.pgbackrest.dir, 'repo'),
+      pgPath: '/nonexistent',
+      async: true,
+      spool: join(dir, 'spool'),
+    });
     try {
       return await recover(B, PgCluster, (dataDir) => getCommand(conf, dataDir), { tag: 'pgbackrest' });
     } finally {
@@ -126,15 +133,48 @@ export async function benchRestore(B, PgCluster, { runs, repos, floor }) {
   const o = sum(results.walvault);
   const t = sum(results.pgbackrest);
   const f = results.floor.length ? sum(results.floor) : undefined;
-  const labels = { oursLabel: 'walvault wal-fetch, prefetch 8 (default)', theirsLabel: 'pgbackrest archive-get, archive-async, process-max 2' };
+  const labels = {
+    oursLabel: 'walvault wal-fetch, prefetch 8 (default)',
+    theirsLabel: 'pgbackrest archive-get, archive-async, process-max 2',
+  };
   B.row(`recovery of ${n} segments: wall time`, { ours: o.seconds, theirs: t.seconds, unit: 's', better: 'lower', ...labels });
-  B.row(`recovery of ${n} segments: segments per second`, { ours: o.segPerS, theirs: t.segPerS, unit: 'seg/s', better: 'higher', ...labels });
+  B.row(`recovery of ${n} segments: segments per second`, {
+    ours: o.segPerS,
+    theirs: t.segPerS,
+    unit: 'seg/s',
+    better: 'higher',
+    ...labels,
+  });
   const callMedian = (x, k) => median(x.calls.map((c) => c[k]));
-  B.row('recovery: median restore_command call', { ours: callMedian(o, 'medianMs'), theirs: callMedian(t, 'medianMs'), unit: 'ms', better: 'lower', ...labels });
-  B.row('recovery: p95 restore_command call', { ours: callMedian(o, 'p95Ms'), theirs: callMedian(t, 'p95Ms'), unit: 'ms', better: 'lower', ...labels });
-  B.row('recovery: time inside restore_command', { ours: callMedian(o, 'totalInCommandS'), theirs: callMedian(t, 'totalInCommandS'), unit: 's', better: 'lower', ...labels });
+  B.row('recovery: median restore_command call', {
+    ours: callMedian(o, 'medianMs'),
+    theirs: callMedian(t, 'medianMs'),
+    unit: 'ms',
+    better: 'lower',
+    ...labels,
+  });
+  B.row('recovery: p95 restore_command call', {
+    ours: callMedian(o, 'p95Ms'),
+    theirs: callMedian(t, 'p95Ms'),
+    unit: 'ms',
+    better: 'lower',
+    ...labels,
+  });
+  B.row('recovery: time inside restore_command', {
+    ours: callMedian(o, 'totalInCommandS'),
+    theirs: callMedian(t, 'totalInCommandS'),
+    unit: 's',
+    better: 'lower',
+    ...labels,
+  });
   if (f) {
-    B.row('recovery: time above the cp floor', { ours: o.seconds - f.seconds, theirs: t.seconds - f.seconds, unit: 's', better: 'lower', ...labels });
+    B.row('recovery: time above the cp floor', {
+      ours: o.seconds - f.seconds,
+      theirs: t.seconds - f.seconds,
+      unit: 's',
+      better: 'lower',
+      ...labels,
+    });
     B.note(`cp floor (replay with restore_command = cp of uncompressed segments): ${f.seconds.toFixed(2)} s`);
   }
   return { segments: n, walvault: o, pgbackrest: t, floor: f };

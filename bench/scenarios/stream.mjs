@@ -64,15 +64,32 @@ export async function streamRound(B, cluster, { mb, compression, node }) {
     await cluster.checkpoint();
     ours = spawnLogged(
       B.bin('walvault'),
-      ['stream', '--pg-conninfo', conninfo, '--slot', 's1', '--create-slot', '--spool-dir', spool,
-        '--archive', `file://${archive}`, '--compression', compression, '--status-interval', '1000'],
+      [
+        'stream',
+        '--pg-conninfo',
+        conninfo,
+        '--slot',
+        's1',
+        '--create-slot',
+        '--spool-dir',
+        spool,
+        '--archive',
+        `file://${archive}`,
+        '--compression',
+        compression,
+        '--status-interval',
+        '1000',
+      ],
       {
         env: commandEnv({ WALVAULT_CONFIG: conf, ...(node ? { WALVAULT_NODE: node } : {}) }),
         ids: B.ids,
         logPath: join(spool, '..', `walvault-stream-${tag}.log`),
       },
     );
-    await waitFor('walvault to create slot s1', async () => (await sampler.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = 's1'")).rowCount > 0);
+    await waitFor(
+      'walvault to create slot s1',
+      async () => (await sampler.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = 's1'")).rowCount > 0,
+    );
     await sampler.query("SELECT pg_create_physical_replication_slot('s2', true)");
     theirs = spawnLogged(
       join(cluster.binaries.binDir, 'pg_receivewal'),
@@ -85,10 +102,9 @@ export async function streamRound(B, cluster, { mb, compression, node }) {
     });
     const startLsn = (await sampler.query('SELECT pg_current_wal_flush_lsn()::text AS l')).rows[0].l;
     const slotStart = Object.fromEntries(
-      (await sampler.query("SELECT slot_name, restart_lsn::text AS l FROM pg_replication_slots WHERE slot_name IN ('s1','s2')")).rows.map((r) => [
-        r.slot_name,
-        r.l,
-      ]),
+      (await sampler.query("SELECT slot_name, restart_lsn::text AS l FROM pg_replication_slots WHERE slot_name IN ('s1','s2')")).rows.map(
+        (r) => [r.slot_name, r.l],
+      ),
     );
 
     const max = { s1: { sent: 0, write: 0, flush: 0, replay: 0 }, s2: { sent: 0, write: 0, flush: 0 } };
@@ -113,7 +129,9 @@ export async function streamRound(B, cluster, { mb, compression, node }) {
     while (written < mb * MiB) {
       rounds++;
       await loadRound(cluster, B.streamLoad, { scale: 0.5, seed: 100 + rounds });
-      written = Number((await sampler.query('SELECT pg_wal_lsn_diff(pg_current_wal_flush_lsn(), $1::pg_lsn)::float8 AS n', [startLsn])).rows[0].n);
+      written = Number(
+        (await sampler.query('SELECT pg_wal_lsn_diff(pg_current_wal_flush_lsn(), $1::pg_lsn)::float8 AS n', [startLsn])).rows[0].n,
+      );
     }
     const loadSeconds = (performance.now() - t0) / 1000;
     const lastSeg = await cluster.switchWal();
@@ -178,7 +196,9 @@ export async function streamRound(B, cluster, { mb, compression, node }) {
     if (ours) await stopChild(ours, 'SIGTERM', 15_000);
     if (theirs) await stopChild(theirs, 'SIGTERM', 10_000);
     for (const slot of ['s1', 's2']) {
-      await sampler.query('SELECT pg_drop_replication_slot($1) FROM pg_replication_slots WHERE slot_name = $1', [slot]).catch(() => undefined);
+      await sampler
+        .query('SELECT pg_drop_replication_slot($1) FROM pg_replication_slots WHERE slot_name = $1', [slot])
+        .catch(() => undefined);
     }
     await sampler.end().catch(() => undefined);
   }
@@ -192,25 +212,57 @@ export async function benchStream(B, cluster, { mb, compressions }) {
     const r = await streamRound(B, cluster, { mb, compression });
     rounds.push(r);
     B.log(
-      `    load ${r.walBytes / MiB | 0} MiB in ${r.loadSeconds.toFixed(1)} s; walvault ${r.walvault.cpu.toFixed(2)} CPU s, ` +
+      `    load ${(r.walBytes / MiB) | 0} MiB in ${r.loadSeconds.toFixed(1)} s; walvault ${r.walvault.cpu.toFixed(2)} CPU s, ` +
         `${(r.walvault.peakRss / MiB).toFixed(1)} MiB RSS; pg_receivewal ${r.pg_receivewal.cpu.toFixed(2)} CPU s, ` +
         `${(r.pg_receivewal.peakRss / MiB).toFixed(1)} MiB RSS`,
     );
   }
   for (const r of rounds) {
-    const labels = { oursLabel: `walvault stream --compression ${r.compression} (+ upload to posix archive)`, theirsLabel: 'pg_receivewal (no compression)' };
+    const labels = {
+      oursLabel: `walvault stream --compression ${r.compression} (+ upload to posix archive)`,
+      theirsLabel: 'pg_receivewal (no compression)',
+    };
     const c = r.compression;
-    B.row(`stream (${c}): CPU per GiB received`, { ours: r.walvault.cpuPerGiB, theirs: r.pg_receivewal.cpuPerGiB, unit: 's/GiB', better: 'lower', ...labels });
-    B.row(`stream (${c}): peak RSS`, { ours: r.walvault.peakRss / MiB, theirs: r.pg_receivewal.peakRss / MiB, unit: 'MiB', better: 'lower', ...labels });
-    B.row(`stream (${c}): max sent lag`, { ours: r.walvault.maxLag.sent / MiB, theirs: r.pg_receivewal.maxLag.sent / MiB, unit: 'MiB', better: 'lower', ...labels });
-    B.row(`stream (${c}): max flush lag`, { ours: r.walvault.maxLag.flush / MiB, theirs: r.pg_receivewal.maxLag.flush / MiB, unit: 'MiB', better: 'lower', ...labels });
+    B.row(`stream (${c}): CPU per GiB received`, {
+      ours: r.walvault.cpuPerGiB,
+      theirs: r.pg_receivewal.cpuPerGiB,
+      unit: 's/GiB',
+      better: 'lower',
+      ...labels,
+    });
+    B.row(`stream (${c}): peak RSS`, {
+      ours: r.walvault.peakRss / MiB,
+      theirs: r.pg_receivewal.peakRss / MiB,
+      unit: 'MiB',
+      better: 'lower',
+      ...labels,
+    });
+    B.row(`stream (${c}): max sent lag`, {
+      ours: r.walvault.maxLag.sent / MiB,
+      theirs: r.pg_receivewal.maxLag.sent / MiB,
+      unit: 'MiB',
+      better: 'lower',
+      ...labels,
+    });
+    B.row(`stream (${c}): max flush lag`, {
+      ours: r.walvault.maxLag.flush / MiB,
+      theirs: r.pg_receivewal.maxLag.flush / MiB,
+      unit: 'MiB',
+      better: 'lower',
+      ...labels,
+    });
     B.row(`stream (${c}): walvault max archive lag`, {
       ours: r.walvault.maxLag.replay / MiB,
       unit: 'MiB',
       better: 'lower',
       ...labels,
     });
-    B.row(`stream (${c}): walvault last segment archived after load end`, { ours: r.walvault.archivedAfterLoadMs, unit: 'ms', better: 'lower', ...labels });
+    B.row(`stream (${c}): walvault last segment archived after load end`, {
+      ours: r.walvault.archivedAfterLoadMs,
+      unit: 'ms',
+      better: 'lower',
+      ...labels,
+    });
   }
   return { mb, rounds };
 }

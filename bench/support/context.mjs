@@ -95,7 +95,11 @@ export class BenchContext {
     this.scenarios[name] = { settings, loadavgStart: loadavg(), startedAt: new Date().toISOString(), notes: [] };
     this.current = name;
     this.t0 = performance.now();
-    this.log(`== ${name} (load average ${loadavg().map((x) => x.toFixed(2)).join(' ')})`);
+    this.log(
+      `== ${name} (load average ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')})`,
+    );
   }
 
   end(extra = {}) {

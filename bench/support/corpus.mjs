@@ -24,7 +24,14 @@ export function pgIds(user) {
 /** Runs a client binary of the cluster (pgbench, pg_receivewal, ...) as its OS user. */
 export function runClient(cluster, bin, args, { capture = true, pgOptions } = {}) {
   return new Promise((resolve, reject) => {
-    const env = { PATH: '/usr/bin:/bin', LC_ALL: 'C', PGHOST: '127.0.0.1', PGPORT: String(cluster.port), PGUSER: 'postgres', PGDATABASE: 'postgres' };
+    const env = {
+      PATH: '/usr/bin:/bin',
+      LC_ALL: 'C',
+      PGHOST: '127.0.0.1',
+      PGPORT: String(cluster.port),
+      PGUSER: 'postgres',
+      PGDATABASE: 'postgres',
+    };
     if (pgOptions) env.PGOPTIONS = pgOptions;
     const child = spawn(join(cluster.binaries.binDir, bin), args, {
       cwd: '/',

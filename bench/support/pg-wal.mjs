@@ -56,7 +56,13 @@ export async function generateWal(outDir, { log = () => {} } = {}) {
     log(`initdb in ${data}`);
     run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-N', '-E', 'UTF8']);
     run('pg_ctl', [
-      '-D', data, '-w', '-l', join(base, 'server.log'), 'start', '-o',
+      '-D',
+      data,
+      '-w',
+      '-l',
+      join(base, 'server.log'),
+      'start',
+      '-o',
       `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${base} -c fsync=off ` +
         '-c full_page_writes=on -c max_wal_size=4GB -c checkpoint_timeout=1h -c wal_keep_size=4GB',
     ]);

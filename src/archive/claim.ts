@@ -27,7 +27,16 @@ export interface ClaimRecord {
 }
 
 export function newClaim(name: string, sha256: string, size: number, writer: string): ClaimRecord {
-  return { claim: CLAIM_FORMAT_VERSION, name, sha256, size, writer, host: hostname(), pid: process.pid, createdAt: new Date().toISOString() };
+  return {
+    claim: CLAIM_FORMAT_VERSION,
+    name,
+    sha256,
+    size,
+    writer,
+    host: hostname(),
+    pid: process.pid,
+    createdAt: new Date().toISOString(),
+  };
 }
 
 export function encodeClaim(c: ClaimRecord): Buffer {
@@ -86,7 +95,8 @@ export async function claimName(storage: Storage, claim: ClaimRecord, signal?: A
     if (!(err instanceof ObjectExistsError)) throw err;
   }
   const holding = await readClaim(storage, claim.name, signal);
-  if (!holding) throw new StorageError(`unable to claim '${claim.name}': the claim '${key}' is not visible after writing it`, { retryable: true });
+  if (!holding)
+    throw new StorageError(`unable to claim '${claim.name}': the claim '${key}' is not visible after writing it`, { retryable: true });
   return holding;
 }
 

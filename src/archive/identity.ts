@@ -4,13 +4,7 @@
  * (a damaged or half-deleted copy never strands the archive), each copy carrying its own checksum.
  */
 import { createHash } from 'node:crypto';
-import {
-  ArchiveMismatchError,
-  IdentityLostError,
-  IntegrityError,
-  NotFoundError,
-  ObjectExistsError,
-} from '../common/errors.js';
+import { ArchiveMismatchError, IdentityLostError, IntegrityError, NotFoundError, ObjectExistsError } from '../common/errors.js';
 import type { Storage } from '../storage/types.js';
 import { tryClassifyWalFileName } from '../segment/names.js';
 import { HISTORY_PREFIX, IDENTITY_COPY_KEY, IDENTITY_KEY, WAL_PREFIX, parseObjectKey } from './keys.js';
@@ -273,4 +267,3 @@ export function checkIdentity(identity: ArchiveIdentity, observed: ObservedClust
 function sha256(s: string): string {
   return createHash('sha256').update(s).digest('hex');
 }
-

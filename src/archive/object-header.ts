@@ -93,7 +93,9 @@ function validateMeta(v: unknown, fail: (reason: string) => never): ObjectMeta {
   const o = v as Record<string, unknown>;
   const str = (k: string): string => (typeof o[k] === 'string' ? (o[k] as string) : fail(`header field '${k}' missing`));
   const int = (k: string): number =>
-    typeof o[k] === 'number' && Number.isSafeInteger(o[k]) && (o[k] as number) >= 0 ? (o[k] as number) : fail(`header field '${k}' invalid`);
+    typeof o[k] === 'number' && Number.isSafeInteger(o[k]) && (o[k] as number) >= 0
+      ? (o[k] as number)
+      : fail(`header field '${k}' invalid`);
   const nullable = <T>(k: string, f: (k: string) => T): T | null => (o[k] === null || o[k] === undefined ? null : f(k));
   const kind = str('kind');
   if (!['segment', 'partial', 'history', 'backup'].includes(kind)) fail(`unknown object kind ${quoteExcerpt(kind)}`);

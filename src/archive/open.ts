@@ -14,24 +14,28 @@ export async function openArchive(config: Config, log: Logger, signal?: AbortSig
       'unable to open the archive: no archive configured (set --archive, WALVAULT_ARCHIVE or `archive = ...` in the config file)',
     );
   }
-  const storage = await createStorage(url, {
-    ...(config['s3-endpoint'] ? { endpoint: config['s3-endpoint'] } : {}),
-    ...(config['s3-region'] ? { region: config['s3-region'] } : {}),
-    forcePathStyle: config['s3-force-path-style'],
-    checksums: config['s3-checksums'] as 'default' | 'when_required',
-    ...(config['s3-storage-class'] ? { storageClass: config['s3-storage-class'] } : {}),
-    sse: config['s3-sse'] as 'none' | 'AES256' | 'aws:kms',
-    ...(config['s3-sse-kms-key-id'] ? { kmsKeyId: config['s3-sse-kms-key-id'] } : {}),
-    maxAttempts: config['s3-max-attempts'],
-    requestTimeoutMs: config['s3-request-timeout'],
-    accessKeyId: config['s3-access-key-id'],
-    secretAccessKeyFile: config['s3-secret-access-key-file'],
-    secretAccessKeyFileAccess: config['s3-secret-access-key-file-access'] as KeyFileAccess,
-    log: log.child({ component: 'storage.s3' }),
-  }, {
-    fileMode: parseModeSetting('posix-file-mode', config['posix-file-mode']),
-    dirMode: parseModeSetting('posix-dir-mode', config['posix-dir-mode']),
-  });
+  const storage = await createStorage(
+    url,
+    {
+      ...(config['s3-endpoint'] ? { endpoint: config['s3-endpoint'] } : {}),
+      ...(config['s3-region'] ? { region: config['s3-region'] } : {}),
+      forcePathStyle: config['s3-force-path-style'],
+      checksums: config['s3-checksums'] as 'default' | 'when_required',
+      ...(config['s3-storage-class'] ? { storageClass: config['s3-storage-class'] } : {}),
+      sse: config['s3-sse'] as 'none' | 'AES256' | 'aws:kms',
+      ...(config['s3-sse-kms-key-id'] ? { kmsKeyId: config['s3-sse-kms-key-id'] } : {}),
+      maxAttempts: config['s3-max-attempts'],
+      requestTimeoutMs: config['s3-request-timeout'],
+      accessKeyId: config['s3-access-key-id'],
+      secretAccessKeyFile: config['s3-secret-access-key-file'],
+      secretAccessKeyFileAccess: config['s3-secret-access-key-file-access'] as KeyFileAccess,
+      log: log.child({ component: 'storage.s3' }),
+    },
+    {
+      fileMode: parseModeSetting('posix-file-mode', config['posix-file-mode']),
+      dirMode: parseModeSetting('posix-dir-mode', config['posix-dir-mode']),
+    },
+  );
   let encryption: EncryptionKey | undefined;
   if (config['encryption-key'] !== undefined || config['encryption-key-file'] !== undefined) {
     encryption = await loadEncryptionKey({

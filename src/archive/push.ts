@@ -220,9 +220,7 @@ async function describeFile(
     if (ctx.identity) checkIdentity(ctx.identity, observed, name);
     else ctx.identity = await ensureIdentity(ctx.storage, observed, name, WRITER);
     if (bytes.length !== info.segSize) {
-      throw new InvalidWalError(
-        `unable to archive '${name}': ${bytes.length} bytes, a WAL segment of this cluster has ${info.segSize}`,
-      );
+      throw new InvalidWalError(`unable to archive '${name}': ${bytes.length} bytes, a WAL segment of this cluster has ${info.segSize}`);
     }
     return {
       ...base,
@@ -311,12 +309,7 @@ export async function encodeObject(ctx: ArchiveContext, meta: Omit<ObjectMeta, '
   return Buffer.concat([header, payload]);
 }
 
-async function quarantine(
-  ctx: ArchiveContext,
-  meta: Omit<ObjectMeta, 'payloadBytes'>,
-  extension: string,
-  bytes: Buffer,
-): Promise<string> {
+async function quarantine(ctx: ArchiveContext, meta: Omit<ObjectMeta, 'payloadBytes'>, extension: string, bytes: Buffer): Promise<string> {
   const key = errorKey({ fileName: meta.name, sha256: meta.sha256, extension, encrypted: ctx.encryption !== undefined });
   try {
     await ctx.storage.put(key, await encodeObject(ctx, meta, bytes), { ifAbsent: true });

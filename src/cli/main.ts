@@ -10,7 +10,6 @@ import { registerCommands } from './commands/index.js';
 import { walFetchArgumentsExitCode } from './commands/wal-fetch.js';
 import { addHelpExtras } from './help.js';
 
-
 /**
  * Runs one command body: loads settings, builds the logger, maps any error to its exit code and
  * prints it as a single line. This file is the only place that decides exit codes and exits.

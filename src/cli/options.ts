@@ -9,8 +9,7 @@ import { OPTIONS, type OptionDef, type OptionGroup } from '../config/options.js'
 export const SHARED_GROUPS: readonly OptionGroup[] = ['general', 'storage', 's3', 'archive', 'observability'];
 
 export const SHARED_OPTIONS_HINT =
-  'Settings shared by every command (archive, S3, compression, encryption, config file, logging):\n' +
-  '  walvault help options';
+  'Settings shared by every command (archive, S3, compression, encryption, config file, logging):\n' + '  walvault help options';
 
 /**
  * Adds the settings of the given groups (plus `general` and `observability`) as flags of `cmd`.
@@ -20,7 +19,10 @@ export const SHARED_OPTIONS_HINT =
 export function addConfigOptions(
   cmd: Command,
   groups: readonly OptionGroup[],
-  help: { /** Shared settings that matter to this command in particular (metrics-port for the agents). */ alsoShow?: readonly string[]; hideAll?: boolean } = {},
+  help: {
+    /** Shared settings that matter to this command in particular (metrics-port for the agents). */ alsoShow?: readonly string[];
+    hideAll?: boolean;
+  } = {},
 ): Command {
   const wanted = new Set<OptionGroup>(['general', 'observability', ...groups]);
   for (const def of OPTIONS as readonly OptionDef[]) {

@@ -81,8 +81,7 @@ export function codecLevels(name: CodecName): { min: number; max: number; defaul
 
 /** Parses the `compression` setting: `<codec>` or `<codec>:<level>`, e.g. `zstd`, `zstd:3`, `none`. */
 export function parseCompression(text: string): CompressionSpec {
-  const fail = (reason: string): ConfigError =>
-    new ConfigError(`unable to parse compression '${text}': ${reason}`);
+  const fail = (reason: string): ConfigError => new ConfigError(`unable to parse compression '${text}': ${reason}`);
   const match = /^([a-z0-9]+)(?::(-?[0-9]+))?$/.exec(text);
   if (!match) throw fail(`expected <codec> or <codec>:<level>, codec one of ${CODEC_NAMES.join(', ')}`);
   const name = match[1] as string;
@@ -124,7 +123,5 @@ export function codecFromExtension(extension: string, objectName?: string): Code
   for (const name of CODEC_NAMES) {
     if (CODECS[name].extension === extension) return getCodec(name);
   }
-  throw new IntegrityError(
-    `unable to decode object '${objectName ?? extension}': unknown compression extension '${extension}'`,
-  );
+  throw new IntegrityError(`unable to decode object '${objectName ?? extension}': unknown compression extension '${extension}'`);
 }

@@ -63,15 +63,11 @@ export async function loadEncryptionKey(source: KeySource): Promise<EncryptionKe
   const hasText = source.keyBase64 !== undefined && source.keyBase64 !== '';
   const hasFile = source.keyFile !== undefined && source.keyFile !== '';
   if (hasText && hasFile) {
-    throw new ConfigError(
-      "unable to load encryption key 'WALVAULT_ENCRYPTION_KEY': a key file is configured as well; configure only one",
-    );
+    throw new ConfigError("unable to load encryption key 'WALVAULT_ENCRYPTION_KEY': a key file is configured as well; configure only one");
   }
   if (hasText) return new EncryptionKey(decodeEnvKey(source.keyBase64 as string));
   if (hasFile) return new EncryptionKey(await readKeyFile(source.keyFile as string, source.keyFileAccess ?? 'owner'));
-  throw new ConfigError(
-    "unable to load encryption key '(none)': neither WALVAULT_ENCRYPTION_KEY nor a key file is configured",
-  );
+  throw new ConfigError("unable to load encryption key '(none)': neither WALVAULT_ENCRYPTION_KEY nor a key file is configured");
 }
 
 async function readKeyFile(path: string, access: KeyFileAccess): Promise<Buffer> {

@@ -165,10 +165,7 @@ class ChunkOpener {
   }
 
   integrity(reason: string, cause?: unknown): IntegrityError {
-    return new IntegrityError(
-      `unable to decrypt object '${this.objectName ?? UNNAMED}': ${reason}`,
-      cause === undefined ? {} : { cause },
-    );
+    return new IntegrityError(`unable to decrypt object '${this.objectName ?? UNNAMED}': ${reason}`, cause === undefined ? {} : { cause });
   }
 }
 

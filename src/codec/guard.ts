@@ -6,10 +6,7 @@ export const UNNAMED = '(unnamed)';
 
 /** Corrupt, truncated or oversized compressed input: always an integrity failure. */
 export function decompressError(objectName: string | undefined, reason: string, cause?: unknown): IntegrityError {
-  return new IntegrityError(
-    `unable to decompress object '${objectName ?? UNNAMED}': ${reason}`,
-    cause === undefined ? {} : { cause },
-  );
+  return new IntegrityError(`unable to decompress object '${objectName ?? UNNAMED}': ${reason}`, cause === undefined ? {} : { cause });
 }
 
 /** Maps whatever a decoder threw; our own typed errors pass through unchanged. */
@@ -19,10 +16,7 @@ export function asDecompressError(objectName: string | undefined, codec: string,
 }
 
 export function outputLimitError(objectName: string | undefined, codec: string, maxOutput: number): IntegrityError {
-  return decompressError(
-    objectName,
-    `${codec} output exceeds the limit of ${maxOutput} bytes (corrupt data or decompression bomb)`,
-  );
+  return decompressError(objectName, `${codec} output exceeds the limit of ${maxOutput} bytes (corrupt data or decompression bomb)`);
 }
 
 /** Compression only fails on resource exhaustion or a bug; not retryable, not an integrity issue. */

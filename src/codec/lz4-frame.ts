@@ -113,7 +113,7 @@ export class Lz4FrameDecoder {
         if (q.length < 4) return false;
         const magic = q.take(4).readUInt32LE(0);
         if (magic === MAGIC) this.step = 'descriptor';
-        else if (((magic & SKIPPABLE_MASK) >>> 0) === SKIPPABLE_MAGIC) this.step = 'skipSize';
+        else if ((magic & SKIPPABLE_MASK) >>> 0 === SKIPPABLE_MAGIC) this.step = 'skipSize';
         else if (magic === LEGACY_MAGIC) throw this.fail('legacy lz4 format is not supported');
         else throw this.fail(`not an lz4 frame (magic 0x${magic.toString(16).padStart(8, '0')})`);
         return true;
@@ -225,9 +225,7 @@ export class Lz4FrameDecoder {
     sized.writeUInt32LE(bound, 0);
     payload.copy(sized, 4);
     try {
-      return frame.linked && frame.window.length > 0
-        ? await this.lz4.uncompress(sized, frame.window)
-        : await this.lz4.uncompress(sized);
+      return frame.linked && frame.window.length > 0 ? await this.lz4.uncompress(sized, frame.window) : await this.lz4.uncompress(sized);
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
       if (bound < frame.blockMax) {

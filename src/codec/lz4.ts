@@ -66,7 +66,10 @@ class Lz4CompressStream extends Transform {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.pending.push(chunk);
-    this.drain(false).then(() => done(), (err: unknown) => done(asCompressError('lz4', err)));
+    this.drain(false).then(
+      () => done(),
+      (err: unknown) => done(asCompressError('lz4', err)),
+    );
   }
 
   override _flush(done: TransformCallback): void {
@@ -105,7 +108,10 @@ class Lz4DecompressStream extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.getDecoder()
       .then((decoder) => decoder.write(chunk, (block) => this.push(block)))
-      .then(() => done(), (err: unknown) => done(asDecompressError(this.objectName, 'lz4', err)));
+      .then(
+        () => done(),
+        (err: unknown) => done(asDecompressError(this.objectName, 'lz4', err)),
+      );
   }
 
   override _flush(done: TransformCallback): void {

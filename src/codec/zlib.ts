@@ -1,13 +1,7 @@
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import type { Codec, CodecName } from './codec.js';
-import {
-  GuardedTransform,
-  asCompressError,
-  asDecompressError,
-  checkMaxOutput,
-  outputLimitError,
-} from './guard.js';
+import { GuardedTransform, asCompressError, asDecompressError, checkMaxOutput, outputLimitError } from './guard.js';
 
 /*
  * gzip (RFC 1952, readable by `gzip -d`; its CRC-32 and length trailer make this layer detect

@@ -1,13 +1,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import type * as ZstdBinding from 'zstd-napi/binding.js';
 import type { Codec } from './codec.js';
-import {
-  asCompressError,
-  asDecompressError,
-  checkMaxOutput,
-  decompressError,
-  outputLimitError,
-} from './guard.js';
+import { asCompressError, asDecompressError, checkMaxOutput, decompressError, outputLimitError } from './guard.js';
 
 type Binding = typeof ZstdBinding;
 

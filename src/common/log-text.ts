@@ -15,7 +15,9 @@ export function formatLogRecord(line: string): string {
     return line.endsWith('\n') ? line : `${line}\n`; // not ours: pass it through untouched
   }
   const time = typeof rec['time'] === 'string' ? rec['time'] : new Date(Number(rec['time'] ?? Date.now())).toISOString();
-  const level = String(rec['level'] ?? 'info').toUpperCase().padEnd(5);
+  const level = String(rec['level'] ?? 'info')
+    .toUpperCase()
+    .padEnd(5);
   const where = [rec['command'], rec['component']].filter((v) => typeof v === 'string' && v !== '').join('/');
   const fields = Object.entries(rec)
     .filter(([k, v]) => !HIDDEN.has(k) && v !== undefined)

@@ -153,11 +153,7 @@ function abortedWhileWaiting(signal: AbortSignal): AbortedError {
  * Runs `fn` until it succeeds, fails with a non-retryable error, or `policy.maxAttempts` attempts
  * have failed; then rethrows the last error unchanged (callers word the final message).
  */
-export async function withRetry<T>(
-  fn: (attempt: number) => Promise<T>,
-  policy: RetryPolicy,
-  opts: RetryOptions = {},
-): Promise<T> {
+export async function withRetry<T>(fn: (attempt: number) => Promise<T>, policy: RetryPolicy, opts: RetryOptions = {}): Promise<T> {
   const retryable = opts.retryable ?? isRetryable;
   for (let attempt = 1; ; attempt++) {
     if (opts.signal?.aborted) throw new AbortedError('unable to start the next attempt: aborted', { cause: opts.signal.reason });

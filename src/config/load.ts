@@ -176,7 +176,9 @@ export function parseConfigFile(text: string, file: string, problems: string[]):
     const header = /^\[\s*([^\]]*?)\s*\]$/.exec(line);
     if (header) {
       if (!(CONFIG_SECTIONS as readonly string[]).includes(header[1]!)) {
-        problems.push(`${file}:${i + 1}: unknown section ${quoteExcerpt(line)} (expected one of ${CONFIG_SECTIONS.map((c) => `[${c}]`).join(', ')})`);
+        problems.push(
+          `${file}:${i + 1}: unknown section ${quoteExcerpt(line)} (expected one of ${CONFIG_SECTIONS.map((c) => `[${c}]`).join(', ')})`,
+        );
       }
       section = header[1]!;
       return;

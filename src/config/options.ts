@@ -167,7 +167,7 @@ export const OPTIONS = [
     doc:
       'Who besides its owner may have access to `encryption-key-file`. `owner`: a key file with any ' +
       'group or other permission is refused, as ssh refuses a private key (`chmod 600`). `group`: ' +
-      'group access is accepted (a root-owned key with mode 640 and the server\'s group). `any`: no check.',
+      "group access is accepted (a root-owned key with mode 640 and the server's group). `any`: no check.",
   },
   {
     name: 'push-lookahead',
@@ -380,7 +380,7 @@ export const OPTIONS = [
     default: 'owner',
     doc:
       'Who besides its owner may have access to `s3-secret-access-key-file`: `owner` (`chmod 600`), ' +
-      '`group` (640, for a root-owned file and the server\'s group) or `any` (no check).',
+      "`group` (640, for a root-owned file and the server's group) or `any` (no check).",
   },
   {
     name: 'posix-file-mode',

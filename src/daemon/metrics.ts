@@ -82,7 +82,10 @@ export function createMetrics(kind: AgentKind, labels: MetricLabels): Metrics {
     new Gauge({ name, help, labelNames: names, registers }).labels(values);
 
   const filesArchived = counter('walvault_segments_archived_total', 'WAL files uploaded to the archive');
-  const bytesArchived = counter('walvault_bytes_archived_total', 'Original bytes of the WAL files uploaded (deduplicated ones not included)');
+  const bytesArchived = counter(
+    'walvault_bytes_archived_total',
+    'Original bytes of the WAL files uploaded (deduplicated ones not included)',
+  );
   const alreadyArchived = counter(
     'walvault_already_archived_total',
     'WAL files not uploaded because the archive already held the same content (dedupe)',
@@ -189,7 +192,9 @@ export async function serveMetrics(metrics: Metrics, source: MetricsSource, host
     })();
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) => reject(new LocalIoError(`unable to serve metrics on '${host}:${port}': ${describeCause(err)}`, { cause: err })));
+    server.once('error', (err) =>
+      reject(new LocalIoError(`unable to serve metrics on '${host}:${port}': ${describeCause(err)}`, { cause: err })),
+    );
     server.listen(port, host, () => resolve());
   });
   return server;

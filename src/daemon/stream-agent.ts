@@ -40,7 +40,9 @@ export async function runStream(config: Config, log: Logger, signal: AbortSignal
     log,
   );
   try {
-    const server = metrics ? await serveMetrics(metrics, receiverMetricsSource(receiver.stats), c['metrics-host'], c['metrics-port']!) : undefined;
+    const server = metrics
+      ? await serveMetrics(metrics, receiverMetricsSource(receiver.stats), c['metrics-host'], c['metrics-port']!)
+      : undefined;
     try {
       log.info(
         { version: VERSION, archive: c.archive, slot: c.slot ?? null, spool: spoolDir, metrics: server ? metricsAddress(server) : 'off' },

@@ -85,7 +85,10 @@ export async function runChecks(ctx: ArchiveContext, opts: CheckOptions = {}): P
 
 /** archive_command may carry credentials in environment assignments; never print them. */
 export function redactCommand(command: string): string {
-  return command.replace(/\b([A-Za-z_][A-Za-z0-9_]*(?:SECRET|PASSWORD|PASSWD|TOKEN|KEY)[A-Za-z0-9_]*)=('[^']*'|"[^"]*"|\S+)/gi, '$1=[redacted]');
+  return command.replace(
+    /\b([A-Za-z_][A-Za-z0-9_]*(?:SECRET|PASSWORD|PASSWD|TOKEN|KEY)[A-Za-z0-9_]*)=('[^']*'|"[^"]*"|\S+)/gi,
+    '$1=[redacted]',
+  );
 }
 
 function serverItemNames(opts: CheckOptions): string[] {
@@ -125,7 +128,9 @@ async function serverChecks(conn: ServerConnection, facts: ServerFacts, opts: Ch
     }
 
     const a = await readArchiver(conn);
-    const last = a.lastArchivedWal ? `last ${a.lastArchivedWal} at ${a.lastArchivedTime ? formatTime(a.lastArchivedTime) : '?'}` : 'nothing archived yet';
+    const last = a.lastArchivedWal
+      ? `last ${a.lastArchivedWal} at ${a.lastArchivedTime ? formatTime(a.lastArchivedTime) : '?'}`
+      : 'nothing archived yet';
     if (archiverFailing(a)) {
       add(
         'archiver',
@@ -144,7 +149,8 @@ async function serverChecks(conn: ServerConnection, facts: ServerFacts, opts: Ch
   const slot = await readSlot(conn, opts.slot);
   if (!slot) add('slot', 'fail', `'${opts.slot}' does not exist (create it, or run walvault stream with --create-slot)`);
   else if (slot.type !== 'physical') add('slot', 'fail', `'${slot.name}' is a ${slot.type} slot, walvault needs a physical one`);
-  else if (slot.walStatus === 'lost') add('slot', 'fail', `'${slot.name}' has lost required WAL (wal_status = lost): the archive has a hole`);
+  else if (slot.walStatus === 'lost')
+    add('slot', 'fail', `'${slot.name}' has lost required WAL (wal_status = lost): the archive has a hole`);
   else {
     const lag = `restart_lsn ${slot.restartLsn ? formatLsn(slot.restartLsn) : 'none'}, ${slot.lagBytes === null ? 'lag unknown' : `${formatBytes(slot.lagBytes)} behind`}`;
     if (!slot.active) add('slot', 'fail', `'${slot.name}' is not active (is walvault stream running?); ${lag}`);
@@ -154,7 +160,10 @@ async function serverChecks(conn: ServerConnection, facts: ServerFacts, opts: Ch
 
 async function storageCheck(ctx: ArchiveContext, add: Add): Promise<void> {
   const started = performance.now();
-  const host = hostname().replace(/[^A-Za-z0-9.-]/g, '_').slice(0, 64) || 'host';
+  const host =
+    hostname()
+      .replace(/[^A-Za-z0-9.-]/g, '_')
+      .slice(0, 64) || 'host';
   const key = `check/${host}-${process.pid}-${randomBytes(6).toString('hex')}`;
   const body = Buffer.from(`walvault check probe ${new Date().toISOString()}\n${randomBytes(32).toString('hex')}\n`);
   let step = 'write';
@@ -166,7 +175,11 @@ async function storageCheck(ctx: ArchiveContext, add: Add): Promise<void> {
     step = 'delete';
     await ctx.storage.delete([key]);
     if (await ctx.storage.head(key)) throw new Error('the probe object is still there after delete');
-    add('storage', 'ok', `write, read and delete of '${key}' on ${ctx.storage.description} (${Math.round(performance.now() - started)} ms)`);
+    add(
+      'storage',
+      'ok',
+      `write, read and delete of '${key}' on ${ctx.storage.description} (${Math.round(performance.now() - started)} ms)`,
+    );
   } catch (err) {
     add('storage', 'fail', `${step} failed on ${ctx.storage.description}: ${errorText(err)}`);
     if (step !== 'write') await ctx.storage.delete([key]).catch(() => undefined);
@@ -189,7 +202,11 @@ async function switchWalCheck(ctx: ArchiveContext, conn: ServerConnection, opts:
       return;
     }
     if (Date.now() - started >= timeoutMs || ctx.signal?.aborted) {
-      add('switch-wal', 'fail', `${name} is not in the archive ${formatDuration(Date.now() - started)} after the switch (see the PostgreSQL log for archive_command errors)`);
+      add(
+        'switch-wal',
+        'fail',
+        `${name} is not in the archive ${formatDuration(Date.now() - started)} after the switch (see the PostgreSQL log for archive_command errors)`,
+      );
       return;
     }
     await new Promise((r) => setTimeout(r, opts.pollMs ?? 250));
@@ -214,10 +231,12 @@ async function identityCheck(ctx: ArchiveContext, facts: ServerFacts | undefined
     return;
   }
   const problems: string[] = [];
-  if (identity.systemId !== facts.systemId) problems.push(`the archive belongs to database system ${identity.systemId}, this server is ${facts.systemId}`);
+  if (identity.systemId !== facts.systemId)
+    problems.push(`the archive belongs to database system ${identity.systemId}, this server is ${facts.systemId}`);
   if (identity.walSegSize !== facts.walSegSize) {
     problems.push(`the archive's segments are ${formatBytes(identity.walSegSize)}, this server's ${formatBytes(facts.walSegSize)}`);
   }
-  if (identity.pgMajor !== facts.major) problems.push(`the archive holds PostgreSQL ${identity.pgMajor} WAL, this server is ${facts.major}`);
+  if (identity.pgMajor !== facts.major)
+    problems.push(`the archive holds PostgreSQL ${identity.pgMajor} WAL, this server is ${facts.major}`);
   add('identity', problems.length === 0 ? 'ok' : 'fail', problems.length === 0 ? what : problems.join('; '));
 }

@@ -71,7 +71,12 @@ export async function fetchSegmentForLsn(
         `(history of timeline ${location.lookup.along}), and none of ${location.lookup.candidates.join(', ')} is archived`,
     );
   }
-  const result = await fetchFile(ctx, location.fileName, destPath, opts.expectedSystemId ? { expectedSystemId: opts.expectedSystemId } : {});
+  const result = await fetchFile(
+    ctx,
+    location.fileName,
+    destPath,
+    opts.expectedSystemId ? { expectedSystemId: opts.expectedSystemId } : {},
+  );
   return { lookup: location.lookup, result };
 }
 

@@ -26,14 +26,7 @@ import {
 } from '../archive/identity.js';
 import { HISTORY_PREFIX, IDENTITY_COPY_KEY, IDENTITY_KEY, WAL_PREFIX, parseObjectKey } from '../archive/keys.js';
 import type { ObjectMeta } from '../archive/object-header.js';
-import {
-  ArchiveMismatchError,
-  IdentityLostError,
-  IntegrityError,
-  NotFoundError,
-  WalvaultError,
-  describeCause,
-} from '../common/errors.js';
+import { ArchiveMismatchError, IdentityLostError, IntegrityError, NotFoundError, WalvaultError, describeCause } from '../common/errors.js';
 import { inspectSegment } from '../segment/inspect.js';
 import { tryClassifyWalFileName } from '../segment/names.js';
 import { readObjectHeader } from '../archive/header-read.js';
@@ -182,7 +175,7 @@ async function derive(ctx: ArchiveContext, scan: Scan): Promise<ArchiveIdentity 
   if (scan.systems.size > 1) {
     throw new ArchiveMismatchError(
       `${where}: its objects come from ${scan.systems.size} database systems: ${describeSeen(scan.systems, (v) => `system ${v}`)}; ` +
-        'move the other cluster\'s objects out of the archive and run it again',
+        "move the other cluster's objects out of the archive and run it again",
     );
   }
   if (scan.sizes.size > 1) {

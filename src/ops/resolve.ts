@@ -12,7 +12,15 @@ import { newClaim, readClaim, replaceClaim, type ClaimRecord } from '../archive/
 import { WRITER, type ArchiveContext } from '../archive/context.js';
 import { readObject, restoreFile } from '../restore/fetch.js';
 import { claimKey, errorKey, parseObjectKey } from '../archive/keys.js';
-import { ArchiveDuplicateError, ConfigError, ExitCode, NotFoundError, ObjectExistsError, UsageError, WalvaultError } from '../common/errors.js';
+import {
+  ArchiveDuplicateError,
+  ConfigError,
+  ExitCode,
+  NotFoundError,
+  ObjectExistsError,
+  UsageError,
+  WalvaultError,
+} from '../common/errors.js';
 import { classifyWalFileName } from '../segment/names.js';
 import { errorText } from '../common/format.js';
 import type { Inventory } from '../archive/catalog/inventory.js';
@@ -68,7 +76,8 @@ function pickByOperator(candidates: readonly ResolveCandidate[], keep: string, n
     );
   }
   const chosen = matches[0]!;
-  if (chosen.problem) throw new UsageError(`unable to resolve '${name}': the version ${chosen.sha256.slice(0, 12)} cannot be kept: ${chosen.problem}`);
+  if (chosen.problem)
+    throw new UsageError(`unable to resolve '${name}': the version ${chosen.sha256.slice(0, 12)} cannot be kept: ${chosen.problem}`);
   return chosen;
 }
 
@@ -82,7 +91,8 @@ function pickAutomatically(candidates: readonly ResolveCandidate[], name: string
     return { chosen: intact[0]!, reason: candidates.length > 1 ? 'the only intact version of this cluster' : 'the content stored' };
   }
   const fitting = intact.filter((c) => c.chains.length > 0 && c.breaks.length === 0);
-  if (fitting.length === 1) return { chosen: fitting[0]!, reason: `the only version that chains with its neighbours (${fitting[0]!.chains.join(', ')})` };
+  if (fitting.length === 1)
+    return { chosen: fitting[0]!, reason: `the only version that chains with its neighbours (${fitting[0]!.chains.join(', ')})` };
   return refuse(
     fitting.length === 0
       ? 'no version chains with archived neighbouring segments'
@@ -107,12 +117,22 @@ export async function planResolve(ctx: ArchiveContext, inv: Inventory, name: str
   const mine = inv.entries.filter((e) => e.fileName === name);
   if (mine.length === 0) {
     if (claimState === null) throw new NotFoundError(`unable to resolve '${name}': the archive holds no such file and no claim for it`);
-    return { name, candidates: [], claim: claimState, keep: null, reason: 'a claim without data (a push that never finished)', remove: [], claimChange: true };
+    return {
+      name,
+      candidates: [],
+      claim: claimState,
+      keep: null,
+      reason: 'a claim without data (a push that never finished)',
+      remove: [],
+      claimChange: true,
+    };
   }
 
   if (mine.some((e) => e.encrypted) && !ctx.encryption) {
     // Every version would read as damaged: refuse instead of deciding on that.
-    throw new ConfigError(`unable to resolve '${name}': its versions are encrypted and no encryption key is configured (set encryption-key-file)`);
+    throw new ConfigError(
+      `unable to resolve '${name}': its versions are encrypted and no encryption key is configured (set encryption-key-file)`,
+    );
   }
   const neighbours = classified.kind === 'segment' ? await neighbourEdges(ctx, inv, mine[0]!) : {};
   const candidates: ResolveCandidate[] = [];
@@ -162,7 +182,9 @@ export async function planResolve(ctx: ArchiveContext, inv: Inventory, name: str
     });
   }
   const { chosen, reason } =
-    opts.keep !== undefined ? { chosen: pickByOperator(candidates, opts.keep, name), reason: 'named by the operator' } : pickAutomatically(candidates, name);
+    opts.keep !== undefined
+      ? { chosen: pickByOperator(candidates, opts.keep, name), reason: 'named by the operator' }
+      : pickAutomatically(candidates, name);
   return {
     name,
     candidates,

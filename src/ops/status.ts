@@ -39,7 +39,12 @@ export interface StatusReport {
    */
   readonly state: 'ok' | 'failing' | 'unknown';
   readonly stateReason: string | null;
-  readonly archive: { readonly description: string; readonly systemId: string; readonly pgMajor: number; readonly walSegSize: number } | null;
+  readonly archive: {
+    readonly description: string;
+    readonly systemId: string;
+    readonly pgMajor: number;
+    readonly walSegSize: number;
+  } | null;
   readonly server: {
     readonly description: string;
     readonly version: string;
@@ -84,7 +89,8 @@ export async function collectStatus(ctx: ArchiveContext | undefined, opts: Statu
       return fromAgent(await fetchAgentStatus(opts.agentUrl, opts.timeoutMs ?? 5_000), ctx, now);
     } catch (err) {
       unavailable.push(`agent: ${errorText(err)}`);
-      if (opts.postgres === false) throw new StorageError(`unable to get status from agent '${opts.agentUrl}': ${errorText(err)}`, { cause: err });
+      if (opts.postgres === false)
+        throw new StorageError(`unable to get status from agent '${opts.agentUrl}': ${errorText(err)}`, { cause: err });
     }
   }
 
@@ -200,7 +206,11 @@ async function fromPostgres(
   if (ctx && identity) last = (await newestArchived(ctx, identity, facts.timeline)) ?? (await newestArchived(ctx, identity, undefined));
   if (!last && archiver.lastArchivedWal && /^[0-9A-F]{24}$/.test(archiver.lastArchivedWal)) {
     const seg = SegmentName.parse(archiver.lastArchivedWal, segSize);
-    last = { segment: seg.name, endLsn: formatLsn(lsn((seg.segno + 1n) * BigInt(segSize))), at: archiver.lastArchivedTime?.toISOString() ?? null };
+    last = {
+      segment: seg.name,
+      endLsn: formatLsn(lsn((seg.segno + 1n) * BigInt(segSize))),
+      at: archiver.lastArchivedTime?.toISOString() ?? null,
+    };
   }
   let lagBytes: number | null = null;
   if (facts.currentLsn !== null && last && last.endLsn !== '?') {

@@ -30,7 +30,10 @@ export async function connectServer(conninfo: string | undefined, applicationNam
     await client.connect();
   } catch (err) {
     await client.end().catch(() => undefined);
-    throw new PostgresError(`unable to connect to PostgreSQL '${info.description}': ${describeCause(err)}`, { cause: err, retryable: true });
+    throw new PostgresError(`unable to connect to PostgreSQL '${info.description}': ${describeCause(err)}`, {
+      cause: err,
+      retryable: true,
+    });
   }
   return { client, description: info.description };
 }
@@ -104,7 +107,9 @@ export async function readArchiver(conn: ServerConnection): Promise<ArchiverStat
     failed_count: string;
     last_failed_wal: string | null;
     last_failed_time: Date | null;
-  }>('SELECT archived_count::text, last_archived_wal, last_archived_time, failed_count::text, last_failed_wal, last_failed_time FROM pg_stat_archiver');
+  }>(
+    'SELECT archived_count::text, last_archived_wal, last_archived_time, failed_count::text, last_failed_wal, last_failed_time FROM pg_stat_archiver',
+  );
   const r = rows[0]!;
   return {
     archivedCount: Number(r.archived_count),

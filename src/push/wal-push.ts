@@ -57,7 +57,12 @@ export async function walPush(config: Config, log: Logger, signal: AbortSignal, 
 }
 
 /** One bounded look-ahead run (the detached helper); undefined when another uploader holds the lock. */
-export async function runDetachedAhead(config: Config, log: Logger, signal: AbortSignal, walDir: string): Promise<AheadSummary | undefined> {
+export async function runDetachedAhead(
+  config: Config,
+  log: Logger,
+  signal: AbortSignal,
+  walDir: string,
+): Promise<AheadSummary | undefined> {
   const stateDir = stateDirFor(dirname(resolve(walDir)));
   const release = tryLock(aheadLock(stateDir));
   if (!release) return undefined;

@@ -7,14 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
-import {
-  ArchiveMismatchError,
-  IntegrityError,
-  LocalIoError,
-  NotInArchiveError,
-  StorageError,
-  describeCause,
-} from '../common/errors.js';
+import { ArchiveMismatchError, IntegrityError, LocalIoError, NotInArchiveError, StorageError, describeCause } from '../common/errors.js';
 import { quoteExcerpt } from '../common/quote.js';
 import { codecFromExtension } from '../codec/codec.js';
 import { classifyWalFileName } from '../segment/names.js';
@@ -75,11 +68,7 @@ export async function readObject(ctx: ArchiveContext, obj: StoredObject): Promis
  * WAL wins. Checks that segments belong to this archive's cluster (and to `expectedSystemId`, the
  * cluster being restored, when the caller knows it).
  */
-export async function restoreFile(
-  ctx: ArchiveContext,
-  fileName: string,
-  opts: { expectedSystemId?: string } = {},
-): Promise<RestoredFile> {
+export async function restoreFile(ctx: ArchiveContext, fileName: string, opts: { expectedSystemId?: string } = {}): Promise<RestoredFile> {
   const kind = classifyWalFileName(fileName).kind;
   const versions = await findVersions(ctx, fileName);
   if (versions.length === 0) throw await absenceError(ctx, fileName, opts.expectedSystemId);

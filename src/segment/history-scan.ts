@@ -77,7 +77,9 @@ function scanChunk(chunk: Uint8Array, lineNo: number): ScannedLine | undefined {
   let p = 0;
   while (isSpace(line[p])) p++;
   if (p === line.length || line[p] === 0x23) return undefined; // blank, or a '#' comment
-  const text = Buffer.from(line).toString('utf8').replace(/\r?\n$/, '');
+  const text = Buffer.from(line)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
   const tli = scanUnsigned(line, 0, 10);
   if (!tli) return { lineNo, text, fields: 0, rest: '' };
   if (!tli.fits) {
@@ -89,7 +91,10 @@ function scanChunk(chunk: Uint8Array, lineNo: number): ScannedLine | undefined {
   if (!hi || line[hi.end] !== 0x2f) return { lineNo, text, fields: hi ? 2 : 1, tli: tli.value, rest: '' };
   const lo = scanUnsigned(line, hi.end + 1, 16);
   if (!lo) return { lineNo, text, fields: 2, tli: tli.value, hi: hi.value, rest: '' };
-  const rest = Buffer.from(line.subarray(lo.end)).toString('utf8').replace(/\r?\n$/, '').replace(/^[ \t\v\f\r]+/, '');
+  const rest = Buffer.from(line.subarray(lo.end))
+    .toString('utf8')
+    .replace(/\r?\n$/, '')
+    .replace(/^[ \t\v\f\r]+/, '');
   return {
     lineNo,
     text,

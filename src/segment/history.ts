@@ -47,10 +47,7 @@ function historyError(tli: Timeline, reason: string): TimelineError {
  * `1 0/3018CB0` then `2 0/3018C48` after a recovery along timeline 2 stops at a restore point
  * before 2's fork, and reads it back (see timelineOfLsn for what such a file means).
  */
-export function makeTimelineHistory(
-  tli: Timeline | number,
-  entries: readonly TimelineHistoryEntry[] = [],
-): TimelineHistory {
+export function makeTimelineHistory(tli: Timeline | number, entries: readonly TimelineHistoryEntry[] = []): TimelineHistory {
   const own = timeline(tli);
   entries.forEach((entry, i) => {
     const where = `entry ${String(i + 1)}`;
@@ -123,9 +120,7 @@ export function parseTimelineHistory(content: string | Uint8Array, tli: Timeline
  */
 export function formatTimelineHistory(history: TimelineHistory): string {
   const checked = makeTimelineHistory(history.timeline, history.entries);
-  return checked.entries
-    .map((e) => `${String(e.parent)}\t${formatLsn(e.switchpoint)}\t${e.reason}\n`)
-    .join('\n');
+  return checked.entries.map((e) => `${String(e.parent)}\t${formatLsn(e.switchpoint)}\t${e.reason}\n`).join('\n');
 }
 
 /**

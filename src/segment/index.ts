@@ -1,16 +1,5 @@
 /** Pure WAL model: positions, segment sizes and names, timeline histories, page headers. No I/O. */
-export {
-  type Lsn,
-  InvalidLsn,
-  MAX_LSN,
-  lsn,
-  isLsn,
-  parseLsn,
-  formatLsn,
-  compareLsn,
-  addLsn,
-  lsnDiff,
-} from './lsn.js';
+export { type Lsn, InvalidLsn, MAX_LSN, lsn, isLsn, parseLsn, formatLsn, compareLsn, addLsn, lsnDiff } from './lsn.js';
 export {
   MIN_SEG_SIZE,
   MAX_SEG_SIZE,

@@ -13,13 +13,7 @@
 import { ArchiveMismatchError, InvalidNameError, UsageError } from '../common/errors.js';
 import { formatLsn, type Lsn } from './lsn.js';
 import { parseWalFileName } from './names.js';
-import {
-  readLongHeader,
-  readPageHeader,
-  formatMagic,
-  SHORT_PAGE_HEADER_SIZE,
-  type LongPageHeader,
-} from './pageheader.js';
+import { readLongHeader, readPageHeader, formatMagic, SHORT_PAGE_HEADER_SIZE, type LongPageHeader } from './pageheader.js';
 import { assertSegSize, formatSegSize } from './segsize.js';
 import { type Timeline } from './timeline.js';
 import { isAllZero, walError, walMessage } from './internal.js';
@@ -84,18 +78,12 @@ function checkExpectations(bytes: Uint8Array, header: LongPageHeader, opts: Insp
   if (opts.expectedSystemId !== undefined) {
     const expected = normalizeSystemId(opts.expectedSystemId);
     if (header.systemId !== expected) {
-      throw new ArchiveMismatchError(
-        walMessage('verify', label, `it belongs to database system ${header.systemId}, expected ${expected}`),
-      );
+      throw new ArchiveMismatchError(walMessage('verify', label, `it belongs to database system ${header.systemId}, expected ${expected}`));
     }
   }
   if (opts.expectedSegSize !== undefined && header.segSize !== assertSegSize(opts.expectedSegSize)) {
     throw new ArchiveMismatchError(
-      walMessage(
-        'verify',
-        label,
-        `its segment size is ${formatSegSize(header.segSize)}, expected ${formatSegSize(opts.expectedSegSize)}`,
-      ),
+      walMessage('verify', label, `its segment size is ${formatSegSize(header.segSize)}, expected ${formatSegSize(opts.expectedSegSize)}`),
     );
   }
   if (bytes.length > header.segSize) {

@@ -61,9 +61,7 @@ export function addLsn(base: Lsn, delta: bigint | number): Lsn {
   }
   const sum = base + BigInt(delta);
   if (sum < 0n || sum > MAX_LSN) {
-    throw new InvalidLsnError(
-      `unable to add ${String(delta)} to LSN '${formatLsn(base)}': the result is outside 0/0 to FFFFFFFF/FFFFFFFF`,
-    );
+    throw new InvalidLsnError(`unable to add ${String(delta)} to LSN '${formatLsn(base)}': the result is outside 0/0 to FFFFFFFF/FFFFFFFF`);
   }
   return sum as Lsn;
 }

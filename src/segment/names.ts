@@ -297,11 +297,7 @@ export function parseWalFileName(name: string, segSize: number): ParsedWalFileNa
       `the last 8 digits ${hex8(classified.segLow)} exceed ${hex8(perId - 1)}, the highest allowed with ${formatSegSize(segSize)} segments`,
     );
   }
-  const segment = SegmentName.of(
-    classified.timeline,
-    BigInt(classified.logId) * BigInt(perId) + BigInt(classified.segLow),
-    segSize,
-  );
+  const segment = SegmentName.of(classified.timeline, BigInt(classified.logId) * BigInt(perId) + BigInt(classified.segLow), segSize);
   if (classified.kind === 'backup') {
     if (classified.offset >= segSize) {
       throw nameError(

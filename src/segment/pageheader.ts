@@ -34,9 +34,7 @@ export const WAL_PAGE_MAGIC_BY_MAJOR: ReadonlyMap<number, number> = new Map([
   [18, 0xd118],
 ]);
 
-const MAJOR_BY_MAGIC: ReadonlyMap<number, number> = new Map(
-  [...WAL_PAGE_MAGIC_BY_MAJOR].map(([major, magic]) => [magic, major]),
-);
+const MAJOR_BY_MAGIC: ReadonlyMap<number, number> = new Map([...WAL_PAGE_MAGIC_BY_MAJOR].map(([major, magic]) => [magic, major]));
 
 export function pgMajorForMagic(magic: number): number | undefined {
   return MAJOR_BY_MAGIC.get(magic);
@@ -128,11 +126,7 @@ export function readLongHeader(bytes: Uint8Array, label?: string): LongPageHeade
   const segSize = dv.getUint32(32, true);
   const blockSize = dv.getUint32(36, true);
   if ((short.info & XLP_LONG_HEADER) === 0) {
-    throw walError(
-      'read',
-      label,
-      `page 0 lacks the long-header flag (xlp_info ${hex16(short.info)}); not the start of a WAL segment`,
-    );
+    throw walError('read', label, `page 0 lacks the long-header flag (xlp_info ${hex16(short.info)}); not the start of a WAL segment`);
   }
   if (short.timeline === 0) throw walError('read', label, 'page 0 has timeline 0');
   if (!isValidSegSize(segSize)) {
@@ -142,11 +136,7 @@ export function readLongHeader(bytes: Uint8Array, label?: string): LongPageHeade
     throw walError('read', label, `the header's WAL block size ${String(blockSize)} is not a power of two from 1kB to 64kB`);
   }
   if (short.pageAddr % BigInt(segSize) !== 0n) {
-    throw walError(
-      'read',
-      label,
-      `page 0 address ${formatLsn(short.pageAddr)} is not at a ${String(segSize)}-byte segment boundary`,
-    );
+    throw walError('read', label, `page 0 address ${formatLsn(short.pageAddr)} is not at a ${String(segSize)}-byte segment boundary`);
   }
   return { ...short, timeline: short.timeline as Timeline, pgMajor, systemId, segSize, blockSize };
 }

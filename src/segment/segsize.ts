@@ -5,25 +5,16 @@ export const MAX_SEG_SIZE = 1024 * 1024 * 1024;
 export const DEFAULT_SEG_SIZE = 16 * 1024 * 1024;
 
 /** Every size initdb --wal-segsize accepts: powers of two from 1 MiB to 1 GiB. */
-export const LEGAL_SEG_SIZES: readonly number[] = Object.freeze(
-  Array.from({ length: 11 }, (_, i) => MIN_SEG_SIZE * 2 ** i),
-);
+export const LEGAL_SEG_SIZES: readonly number[] = Object.freeze(Array.from({ length: 11 }, (_, i) => MIN_SEG_SIZE * 2 ** i));
 
 export function isValidSegSize(bytes: number): boolean {
-  return (
-    Number.isInteger(bytes) &&
-    bytes >= MIN_SEG_SIZE &&
-    bytes <= MAX_SEG_SIZE &&
-    (bytes & (bytes - 1)) === 0
-  );
+  return Number.isInteger(bytes) && bytes >= MIN_SEG_SIZE && bytes <= MAX_SEG_SIZE && (bytes & (bytes - 1)) === 0;
 }
 
 /** Returns `bytes` when it is a legal WAL segment size; throws UsageError otherwise. */
 export function assertSegSize(bytes: number): number {
   if (!isValidSegSize(bytes)) {
-    throw new UsageError(
-      `unable to use WAL segment size '${String(bytes)}': must be a power of two from 1MB to 1GB`,
-    );
+    throw new UsageError(`unable to use WAL segment size '${String(bytes)}': must be a power of two from 1MB to 1GB`);
   }
   return bytes;
 }
@@ -57,9 +48,7 @@ export function parseSegSizeSetting(text: string): number {
   const [, digits, unit = 'B'] = match;
   const bytes = Number(digits) * UNIT_BYTES[unit as keyof typeof UNIT_BYTES];
   if (!isValidSegSize(bytes)) {
-    throw new UsageError(
-      `unable to parse WAL segment size '${text}': ${String(bytes)} bytes is not a power of two from 1MB to 1GB`,
-    );
+    throw new UsageError(`unable to parse WAL segment size '${text}': ${String(bytes)} bytes is not a power of two from 1MB to 1GB`);
   }
   return bytes;
 }

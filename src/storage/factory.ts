@@ -26,9 +26,7 @@ import type { S3StorageOptions } from './s3.js';
 import { loadS3Credentials, type S3CredentialSettings } from './s3-credentials.js';
 import type { Storage } from './types.js';
 
-export type StorageLocation =
-  | { kind: 'posix'; root: string }
-  | { kind: 's3'; bucket: string; prefix: string };
+export type StorageLocation = { kind: 'posix'; root: string } | { kind: 's3'; bucket: string; prefix: string };
 
 /** Everything of S3StorageOptions except where, which comes from the URL; credentials also from files. */
 export type S3ConnectionOptions = Omit<S3StorageOptions, 'bucket' | 'prefix'> & S3CredentialSettings;
@@ -95,11 +93,7 @@ function parseLocation(url: string): StorageLocation {
 }
 
 /** `s3Options` are ignored for posix URLs and `posixOptions` for s3 ones, so callers can pass both. */
-export async function createStorage(
-  url: string,
-  s3Options: S3ConnectionOptions = {},
-  posixOptions: PosixOptions = {},
-): Promise<Storage> {
+export async function createStorage(url: string, s3Options: S3ConnectionOptions = {}, posixOptions: PosixOptions = {}): Promise<Storage> {
   const location = parseStorageUrl(url);
   if (location.kind === 'posix') return new PosixStorage({ ...posixOptions, root: location.root });
   const { accessKeyId, secretAccessKeyFile, secretAccessKeyFileAccess, ...connection } = s3Options;

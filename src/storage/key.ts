@@ -59,8 +59,7 @@ export function validatePrefix(prefix: string): string {
   if (prefix === '') return prefix;
   const slash = prefix.lastIndexOf('/');
   const partial = prefix.slice(slash + 1);
-  const problem =
-    (slash === -1 ? undefined : keyProblem(prefix.slice(0, slash))) ?? (partial === '' ? undefined : keyProblem(partial));
+  const problem = (slash === -1 ? undefined : keyProblem(prefix.slice(0, slash))) ?? (partial === '' ? undefined : keyProblem(partial));
   if (problem) throw new InvalidKeyError(`unable to use storage prefix '${printable(prefix)}': ${problem}`);
   return prefix;
 }

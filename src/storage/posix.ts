@@ -88,7 +88,11 @@ function errnoOf(err: unknown): string | undefined {
  * The owner to give new files and directories: the archive root's, when this process runs as root
  * and the root belongs to someone else; undefined = leave them ours (chown would fail anyway).
  */
-export function ownerFor(rootUid: number, rootGid: number, euid: number | undefined = process.geteuid?.()): { uid: number; gid: number } | undefined {
+export function ownerFor(
+  rootUid: number,
+  rootGid: number,
+  euid: number | undefined = process.geteuid?.(),
+): { uid: number; gid: number } | undefined {
   if (euid !== 0) return undefined;
   if (rootUid === 0 && rootGid === 0) return undefined;
   return { uid: rootUid, gid: rootGid };
@@ -271,8 +275,7 @@ export class PosixStorage implements Storage {
     return guardedStream(handle.createReadStream(), {
       expectedLength: size,
       signal,
-      mapError: (err) =>
-        signal?.aborted ? new AbortedError(`${where}: aborted`, { cause: signal.reason }) : this.failure(where, err),
+      mapError: (err) => (signal?.aborted ? new AbortedError(`${where}: aborted`, { cause: signal.reason }) : this.failure(where, err)),
       lengthError: (actual, expected) =>
         new StorageError(`${where}: file changed while reading (${actual} of ${expected} bytes)`, { retryable: true }),
     });

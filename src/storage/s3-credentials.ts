@@ -24,7 +24,9 @@ export async function loadS3Credentials(settings: S3CredentialSettings): Promise
   if (id === '' && file === '') return undefined;
   if (id === '' || file === '') {
     const missing = id === '' ? 's3-access-key-id' : 's3-secret-access-key-file';
-    throw new ConfigError(`unable to use S3 credentials '${id === '' ? file : id}': ${missing} is not set; set both, or neither for the AWS chain`);
+    throw new ConfigError(
+      `unable to use S3 credentials '${id === '' ? file : id}': ${missing} is not set; set both, or neither for the AWS chain`,
+    );
   }
   const secret = await readSecretFile(file, settings.secretAccessKeyFileAccess ?? 'owner');
   const credentials: S3Credentials = { accessKeyId: id, secretAccessKey: secret };

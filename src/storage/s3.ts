@@ -27,14 +27,7 @@ import {
   type ServerSideEncryption,
   type StorageClass,
 } from '@aws-sdk/client-s3';
-import {
-  AbortedError,
-  ConfigError,
-  NotFoundError,
-  ObjectExistsError,
-  StorageError,
-  WalvaultError,
-} from '../common/errors.js';
+import { AbortedError, ConfigError, NotFoundError, ObjectExistsError, StorageError, WalvaultError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { DEFAULT_RETRY_POLICY, validateRetryPolicy, withRetry, type RetryPolicy } from '../common/retry.js';
 import { BodyError, bodyFailure, guardedStream, partsOf } from './body.js';
@@ -102,7 +95,8 @@ type Op = 'write' | 'read' | 'stat' | 'list' | 'delete';
 
 function positiveInt(name: string, value: number | undefined, fallback: number, min = 1): number {
   const v = value ?? fallback;
-  if (!Number.isInteger(v) || v < min) throw new ConfigError(`unable to use S3 option ${name}: '${String(v)}' must be an integer >= ${min}`);
+  if (!Number.isInteger(v) || v < min)
+    throw new ConfigError(`unable to use S3 option ${name}: '${String(v)}' must be an integer >= ${min}`);
   return v;
 }
 
@@ -418,7 +412,7 @@ export class S3Storage implements Storage {
       });
 
     try {
-      for (let pending: Buffer[] = firstParts; ; ) {
+      for (let pending: Buffer[] = firstParts; ;) {
         const data = pending.shift() ?? (await nextPart()).value;
         if (data === undefined) break;
         if (++partNumber > MAX_PARTS) throw new StorageError(`${where}: more than ${MAX_PARTS} parts; raise partSize`);

@@ -12,7 +12,15 @@ import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import PQueue from 'p-queue';
 import type { Logger } from '../common/log.js';
-import { ArchiveMismatchError, LocalIoError, ReplicationError, SqlState, WalvaultError, describeCause, sqlStateOf } from '../common/errors.js';
+import {
+  ArchiveMismatchError,
+  LocalIoError,
+  ReplicationError,
+  SqlState,
+  WalvaultError,
+  describeCause,
+  sqlStateOf,
+} from '../common/errors.js';
 import { Backoff, sleep, withRetry, type RetryPolicy } from '../common/retry.js';
 import { writeFileAtomic } from '../common/atomic-file.js';
 import type { ArchiveContext } from '../archive/context.js';
@@ -303,7 +311,10 @@ export class WalReceiver {
       if (slotStart !== undefined && (start === undefined || slotStart > start)) start = slotStart;
     }
     if (start !== undefined && start > serverLsn) {
-      this.log.warn({ lsn: formatLsn(start), serverLsn: formatLsn(serverLsn) }, 'archive is ahead of the server; starting at the server position');
+      this.log.warn(
+        { lsn: formatLsn(start), serverLsn: formatLsn(serverLsn) },
+        'archive is ahead of the server; starting at the server position',
+      );
       start = undefined;
     }
     if (start === undefined && this.opts.slot && major >= 15) {
@@ -333,14 +344,17 @@ export class WalReceiver {
     if (span.timeline <= ended) return { timeline: toTimeline(nextTimeline), begin: switchPoint, end: null };
     if (span.timeline !== nextTimeline) {
       // Its switch point lies at or before where it would begin (a recovery stopped before its fork).
-      this.log.info({ timeline: span.timeline, skipped: nextTimeline, lsn: formatLsn(span.begin) }, 'skipping a timeline that holds no WAL');
+      this.log.info(
+        { timeline: span.timeline, skipped: nextTimeline, lsn: formatLsn(span.begin) },
+        'skipping a timeline that holds no WAL',
+      );
     }
     return span;
   }
 
   /** Archives the history files of `upTo` and its ancestors (idempotent: identical content dedupes). */
   private async archiveHistories(conn: ReplicationConnection, upTo: number): Promise<void> {
-    for (let tli = upTo; tli > 1; ) {
+    for (let tli = upTo; tli > 1;) {
       const h = await conn.timelineHistory(tli);
       const name = historyFileName(tli);
       const path = join(this.spool!.dir, name);
@@ -559,12 +573,21 @@ export class WalReceiver {
       this.log.error({ err }, 'could not archive the partial segment at shutdown');
     }
     await Promise.race([this.uploads.onIdle(), sleep(30_000)]);
-    this.log.info({ archivedLsn: formatNullableLsn(this.stats.archivedLsn), flushedLsn: formatNullableLsn(this.stats.flushedLsn) }, 'stopped');
+    this.log.info(
+      { archivedLsn: formatNullableLsn(this.stats.archivedLsn), flushedLsn: formatNullableLsn(this.stats.flushedLsn) },
+      'stopped',
+    );
   }
 }
 
 /** Uploads retry at 1 s doubling to 30 s, without end while the failure may pass. */
-export const UPLOAD_RETRY: RetryPolicy = Object.freeze({ maxAttempts: Infinity, baseDelayMs: 1000, maxDelayMs: 30_000, factor: 2, jitter: 'none' });
+export const UPLOAD_RETRY: RetryPolicy = Object.freeze({
+  maxAttempts: Infinity,
+  baseDelayMs: 1000,
+  maxDelayMs: 30_000,
+  factor: 2,
+  jitter: 'none',
+});
 
 /** Reconnects wait reconnectMinMs doubling to reconnectMaxMs, for as long as the agent runs. */
 export function reconnectPolicy(opts: Pick<ReceiverOptions, 'reconnectMinMs' | 'reconnectMaxMs'>): RetryPolicy {

@@ -8,7 +8,20 @@
  * is not read while the disk is busy (natural backpressure) and the received chunk, a view into
  * node-postgres's reusable buffer, is consumed before anything else runs.
  */
-import { accessSync, closeSync, constants, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { LocalIoError, ReplicationError, describeCause } from '../common/errors.js';
 import { fsyncDirectorySync } from '../common/atomic-file.js';
@@ -110,7 +123,9 @@ export class Spool {
     if (cur) this.closeAsPartial();
     const segment = SegmentName.fromLsn(timeline, pos, this.segSize);
     if (pos !== segment.startLsn) {
-      throw new ReplicationError(`unable to start segment ${segment.name} at ${pos.toString(16)}: streaming must start at a segment boundary`);
+      throw new ReplicationError(
+        `unable to start segment ${segment.name} at ${pos.toString(16)}: streaming must start at a segment boundary`,
+      );
     }
     const path = join(this.dir, segment.partialName);
     let fd: number;

@@ -66,8 +66,7 @@ describe('concurrent wal-push of equal content', { timeout: 180_000 }, () => {
   it.each(['posix', 's3'] as const)('%s: all exit 0, one object, byte-identical', async (kind) => {
     for (let round = 0; round < ROUNDS; round++) {
       // Round 0 on a fresh archive (identity record created by the racers), later rounds reuse it.
-      const archive =
-        kind === 'posix' ? `file://${join(root, 'posix-archive')}` : `s3://${s3.bucket}/concurrent`;
+      const archive = kind === 'posix' ? `file://${join(root, 'posix-archive')}` : `s3://${s3.bucket}/concurrent`;
       if (kind === 'posix') mkdirSync(join(root, 'posix-archive'), { recursive: true });
       const configFile = writeConfig(join(root, `${kind}.conf`), {
         archive,
@@ -91,11 +90,7 @@ describe('concurrent wal-push of equal content', { timeout: 180_000 }, () => {
       totals.pushes += results.length;
       for (const r of results) if (r.code !== 0) totals.wrong.push(`${kind} ${seg.name}: exit ${r.code}: ${r.stderr.slice(-300)}`);
 
-      const reader = await openArchiveReader(
-        archive,
-        bytes.length,
-        kind === 's3' ? { endpoint: s3.endpoint } : undefined,
-      );
+      const reader = await openArchiveReader(archive, bytes.length, kind === 's3' ? { endpoint: s3.endpoint } : undefined);
       try {
         // Every stored object of this name, read from the storage listing itself.
         const versions: string[] = [];

@@ -179,7 +179,9 @@ describe('a full disk', { timeout: 240_000 }, () => {
     await primary.switchWal();
     await waitFor(
       async () => {
-        const rows = await primary.query<{ f: string | null }>("SELECT flush_lsn::text AS f FROM pg_stat_replication WHERE application_name = 'walvault'");
+        const rows = await primary.query<{ f: string | null }>(
+          "SELECT flush_lsn::text AS f FROM pg_stat_replication WHERE application_name = 'walvault'",
+        );
         return rows[0]?.f && lsnBytes(rows[0].f) >= lsnBytes(endLsn);
       },
       60_000,

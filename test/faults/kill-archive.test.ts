@@ -191,9 +191,15 @@ describe('kill -9 of wal-push, the look-ahead uploader, walvault daemon and wal-
       clearInterval(switcher);
     }
     // The archiver logs each call after it ended; wait for the kills to show up.
-    await until(() => rcLines().slice(rcSeen).filter((l) => l.rc === 137).length >= p.kills || undefined, 30_000, 'the kills in the exit log', 100).catch(
-      () => undefined,
-    );
+    await until(
+      () =>
+        rcLines()
+          .slice(rcSeen)
+          .filter((l) => l.rc === 137).length >= p.kills || undefined,
+      30_000,
+      'the kills in the exit log',
+      100,
+    ).catch(() => undefined);
     closePhase(p, p.kills, before);
     expect(p.kills).toBeGreaterThanOrEqual(KILLS);
     expect(p.wrongExit).toEqual([]);
@@ -238,12 +244,16 @@ describe('kill -9 of wal-push, the look-ahead uploader, walvault daemon and wal-
     const before = new Set(doneNow());
     const start = (): { child: ChildProcess; log: () => string } => {
       let stderr = '';
-      const child = spawn(process.execPath, [join(REPO, 'dist', 'cli', 'walvault.js'), 'daemon', '--pgdata', primary.dataDir, '--log-level', 'info'], {
-        env: { ...process.env, WALVAULT_CONFIG: configFile, WALVAULT_STATE_DIR: stateBase },
-        stdio: ['ignore', 'ignore', 'pipe'],
-        cwd: '/',
-        ...spawnIdentity(pgUser()),
-      });
+      const child = spawn(
+        process.execPath,
+        [join(REPO, 'dist', 'cli', 'walvault.js'), 'daemon', '--pgdata', primary.dataDir, '--log-level', 'info'],
+        {
+          env: { ...process.env, WALVAULT_CONFIG: configFile, WALVAULT_STATE_DIR: stateBase },
+          stdio: ['ignore', 'ignore', 'pipe'],
+          cwd: '/',
+          ...spawnIdentity(pgUser()),
+        },
+      );
       child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
       return { child, log: () => stderr };
     };
@@ -254,7 +264,12 @@ describe('kill -9 of wal-push, the look-ahead uploader, walvault daemon and wal-
         d.child.once('exit', (code, signal) => r({ code, signal })),
       );
       await burst(2);
-      await until(() => d.log().includes('"walvault daemon starting"') || d.child.exitCode !== null || undefined, 30_000, 'the daemon to start', 20);
+      await until(
+        () => d.log().includes('"walvault daemon starting"') || d.child.exitCode !== null || undefined,
+        30_000,
+        'the daemon to start',
+        20,
+      );
       await sleep(rnd.int(0, 400));
       const waiting = readyCount();
       const landed = kill9(d.child.pid!);

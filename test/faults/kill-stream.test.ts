@@ -54,7 +54,8 @@ describe('kill -9 of walvault stream under load', { timeout: 480_000 }, () => {
   });
 
   it(`survives ${KILLS} kills at random points: no gap, no conflict, byte-identical, recovery reaches every row`, async () => {
-    const start = (): Agent => startAgent({ cluster: primary, archive: w.archiveUrl, spoolDir: w.spoolDir, slot: 'walvault', createSlot: true });
+    const start = (): Agent =>
+      startAgent({ cluster: primary, archive: w.archiveUrl, spoolDir: w.spoolDir, slot: 'walvault', createSlot: true });
     agent = start();
     await agent.waitForLog((l) => l.msg === 'streaming', 30_000, "'streaming'");
     const backup = await primary.baseBackup({ waitForArchive: false });
@@ -86,7 +87,9 @@ describe('kill -9 of walvault stream under load', { timeout: 480_000 }, () => {
     const endLsn = await primary.currentLsn();
     await waitFor(
       async () => {
-        const rows = await primary.query<{ f: string | null }>("SELECT flush_lsn::text AS f FROM pg_stat_replication WHERE application_name = 'walvault'");
+        const rows = await primary.query<{ f: string | null }>(
+          "SELECT flush_lsn::text AS f FROM pg_stat_replication WHERE application_name = 'walvault'",
+        );
         const f = rows[0]?.f;
         return f && lsnBytes(f) >= lsnBytes(endLsn);
       },
@@ -133,8 +136,8 @@ describe('kill -9 of walvault stream under load', { timeout: 480_000 }, () => {
       kills,
       'of them mid-stream': midStream,
       'segments checked': segs.length,
-      'gaps': holes.length,
-      'conflicts': conflicts.length,
+      gaps: holes.length,
+      conflicts: conflicts.length,
       'WAL lost': holes.length + differ.length + (committed - withPartial),
       'wrong exit codes': wrongExit.length,
       [`rows recovered of ${committed} (archive alone: ${fromArchive})`]: withPartial,

@@ -78,7 +78,13 @@ describe('the S3 server killed mid-upload and mid-download', { timeout: 300_000 
 
   afterAll(async () => {
     const line = (label: string, t: Tally, calls: string): void => {
-      figures(label, { 'server kills': t.kills, 'of them mid-request': t.midRequest, [calls]: t.calls, 'WAL lost': t.lost.length, 'wrong exit codes': t.wrong.length });
+      figures(label, {
+        'server kills': t.kills,
+        'of them mid-request': t.midRequest,
+        [calls]: t.calls,
+        'WAL lost': t.lost.length,
+        'wrong exit codes': t.wrong.length,
+      });
     };
     line('s3rver SIGKILL mid-upload', up, 'wal-push calls checked');
     line('s3rver SIGKILL mid-download', down, 'wal-fetch calls checked');

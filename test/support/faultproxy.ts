@@ -17,9 +17,7 @@ import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerRespon
 import type { AddressInfo, Socket } from 'node:net';
 
 export type Fault =
-  | { kind: 'status'; status: number; code?: string }
-  | { kind: 'delay'; ms: number }
-  | { kind: 'reset'; when: 'request' | 'response' };
+  { kind: 'status'; status: number; code?: string } | { kind: 'delay'; ms: number } | { kind: 'reset'; when: 'request' | 'response' };
 
 export interface FaultMatch {
   method?: string;
@@ -150,9 +148,7 @@ export class FaultProxy {
 
   private take(req: IncomingMessage): Fault | undefined {
     const url = req.url ?? '';
-    const i = this.queue.findIndex(
-      (q) => (!q.match.method || q.match.method === req.method) && (!q.match.path || q.match.path.test(url)),
-    );
+    const i = this.queue.findIndex((q) => (!q.match.method || q.match.method === req.method) && (!q.match.path || q.match.path.test(url)));
     if (i === -1) return undefined;
     const queued = this.queue[i]!;
     if (--queued.remaining <= 0) this.queue.splice(i, 1);

@@ -144,7 +144,9 @@ export async function startRgw(opts: RgwOptions = {}): Promise<RgwHandle> {
     const out: string[] = [...spawnLog];
     try {
       for (const f of readdirSync(path.join(dir, 'log')).sort()) {
-        const lines = readFileSync(path.join(dir, 'log', f), 'utf8').trimEnd().split('\n');
+        const lines = readFileSync(path.join(dir, 'log', f), 'utf8')
+          .trimEnd()
+          .split('\n');
         out.push(`--- ${f} (last 40 lines)`, ...lines.slice(-40));
       }
     } catch {
@@ -179,8 +181,7 @@ export async function startRgw(opts: RgwOptions = {}): Promise<RgwHandle> {
     await writePids();
   };
   /** The guard's list: only live daemons, so it never kills a pid the system has handed on. */
-  const writePids = (): Promise<void> =>
-    writeFile(path.join(dir, 'pids'), [...children.values()].map((c) => `${c.pid ?? ''}\n`).join(''));
+  const writePids = (): Promise<void> => writeFile(path.join(dir, 'pids'), [...children.values()].map((c) => `${c.pid ?? ''}\n`).join(''));
 
   const stopDaemon = async (name: string, signal: NodeJS.Signals): Promise<void> => {
     const child = children.get(name);
@@ -280,8 +281,16 @@ export async function startRgw(opts: RgwOptions = {}): Promise<RgwHandle> {
     await startGateway(`radosgw on ${endpoint}`);
     mark('rgw answers');
     await run('radosgw-admin', [
-      'user', 'create', '--uid', 'walvault', '--display-name', 'walvault tests',
-      '--access-key', accessKeyId, '--secret-key', secretAccessKey,
+      'user',
+      'create',
+      '--uid',
+      'walvault',
+      '--display-name',
+      'walvault tests',
+      '--access-key',
+      accessKeyId,
+      '--secret-key',
+      secretAccessKey,
     ]);
     mark('user created');
     await waitFor(`bucket '${bucket}'`, async () => {

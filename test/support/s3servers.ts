@@ -44,17 +44,17 @@ const ALL: Record<S3ServerKind['name'], () => S3ServerKind> = {
       start: startRgw,
       // RGW 16.2 ignores If-None-Match on CompleteMultipartUpload (see ConformanceOptions).
       conformance: { atomicIfAbsent: true, atomicIfAbsentMultipart: false, atomicConcurrentOverwrite: true, exactListOrder: true },
-      skip:
-        missing.length > 0 && process.env['CI'] !== 'true'
-          ? `${missing.join(', ')} not installed; run: ${RGW_INSTALL}`
-          : undefined,
+      skip: missing.length > 0 && process.env['CI'] !== 'true' ? `${missing.join(', ')} not installed; run: ${RGW_INSTALL}` : undefined,
     };
   },
 };
 
 /** The servers WALVAULT_TEST_S3 selects (all by default). */
 export function s3Servers(): S3ServerKind[] {
-  const wanted = (process.env['WALVAULT_TEST_S3'] ?? 's3rver,rgw').split(',').map((s) => s.trim()).filter(Boolean);
+  const wanted = (process.env['WALVAULT_TEST_S3'] ?? 's3rver,rgw')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   return wanted.map((name) => {
     const make = ALL[name as S3ServerKind['name']];
     if (!make) throw new Error(`WALVAULT_TEST_S3: unknown S3 server '${name}' (known: ${Object.keys(ALL).join(', ')})`);

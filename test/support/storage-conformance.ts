@@ -102,13 +102,25 @@ async function expectCode(p: Promise<unknown>, code: string): Promise<WalvaultEr
 const ORDER_KEYS = ['z', 'a/b', 'ﬀ', 'a0', 'B', 'a-c', 'b/x', 'a/c/d', '😀', 'é', 'a.b'];
 const ORDER_SORTED = ['B', 'a-c', 'a.b', 'a/b', 'a/c/d', 'a0', 'b/x', 'z', 'é', 'ﬀ', '😀'];
 
-const INVALID_KEYS = ['', '/abs', 'a//b', 'a/', '..', '../x', 'a/../b', './a', 'a/./b', '.hidden', 'a/.b.tmp', 'a\\b', 'a\0b', 'a\nb', '\ud800x'];
+const INVALID_KEYS = [
+  '',
+  '/abs',
+  'a//b',
+  'a/',
+  '..',
+  '../x',
+  'a/../b',
+  './a',
+  'a/./b',
+  '.hidden',
+  'a/.b.tmp',
+  'a\\b',
+  'a\0b',
+  'a\nb',
+  '\ud800x',
+];
 
-export function runStorageConformance(
-  name: string,
-  make: () => Promise<ConformanceTarget>,
-  options: ConformanceOptions = {},
-): void {
+export function runStorageConformance(name: string, make: () => Promise<ConformanceTarget>, options: ConformanceOptions = {}): void {
   describe(`storage conformance: ${name}`, () => {
     let target: ConformanceTarget;
     let s: Storage;

@@ -174,11 +174,10 @@ function ownedDir(dir: string, user: ReturnType<typeof pgUser>): string {
 async function waitForArchived(cluster: PgCluster, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const ready = await cluster.query<{ n: string }>(
-      "SELECT count(*)::text AS n FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'",
-    );
+    const ready = await cluster.query<{ n: string }>("SELECT count(*)::text AS n FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'");
     if (ready[0]!.n === '0') return;
-    if (Date.now() > deadline) throw new ClusterError(`archiving did not catch up within ${timeoutMs / 1000}s:\n${await cluster.logTail(20)}`);
+    if (Date.now() > deadline)
+      throw new ClusterError(`archiving did not catch up within ${timeoutMs / 1000}s:\n${await cluster.logTail(20)}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -209,4 +208,3 @@ function stopAgent(agent: ChildProcess): Promise<number | null> {
     agent.kill('SIGTERM');
   });
 }
-

@@ -305,7 +305,8 @@ export class PgCluster {
     const r = opts.recovery ?? {};
     const settings: ConfMap = {};
     if (r.restoreCommand !== undefined) settings['restore_command'] = r.restoreCommand;
-    if (r.targetTime !== undefined) settings['recovery_target_time'] = r.targetTime instanceof Date ? r.targetTime.toISOString() : r.targetTime;
+    if (r.targetTime !== undefined)
+      settings['recovery_target_time'] = r.targetTime instanceof Date ? r.targetTime.toISOString() : r.targetTime;
     if (r.targetLsn !== undefined) settings['recovery_target_lsn'] = r.targetLsn;
     if (r.targetXid !== undefined) settings['recovery_target_xid'] = String(r.targetXid);
     if (r.targetName !== undefined) settings['recovery_target_name'] = r.targetName;
@@ -565,9 +566,10 @@ export class PgCluster {
       const p = this.connect();
       this.admin = p;
       p.then(
-        (c) => c.on('error', () => {
-          if (this.admin === p) this.admin = undefined;
-        }),
+        (c) =>
+          c.on('error', () => {
+            if (this.admin === p) this.admin = undefined;
+          }),
         () => {
           if (this.admin === p) this.admin = undefined;
         },
@@ -627,7 +629,13 @@ export class PgCluster {
     if (!this.binaries.hasClientTools) {
       throw new ClusterError(`unable to run pg_controldata '${this.binaries.binDir}': not installed for PostgreSQL ${this.major}`);
     }
-    const r = await runBinaryOk(this.binaries.binDir, 'pg_controldata', ['-D', this.dataDir], this.osUser, `read control data '${this.dataDir}'`);
+    const r = await runBinaryOk(
+      this.binaries.binDir,
+      'pg_controldata',
+      ['-D', this.dataDir],
+      this.osUser,
+      `read control data '${this.dataDir}'`,
+    );
     return r.stdout;
   }
 
@@ -724,7 +732,8 @@ export class PgCluster {
     const wait = opts.waitForArchive ?? true;
     const session = await this.connect();
     try {
-      const startSql = this.major >= 15 ? 'SELECT pg_backup_start($1, true)::text AS lsn' : 'SELECT pg_start_backup($1, true, false)::text AS lsn';
+      const startSql =
+        this.major >= 15 ? 'SELECT pg_backup_start($1, true)::text AS lsn' : 'SELECT pg_start_backup($1, true, false)::text AS lsn';
       const started = await session.query<{ lsn: string }>(startSql, [label]);
       const startLsn = started.rows[0]?.lsn;
       if (!startLsn) throw new ClusterError(`unable to start backup '${label}': no start LSN returned`);
@@ -738,10 +747,10 @@ export class PgCluster {
       if (!row) throw new ClusterError(`unable to stop backup '${label}': no row returned`);
       await writeFile(path.join(dir, 'backup_label'), row.labelfile);
       if (row.spcmapfile) await writeFile(path.join(dir, 'tablespace_map'), row.spcmapfile);
-      const names = await session.query<{ s: string; e: string }>('SELECT pg_walfile_name($1::pg_lsn) AS s, pg_walfile_name($2::pg_lsn) AS e', [
-        startLsn,
-        row.lsn,
-      ]);
+      const names = await session.query<{ s: string; e: string }>(
+        'SELECT pg_walfile_name($1::pg_lsn) AS s, pg_walfile_name($2::pg_lsn) AS e',
+        [startLsn, row.lsn],
+      );
       const startWalFile = names.rows[0]?.s ?? '';
       const stopWalFile = names.rows[0]?.e ?? '';
       if (opts.includeWal) await this.copyWalInto(dir, startWalFile, stopWalFile);
@@ -799,7 +808,9 @@ export class PgCluster {
     const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
     while (Date.now() < deadline) {
       if (!this.child) {
-        throw new ClusterError(`unable to finish recovery of cluster '${this.dataDir}': server exited; server log:\n${await this.logTail(30)}`);
+        throw new ClusterError(
+          `unable to finish recovery of cluster '${this.dataDir}': server exited; server log:\n${await this.logTail(30)}`,
+        );
       }
       // Errors while polling mean the server is still starting or not yet consistent.
       const state = await this.recoveryState().catch(() => 'unknown' as const);
@@ -811,7 +822,9 @@ export class PgCluster {
       }
       await sleep(50);
     }
-    throw new ClusterError(`unable to finish recovery of cluster '${this.dataDir}': still in recovery; server log:\n${await this.logTail(30)}`);
+    throw new ClusterError(
+      `unable to finish recovery of cluster '${this.dataDir}': still in recovery; server log:\n${await this.logTail(30)}`,
+    );
   }
 
   /** Waits until a server in recovery has replayed WAL up to `lsn`. */
@@ -819,7 +832,8 @@ export class PgCluster {
     const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
     for (;;) {
       const row = await this.one<{ done: boolean | null }>('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS done', [lsn]);
-      if (row.done === null) throw new ClusterError(`unable to wait for replay of '${lsn}': server '${this.dataDir}' never was in recovery`);
+      if (row.done === null)
+        throw new ClusterError(`unable to wait for replay of '${lsn}': server '${this.dataDir}' never was in recovery`);
       if (row.done) return;
       if (Date.now() > deadline) {
         throw new ClusterError(`unable to wait for replay of '${lsn}': not replayed in time; server log:\n${await this.logTail(30)}`);

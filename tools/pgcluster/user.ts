@@ -154,9 +154,7 @@ export function ensureUsableBy(bin: PgBinaries, user: PgUser): PgBinaries {
   const files = ['initdb', 'pg_ctl', 'postgres'];
   if (canUse(bin.binDir, user, files)) return bin;
   if (!bin.packageRoot) {
-    throw new ClusterError(
-      `unable to run PostgreSQL binaries '${bin.binDir}': OS user ${user.name} cannot read or execute them`,
-    );
+    throw new ClusterError(`unable to run PostgreSQL binaries '${bin.binDir}': OS user ${user.name} cannot read or execute them`);
   }
   const stable = path.join(os.tmpdir(), `walvault-pgbin-${bin.version}`);
   const stableBin = path.join(stable, 'bin');

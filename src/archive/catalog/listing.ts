@@ -17,11 +17,7 @@ export interface CatalogEntry extends ObjectKeyParts {
 }
 
 /** Every WAL-archive object (segments, partials, backup labels, history files), in key order. */
-export async function* listCatalog(
-  storage: Storage,
-  segSize: number,
-  opts: { timeline?: number } = {},
-): AsyncGenerator<CatalogEntry> {
+export async function* listCatalog(storage: Storage, segSize: number, opts: { timeline?: number } = {}): AsyncGenerator<CatalogEntry> {
   const prefixes = opts.timeline !== undefined ? [timelinePrefix(opts.timeline), HISTORY_PREFIX] : [WAL_PREFIX, HISTORY_PREFIX];
   for (const prefix of prefixes) {
     for await (const obj of storage.list(prefix)) {

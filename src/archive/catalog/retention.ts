@@ -133,7 +133,9 @@ export function planRetention(
   // The newest segment of the newest timeline stays, whatever the cut.
   const segments = wal.filter((o) => o.kind === 'segment');
   const newestTli = segments.reduce((m, o) => Math.max(m, o.timeline), 0);
-  const newestSeg = segments.filter((o) => o.timeline === newestTli).reduce<bigint | null>((m, o) => (m === null || o.segno! > m ? o.segno! : m), null);
+  const newestSeg = segments
+    .filter((o) => o.timeline === newestTli)
+    .reduce<bigint | null>((m, o) => (m === null || o.segno! > m ? o.segno! : m), null);
   const cutFor = (tli: number): bigint | null =>
     cutoff !== null && tli === newestTli && newestSeg !== null && cutoff > newestSeg ? newestSeg : cutoff;
   if (cutoff !== null && newestSeg !== null && cutoff > newestSeg && (opts.timeline === undefined || opts.timeline === newestTli)) {
@@ -160,7 +162,11 @@ export function planRetention(
   const historyObjects = objects.filter((o) => o.kind === 'history');
   const doomedHistories: RetentionObject[] = [];
   // Also when nothing else goes: a rerun finishes what an interrupted run left.
-  const needed = neededHistories(remaining, histories, objects.map((o) => o.timeline));
+  const needed = neededHistories(
+    remaining,
+    histories,
+    objects.map((o) => o.timeline),
+  );
   for (const h of historyObjects) {
     if (!inScope(h)) continue;
     const why = needed.get(h.timeline);

@@ -85,7 +85,11 @@ export function historyOrSelf(histories: ReadonlyMap<number, TimelineHistory>, t
  * own timeline: an ancestor that ended at switch point P provides segments up to the one before
  * the segment holding P (that segment is read from the successor, which holds a copy of the old WAL).
  */
-export function chainRanges(history: TimelineHistory, lastOwn: bigint, segSize: number): Array<{ timeline: Timeline; range: SegmentRange }> {
+export function chainRanges(
+  history: TimelineHistory,
+  lastOwn: bigint,
+  segSize: number,
+): Array<{ timeline: Timeline; range: SegmentRange }> {
   const size = BigInt(segSize);
   const out: Array<{ timeline: Timeline; range: SegmentRange }> = [];
   for (const span of timelineSpans(history)) {
@@ -153,10 +157,9 @@ export function analyzeTimelines(
     const gaps = allGaps.filter((g) => g.timeline === tli).map(({ first, last }) => ({ first, last }));
     const first = segs[0] ?? null;
     const last = segs[segs.length - 1] ?? null;
-    const spanStart = [first, ...gaps.map((g) => g.first)].filter((v): v is bigint => v !== null).reduce<bigint | null>(
-      (a, b) => (a === null || b < a ? b : a),
-      null,
-    );
+    const spanStart = [first, ...gaps.map((g) => g.first)]
+      .filter((v): v is bigint => v !== null)
+      .reduce<bigint | null>((a, b) => (a === null || b < a ? b : a), null);
     summaries.push({
       timeline: toTimeline(tli),
       parent: lastEntry?.parent ?? null,
@@ -167,7 +170,10 @@ export function analyzeTimelines(
       first,
       last,
       partials: sortedUnique(own.filter((o) => o.kind === 'partial' && o.segno !== undefined).map((o) => o.segno!)),
-      backups: own.filter((o) => o.kind === 'backup').map((o) => o.fileName).sort(),
+      backups: own
+        .filter((o) => o.kind === 'backup')
+        .map((o) => o.fileName)
+        .sort(),
       gaps,
       span: spanStart !== null && last !== null ? { first: spanStart, last } : null,
     });

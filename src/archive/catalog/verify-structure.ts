@@ -111,7 +111,9 @@ export function checkStructure(
       const segno = segnoOfName(name, segSize);
       if (segno === undefined || segno < window.first || segno > window.last) continue;
     }
-    notes.push(`'${name}' is claimed but not archived (an unfinished push; retrying it completes it, 'walvault wal-resolve ${name}' removes the claim)`);
+    notes.push(
+      `'${name}' is claimed but not archived (an unfinished push; retrying it completes it, 'walvault wal-resolve ${name}' removes the claim)`,
+    );
   }
   return { problems, notes, chainTimelines, scope };
 }

@@ -18,11 +18,13 @@ export function registerConfig(program: Command, run: RunFn): void {
     run(show, async (ctx) => {
       const { sources, file } = loadConfig({ flags: configFlags(show.optsWithGlobals()) });
       // The file read is the header line; a `config` row under it would say "unset" for the file just read.
-      const rows = (OPTIONS as readonly OptionDef[]).filter((def) => def.name !== 'config').map((def) => {
-        const value = (ctx.config as Record<string, unknown>)[def.name];
-        const shown = value === undefined ? null : def.secret ? '[redacted]' : value;
-        return { name: def.name, value: shown, source: sources[def.name] ?? 'unset', env: def.env };
-      });
+      const rows = (OPTIONS as readonly OptionDef[])
+        .filter((def) => def.name !== 'config')
+        .map((def) => {
+          const value = (ctx.config as Record<string, unknown>)[def.name];
+          const shown = value === undefined ? null : def.secret ? '[redacted]' : value;
+          return { name: def.name, value: shown, source: sources[def.name] ?? 'unset', env: def.env };
+        });
       if (show.opts()['json']) {
         ctx.out(JSON.stringify({ file: file ?? null, settings: rows }, null, 2));
         return;

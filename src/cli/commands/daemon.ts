@@ -7,9 +7,7 @@ export function registerDaemon(program: Command, run: RunFn): void {
   const cmd = addConfigOptions(
     program
       .command('daemon')
-      .description(
-        'Archive .ready segments ahead of archive_command, continuously (wal-push then returns in milliseconds)',
-      ),
+      .description('Archive .ready segments ahead of archive_command, continuously (wal-push then returns in milliseconds)'),
     ['storage', 's3', 'archive', 'push'],
     { alsoShow: ['metrics-port', 'metrics-host'] },
   );

@@ -12,9 +12,9 @@ export function registerIdentityRebuild(program: Command, run: RunFn): void {
   const cmd = addConfigOptions(
     program
       .command('identity-rebuild')
-      .summary("Rebuild a lost or damaged archive identity record from the archived WAL")
+      .summary('Rebuild a lost or damaged archive identity record from the archived WAL')
       .description(
-        "Rebuild the archive identity record (archive.info and archive.info.copy) from the archived objects: system id and " +
+        'Rebuild the archive identity record (archive.info and archive.info.copy) from the archived objects: system id and ' +
           'segment size from their headers, PostgreSQL major from one decoded segment; or repair one damaged copy from the other. ' +
           'Refuses when the objects come from more than one cluster. Exit 0: done (or nothing to do); 4: nothing to rebuild from; ' +
           '128: the objects disagree; 3: could not read the archive',

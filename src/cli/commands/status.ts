@@ -31,7 +31,8 @@ export function registerStatus(program: Command, run: RunFn): void {
         const { openArchive } = await import('../../archive/open.js');
         const f = cmd.opts<Flags>();
         const c = ctx.config;
-        const agentUrl = f.agent ?? (c['metrics-port'] !== undefined ? `http://${hostForUrl(c['metrics-host'])}:${c['metrics-port']}` : undefined);
+        const agentUrl =
+          f.agent ?? (c['metrics-port'] !== undefined ? `http://${hostForUrl(c['metrics-host'])}:${c['metrics-port']}` : undefined);
         const archive = c.archive !== undefined ? await openArchive(c, ctx.log, ctx.signal) : undefined;
         try {
           const report = await collectStatus(archive, {

@@ -22,7 +22,10 @@ export function registerWalDelete(program: Command, run: RunFn): void {
         'Retention: delete WAL older than a segment, an LSN or a time, oldest first and in batches (safe to interrupt). ' +
           'Keeps the newest segment, history files still needed, archive.info; refuses WAL the newest backup needs unless --force',
       )
-      .requiredOption('--before <segment|lsn|time>', 'a segment name, an LSN (16/B374D848), a time (2024-05-01T03:00:00Z) or an age (7d, 36h)')
+      .requiredOption(
+        '--before <segment|lsn|time>',
+        'a segment name, an LSN (16/B374D848), a time (2024-05-01T03:00:00Z) or an age (7d, 36h)',
+      )
       .option('--timeline <tli>', 'only this timeline')
       .option('--dry-run', 'show what would be deleted, delete nothing')
       .option('--force', 'also delete WAL that the newest base backup (.backup file) needs')
@@ -54,7 +57,9 @@ export function registerWalDelete(program: Command, run: RunFn): void {
             return ExitCode.ok;
           }
           const outcome = await executeWalDelete(archive, plan.plan, batchSize !== undefined ? { batchSize } : {});
-          ctx.out(f.json ? JSON.stringify(deletePlanJson(plan, outcome, false), null, 2) : renderDeleteOutcome(outcome, plan.plan.delete.length));
+          ctx.out(
+            f.json ? JSON.stringify(deletePlanJson(plan, outcome, false), null, 2) : renderDeleteOutcome(outcome, plan.plan.delete.length),
+          );
           return outcome.interrupted ? ExitCode.failure : ExitCode.ok;
         });
       },

@@ -68,7 +68,9 @@ export function registerWalFetch(program: Command, run: RunFn): void {
           // An operator's command, not restore_command: plain exit codes (3 for an unreachable archive).
           if (path !== undefined) throw new UsageError('unable to fetch by LSN: give only the destination (wal-fetch --lsn <lsn> <dest>)');
           const { fetchLsnCommand } = await import('../../ops/fetch-lsn.js');
-          ctx.out(await fetchLsnCommand(ctx.config, ctx.log, ctx.signal, { lsn: byLsn.lsn, timeline: byLsn.timeline, dest: resolve(name) }));
+          ctx.out(
+            await fetchLsnCommand(ctx.config, ctx.log, ctx.signal, { lsn: byLsn.lsn, timeline: byLsn.timeline, dest: resolve(name) }),
+          );
           return ExitCode.ok;
         }
         if (byLsn.timeline !== undefined) throw new UsageError('unable to fetch: --timeline goes with --lsn');

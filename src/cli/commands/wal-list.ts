@@ -15,7 +15,9 @@ export function registerWalList(program: Command, run: RunFn): void {
     program
       .command('wal-list')
       .summary('List archived WAL files with sizes, codec and upload time (listing only)')
-      .description('List archived WAL files with LSN range, sizes, codec, encryption, checksum and upload time (listing only, no downloads)')
+      .description(
+        'List archived WAL files with LSN range, sizes, codec, encryption, checksum and upload time (listing only, no downloads)',
+      )
       .option('--timeline <tli>', 'only this timeline')
       .option('--from <lsn>', 'only WAL files reaching at or after this LSN')
       .option('--to <lsn>', 'only WAL files starting at or before this LSN')

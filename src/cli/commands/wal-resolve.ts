@@ -58,7 +58,11 @@ export function registerWalResolve(program: Command, run: RunFn): void {
           }
           if (targets.length === 0) text.push('nothing to resolve: every WAL file name holds one content');
           if (f.dryRun && targets.length > 0) text.push('dry run: nothing changed');
-          ctx.out(f.json ? JSON.stringify({ archive: archive.storage.description, dryRun: f.dryRun === true, results }, null, 2) : text.join('\n'));
+          ctx.out(
+            f.json
+              ? JSON.stringify({ archive: archive.storage.description, dryRun: f.dryRun === true, results }, null, 2)
+              : text.join('\n'),
+          );
           return unresolved > 0 ? ExitCode.conflict : ExitCode.ok;
         });
       },

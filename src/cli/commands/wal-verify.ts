@@ -63,7 +63,10 @@ export function registerWalVerify(program: Command, run: RunFn): void {
             process.stderr.write(`\r${renderProgressBar({ ...p, width: 30 })}`);
           } else if (now - lastLog >= LOG_EVERY_MS) {
             lastLog = now;
-            ctx.log.info({ component: 'ops.verify', done: p.done, total: p.total, bytes: p.bytes }, `verified ${p.done} of ${p.total} objects`);
+            ctx.log.info(
+              { component: 'ops.verify', done: p.done, total: p.total, bytes: p.bytes },
+              `verified ${p.done} of ${p.total} objects`,
+            );
           }
         };
 

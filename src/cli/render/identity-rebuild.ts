@@ -14,7 +14,9 @@ export function renderRebuild(r: RebuildReport): string {
     lines.push(`  ${r.dryRun ? 'would write' : 'wrote'} ${r.written.map((k) => `'${k}'`).join(', ')}`);
   }
   if (r.unreadable.length > 0) {
-    lines.push(`  ${r.unreadable.length} objects with unreadable headers (check them with wal-verify): ${r.unreadable.slice(0, 5).join(', ')}`);
+    lines.push(
+      `  ${r.unreadable.length} objects with unreadable headers (check them with wal-verify): ${r.unreadable.slice(0, 5).join(', ')}`,
+    );
   }
   return lines.join('\n');
 }

@@ -42,7 +42,14 @@ export function renderVerify(r: VerifyReport): string {
 }
 
 function objectJson(o: RetentionObject): Record<string, unknown> {
-  return { name: o.fileName, kind: o.kind, timeline: o.timeline, key: o.key, storedBytes: o.storedBytes, uploadedAt: o.mtime.toISOString() };
+  return {
+    name: o.fileName,
+    kind: o.kind,
+    timeline: o.timeline,
+    key: o.key,
+    storedBytes: o.storedBytes,
+    uploadedAt: o.mtime.toISOString(),
+  };
 }
 
 export function deletePlanJson(p: DeletePlan, outcome: DeleteOutcome | null, dryRun: boolean): Record<string, unknown> {
@@ -83,7 +90,8 @@ export function renderDeletePlan(p: DeletePlan): string {
     const segs = doomed.filter((o) => o.timeline === tli && o.segno !== undefined).map((o) => o.segno!);
     const lo = segs.reduce((a, b) => (b < a ? b : a));
     const hi = segs.reduce((a, b) => (b > a ? b : a));
-    const span = lo === hi ? segmentFileName(tli, lo, segSize) : `${segmentFileName(tli, lo, segSize)} .. ${segmentFileName(tli, hi, segSize)}`;
+    const span =
+      lo === hi ? segmentFileName(tli, lo, segSize) : `${segmentFileName(tli, lo, segSize)} .. ${segmentFileName(tli, hi, segSize)}`;
     lines.push(`  timeline ${tli}: ${span} (${count(segs.length, 'file')})`);
   }
   for (const h of doomed.filter((o) => o.kind === 'history')) lines.push(`  ${h.fileName}`);
@@ -115,7 +123,10 @@ export function renderStatus(r: StatusReport, now: Date): string {
   rows.push(['state', r.state === 'ok' ? 'ok' : r.state === 'failing' ? 'FAILING' : `UNKNOWN: ${r.stateReason ?? 'not checked'}`]);
   rows.push(['source', r.source]);
   if (r.archive) {
-    rows.push(['archive', `${r.archive.description} (system ${r.archive.systemId}, PostgreSQL ${r.archive.pgMajor}, ${formatBytes(r.archive.walSegSize)} segments)`]);
+    rows.push([
+      'archive',
+      `${r.archive.description} (system ${r.archive.systemId}, PostgreSQL ${r.archive.pgMajor}, ${formatBytes(r.archive.walSegSize)} segments)`,
+    ]);
   }
   if (r.server) {
     rows.push([
@@ -124,7 +135,9 @@ export function renderStatus(r: StatusReport, now: Date): string {
     ]);
   }
   if (r.lastArchived) {
-    const at = r.lastArchived.at ? `, ${formatTime(new Date(r.lastArchived.at))} (${formatDuration(now.getTime() - Date.parse(r.lastArchived.at))} ago)` : '';
+    const at = r.lastArchived.at
+      ? `, ${formatTime(new Date(r.lastArchived.at))} (${formatDuration(now.getTime() - Date.parse(r.lastArchived.at))} ago)`
+      : '';
     const upTo = r.lastArchived.endLsn === '?' ? '' : ` (up to ${r.lastArchived.endLsn})`;
     rows.push(['last archived', `${r.lastArchived.segment}${upTo}${at}`]);
   } else rows.push(['last archived', 'nothing']);
@@ -135,7 +148,9 @@ export function renderStatus(r: StatusReport, now: Date): string {
   rows.push(['queue', r.queue === null ? queueUnknown : `${count(r.queue, 'WAL file')} waiting`]);
   if (r.archiver) {
     const a = r.archiver;
-    const failure = a.lastFailedWal ? `; last failure ${a.lastFailedWal} at ${a.lastFailedTime ? formatTime(new Date(a.lastFailedTime)) : '?'}` : '';
+    const failure = a.lastFailedWal
+      ? `; last failure ${a.lastFailedWal} at ${a.lastFailedTime ? formatTime(new Date(a.lastFailedTime)) : '?'}`
+      : '';
     rows.push(['archiver', `${a.archivedCount} archived, ${a.failedCount} failed${failure}`]);
   }
   rows.push(['last error', r.lastError ?? 'none']);

@@ -15,7 +15,10 @@ export function renderResolve(plan: ResolvePlan, outcome: ResolveOutcome | null)
     for (const n of notes) lines.push(`           ${n}`);
   }
   lines.push(`  decision: ${plan.keep ? `keep ${plan.keep.slice(0, 16)}, ${plan.reason}` : `delete the claim: ${plan.reason}`}`);
-  if (plan.claimChange && plan.keep) lines.push(`  claim: ${plan.claim === null ? 'none' : plan.claim === 'unreadable' ? 'unreadable' : plan.claim.slice(0, 16)} -> ${plan.keep.slice(0, 16)}`);
+  if (plan.claimChange && plan.keep)
+    lines.push(
+      `  claim: ${plan.claim === null ? 'none' : plan.claim === 'unreadable' ? 'unreadable' : plan.claim.slice(0, 16)} -> ${plan.keep.slice(0, 16)}`,
+    );
   if (outcome) {
     for (const m of outcome.moved) lines.push(`  moved ${m.from} -> ${m.to}`);
     lines.push(`  claim ${outcome.claim}`);

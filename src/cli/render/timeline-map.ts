@@ -41,7 +41,9 @@ export function renderTimelineMap(layout: ArchiveLayout, opts: { width: number }
   const columns = Number(total < BigInt(Math.max(1, opts.width)) ? total : BigInt(Math.max(1, opts.width)));
   const perColumn = total / BigInt(columns);
   const scale =
-    total === BigInt(columns) ? '1 column = 1 segment' : `1 column = ${perColumn}${total % BigInt(columns) === 0n ? '' : '-' + String(perColumn + 1n)} segments`;
+    total === BigInt(columns)
+      ? '1 column = 1 segment'
+      : `1 column = ${perColumn}${total % BigInt(columns) === 0n ? '' : '-' + String(perColumn + 1n)} segments`;
   const size = BigInt(layout.segSize);
   const lines = [
     `WAL map: ${formatLsn(lsn(lo * size))} .. ${formatLsn(lsn((hi + 1n) * size))}, ${total} segments of ${formatBytes(layout.segSize)}, ${scale}`,

@@ -116,7 +116,10 @@ export class ReplicationConnection {
     if (row.slot_type !== 'physical') {
       throw new ReplicationError(`unable to use replication slot '${slot}': it is a ${row.slot_type} slot`);
     }
-    return { restartLsn: row.restart_lsn === null ? null : parseLsn(row.restart_lsn), restartTli: row.restart_tli === null ? null : Number(row.restart_tli) };
+    return {
+      restartLsn: row.restart_lsn === null ? null : parseLsn(row.restart_lsn),
+      restartTli: row.restart_tli === null ? null : Number(row.restart_tli),
+    };
   }
 
   async createPhysicalSlot(slot: string): Promise<void> {
@@ -134,10 +137,7 @@ export class ReplicationConnection {
    * Streams from `startLsn` on `timeline` until the server ends the timeline, `stop()` is called or
    * the connection fails. Resolves with the next timeline when the server switched.
    */
-  async startReplication(
-    opts: { slot?: string; startLsn: Lsn; timeline: number },
-    handlers: StreamHandlers,
-  ): Promise<StreamEnd> {
+  async startReplication(opts: { slot?: string; startLsn: Lsn; timeline: number }, handlers: StreamHandlers): Promise<StreamEnd> {
     const conn = this.internal();
     const slot = opts.slot ? `SLOT ${quoteIdent(opts.slot)} ` : '';
     const sql = `START_REPLICATION ${slot}PHYSICAL ${formatLsn(opts.startLsn)} TIMELINE ${opts.timeline}`;
@@ -161,15 +161,17 @@ export class ReplicationConnection {
       if (failure) throw failure;
       const results = Array.isArray(result) ? result : [result];
       const row = results.find((r) => r.rows?.[0] && 'next_tli' in r.rows[0])?.rows[0] as
-        | { next_tli: string; next_tli_startpos: string }
-        | undefined;
+        { next_tli: string; next_tli_startpos: string } | undefined;
       return row ? { nextTimeline: Number(row.next_tli), nextTimelineStart: parseLsn(row.next_tli_startpos) } : {};
     } catch (err) {
       if (failure) throw failure;
-      throw new ReplicationError(`unable to stream WAL from ${formatLsn(opts.startLsn)} on timeline ${opts.timeline}: ${describeCause(err)}`, {
-        cause: err,
-        retryable: isConnectionLoss(err) || !isServerRefusal(err),
-      });
+      throw new ReplicationError(
+        `unable to stream WAL from ${formatLsn(opts.startLsn)} on timeline ${opts.timeline}: ${describeCause(err)}`,
+        {
+          cause: err,
+          retryable: isConnectionLoss(err) || !isServerRefusal(err),
+        },
+      );
     } finally {
       this.streaming = false;
       conn.removeAllListeners('copyData');

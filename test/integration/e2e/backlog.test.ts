@@ -29,7 +29,9 @@ describe('archiving a backlog', () => {
   const root = pgOwnedDir(mkdtempSync('/tmp/walvault-backlog-'));
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-  async function setup(name: string): Promise<{ cluster: PgCluster; archiveDir: string; stateBase: string; configFile: string; archiveCommand: string }> {
+  async function setup(
+    name: string,
+  ): Promise<{ cluster: PgCluster; archiveDir: string; stateBase: string; configFile: string; archiveCommand: string }> {
     pgOwnedDir(join(root, name));
     const archiveDir = pgOwnedDir(join(root, name, 'archive'));
     const stateBase = pgOwnedDir(join(root, name, 'state'));

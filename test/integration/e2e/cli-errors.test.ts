@@ -56,7 +56,7 @@ describe('wal-push, wal-fetch and segment inspect on bad input', () => {
     ['a text file named like a segment', () => file(SEG, 'hello, not WAL\n'), /not WAL|magic|shorter/i],
     ['zeros', () => file(SEG, Buffer.alloc(1024 * 1024)), /zero/i],
     ['a truncated segment', () => file(SEG, loadFixture(15, SEG).subarray(0, 300_000)), /truncated|bytes/i],
-    ['another cluster\'s segment', () => file(SEG, loadFixture(13, SEG)), /database system|PostgreSQL 13/],
+    ["another cluster's segment", () => file(SEG, loadFixture(13, SEG)), /database system|PostgreSQL 13/],
     ['a file that is not a WAL name', () => file('postmaster.pid', 'x'), /WAL file name/],
   ])('refuses %s with exit 2 or 4, archive untouched', async (_label, make, message) => {
     const before = listAll(archive);
@@ -83,7 +83,10 @@ describe('wal-push, wal-fetch and segment inspect on bad input', () => {
   it('wal-fetch: 1 for a missing file, 128 for a damaged one, 3 for a bad name with fetch-unavailable = retry', async () => {
     expect((await runCli('wal-fetch', ['0000000100000000000000FF', join(root, 'x')], { env })).code).toBe(1);
     const dir = join(archive, 'wal', '00000001', '0000000100000000');
-    const obj = join(dir, readdirSync(dir).find((f) => f.startsWith(`${SEG}-`))!);
+    const obj = join(
+      dir,
+      readdirSync(dir).find((f) => f.startsWith(`${SEG}-`))!,
+    );
     const good = readFileSync(obj);
     const bad = Buffer.from(good);
     bad[bad.length - 10]! ^= 1;
@@ -96,7 +99,9 @@ describe('wal-push, wal-fetch and segment inspect on bad input', () => {
       writeFileSync(obj, good);
     }
     // PostgreSQL reads every code up to 125 as "no such file": a usage error follows fetch-unavailable.
-    const badName = await runCli('wal-fetch', ['../../etc/passwd', join(root, 'z')], { env: { ...env, WALVAULT_FETCH_UNAVAILABLE: 'retry' } });
+    const badName = await runCli('wal-fetch', ['../../etc/passwd', join(root, 'z')], {
+      env: { ...env, WALVAULT_FETCH_UNAVAILABLE: 'retry' },
+    });
     expect(badName.code).toBe(3);
     expect(oneLine(badName.stderr)).toMatch(/WV_ERR_INVALID_NAME/);
     const inRecovery = await runCli('wal-fetch', ['../../etc/passwd', join(root, 'z')], { env });

@@ -13,7 +13,21 @@ import { SHARED_GROUPS } from '../../../src/cli/options.js';
 
 const env = { WALVAULT_CONFIG: '/dev/null' };
 const shared = (OPTIONS as readonly OptionDef[]).filter((o) => SHARED_GROUPS.includes(o.group));
-const COMMANDS = ['wal-push', 'wal-fetch', 'stream', 'daemon', 'segment inspect', 'config show', 'config docs', 'wal-list', 'wal-show', 'wal-verify', 'wal-delete', 'check', 'status'];
+const COMMANDS = [
+  'wal-push',
+  'wal-fetch',
+  'stream',
+  'daemon',
+  'segment inspect',
+  'config show',
+  'config docs',
+  'wal-list',
+  'wal-show',
+  'wal-verify',
+  'wal-delete',
+  'check',
+  'status',
+];
 
 async function help(path: string): Promise<string> {
   const res = await runCli('walvault', [...path.split(' '), '--help'], { env });
@@ -49,7 +63,9 @@ describe('help', () => {
 
   it('stream --help shows its settings with default and environment variable, and where the rest are', async () => {
     const flat = (await help('stream')).replace(/\s+/g, ' ');
-    expect(flat).toContain('--spool-dir <value> Local directory for received WAL until it is archived. Must be on durable storage. (default: /var/lib/walvault/spool; env WALVAULT_SPOOL_DIR)');
+    expect(flat).toContain(
+      '--spool-dir <value> Local directory for received WAL until it is archived. Must be on durable storage. (default: /var/lib/walvault/spool; env WALVAULT_SPOOL_DIR)',
+    );
     expect(flat).toContain('--metrics-port <value>');
     expect(flat).toContain('walvault help options');
   });

@@ -61,7 +61,7 @@ function input(name: string): string {
 }
 
 describe('temp files of killed writers', () => {
-  it('posix archive: wal-push removes a kill -9 victim\'s temp and keeps a live writer\'s', async () => {
+  it("posix archive: wal-push removes a kill -9 victim's temp and keeps a live writer's", async () => {
     const archive = path.join(root, 'archive');
     mkdirSync(archive);
     const env = { WALVAULT_ARCHIVE: `file://${archive}`, WALVAULT_NO_FASTPATH: '1' };

@@ -69,7 +69,17 @@ describe('the agents as an operator sees them', () => {
     const port = await freePort(); // nothing listens there
     const res = await runCli(
       'walvault',
-      ['stream', '--archive', `file://${root}/archive-x`, '--pg-conninfo', `host=127.0.0.1 port=${port}`, '--spool-dir', join(root, 'a-file', 'spool'), '--log-format', 'json'],
+      [
+        'stream',
+        '--archive',
+        `file://${root}/archive-x`,
+        '--pg-conninfo',
+        `host=127.0.0.1 port=${port}`,
+        '--spool-dir',
+        join(root, 'a-file', 'spool'),
+        '--log-format',
+        'json',
+      ],
       { env: { WALVAULT_CONFIG: '/dev/null' }, timeoutMs: 30_000 },
     );
     expect(res.code, res.stderr).toBe(3);
@@ -84,8 +94,17 @@ describe('the agents as an operator sees them', () => {
     const metricsPort = await freePort();
     // `script` gives the agent a real pseudo-terminal as stderr, as an operator's shell does.
     const cmd = [
-      process.execPath, ENTRY, 'stream', '--archive', `file://${root}/archive-y`, '--pg-conninfo', `'host=127.0.0.1 port=${port} password=sekrit'`,
-      '--spool-dir', join(root, 'spool-y'), '--metrics-port', String(metricsPort),
+      process.execPath,
+      ENTRY,
+      'stream',
+      '--archive',
+      `file://${root}/archive-y`,
+      '--pg-conninfo',
+      `'host=127.0.0.1 port=${port} password=sekrit'`,
+      '--spool-dir',
+      join(root, 'spool-y'),
+      '--metrics-port',
+      String(metricsPort),
     ].join(' ');
     // `timeout` ends the agent (SIGTERM, a clean stop) once the test has seen what it needs.
     const child = spawn('script', ['-qec', `timeout -s TERM 8 ${cmd}`, '/dev/null'], {
@@ -96,7 +115,11 @@ describe('the agents as an operator sees them', () => {
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise((r) => child.once('exit', r));
     try {
-      await waitFor(async () => /unable to connect to the server; retrying[\s\S]*unable to connect to the server; retrying/.test(out), 30_000, 'two retries');
+      await waitFor(
+        async () => /unable to connect to the server; retrying[\s\S]*unable to connect to the server; retrying/.test(out),
+        30_000,
+        'two retries',
+      );
       const m = await samples(metricsPort);
       expect(one(m, `walvault_connected{archive="file://${root}/archive-y",slot=""}`)).toBe(0);
       expect(one(m, `walvault_reconnects_total{archive="file://${root}/archive-y",slot=""}`)).toBeGreaterThanOrEqual(1);
@@ -105,9 +128,13 @@ describe('the agents as an operator sees them', () => {
     }
     const lines = out.split(/\r?\n/).filter((l) => l.trim() !== '');
     expect(lines[0]).toMatch(
-      new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z INFO  walvault stream: walvault stream starting version=${VERSION} archive=file://${root}/archive-y slot=null spool=${root}/spool-y metrics=http://127.0.0.1:${metricsPort}/metrics$`),
+      new RegExp(
+        `^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z INFO  walvault stream: walvault stream starting version=${VERSION} archive=file://${root}/archive-y slot=null spool=${root}/spool-y metrics=http://127.0.0.1:${metricsPort}/metrics$`,
+      ),
     );
-    expect(lines[1]).toMatch(/^\S+Z WARN  walvault stream\/walstream: unable to connect to the server; retrying err="unable to connect for replication to 127.0.0.1:\d+/);
+    expect(lines[1]).toMatch(
+      /^\S+Z WARN  walvault stream\/walstream: unable to connect to the server; retrying err="unable to connect for replication to 127.0.0.1:\d+/,
+    );
     expect(out).not.toContain('lost');
     expect(out).not.toContain('sekrit');
     expect(out).not.toContain('{"level"');
@@ -118,7 +145,9 @@ describe('the agents as an operator sees them', () => {
       env: { WALVAULT_CONFIG: '/dev/null' },
     });
     expect(res.code).toBe(2);
-    expect(res.stderr).toBe(`walvault daemon: unable to use data directory '${join(root, 'missing')}': ENOENT: no such file or directory, stat '${join(root, 'missing')}' [WV_ERR_CONFIG]\n`);
+    expect(res.stderr).toBe(
+      `walvault daemon: unable to use data directory '${join(root, 'missing')}': ENOENT: no such file or directory, stat '${join(root, 'missing')}' [WV_ERR_CONFIG]\n`,
+    );
   });
 });
 
@@ -180,8 +209,14 @@ describe('metrics of a real daemon and a real stream agent', () => {
     copyFileSync(join(cluster.walDir(), ready[0]!), copy);
     giveToUser(copy, user);
     await new Promise<void>((resolve, reject) =>
-      execFile(process.execPath, [ENTRY, 'wal-push', copy], { env: { ...process.env, WALVAULT_CONFIG: '/dev/null', WALVAULT_ARCHIVE: `file://${pushArchive}`, WALVAULT_PUSH_LOOKAHEAD: '0' }, ...spawnIdentity(user) }, (err, _o, stderr) =>
-        err ? reject(new Error(`wal-push: ${stderr}`)) : resolve(),
+      execFile(
+        process.execPath,
+        [ENTRY, 'wal-push', copy],
+        {
+          env: { ...process.env, WALVAULT_CONFIG: '/dev/null', WALVAULT_ARCHIVE: `file://${pushArchive}`, WALVAULT_PUSH_LOOKAHEAD: '0' },
+          ...spawnIdentity(user),
+        },
+        (err, _o, stderr) => (err ? reject(new Error(`wal-push: ${stderr}`)) : resolve()),
       ),
     );
 
@@ -200,7 +235,10 @@ describe('metrics of a real daemon and a real stream agent', () => {
     try {
       const st = await waitFor(
         async () => {
-          const s = (await fetch(`http://127.0.0.1:${daemonPort}/status`).then((r) => r.json())) as { filesArchived: number; alreadyArchived: number };
+          const s = (await fetch(`http://127.0.0.1:${daemonPort}/status`).then((r) => r.json())) as {
+            filesArchived: number;
+            alreadyArchived: number;
+          };
           return s.filesArchived + s.alreadyArchived >= ready.length ? s : undefined;
         },
         60_000,
@@ -222,7 +260,12 @@ describe('metrics of a real daemon and a real stream agent', () => {
         expect(names(daemonMetrics).has(n), n).toBe(false);
       }
       const start = jsonLines(daemonLog).find((l) => l.msg === 'walvault daemon starting');
-      expect(start).toMatchObject({ version: VERSION, archive: `file://${pushArchive}`, pgdata: cluster.dataDir, metrics: `http://127.0.0.1:${daemonPort}/metrics` });
+      expect(start).toMatchObject({
+        version: VERSION,
+        archive: `file://${pushArchive}`,
+        pgdata: cluster.dataDir,
+        metrics: `http://127.0.0.1:${daemonPort}/metrics`,
+      });
     } finally {
       const exit = new Promise((r) => daemon.once('exit', r));
       daemon.kill('SIGTERM');
@@ -241,14 +284,24 @@ describe('metrics of a real daemon and a real stream agent', () => {
     const sa = `archive="file://${streamArchive}",slot="walvault"`;
     try {
       const start = await agent.waitForLog((l) => l.msg === 'walvault stream starting', 20_000, 'the start-up line');
-      expect(start).toMatchObject({ version: VERSION, archive: `file://${streamArchive}`, slot: 'walvault', spool: join(root, 'spool'), metrics: `http://127.0.0.1:${streamPort}/metrics` });
+      expect(start).toMatchObject({
+        version: VERSION,
+        archive: `file://${streamArchive}`,
+        slot: 'walvault',
+        spool: join(root, 'spool'),
+        metrics: `http://127.0.0.1:${streamPort}/metrics`,
+      });
       await agent.waitForLog((l) => l.msg === 'streaming', 20_000, "'streaming'");
       await cluster.generateWal({ bytes: 2 * SEG });
       await cluster.switchWal();
       await agent.waitForLog((l) => l.msg === 'archived', 60_000, 'a segment archived');
       // A server restart: now the connection was there, so it is "lost", and counted.
       await cluster.restart();
-      await agent.waitForLog((l) => l.msg === 'replication connection lost; reconnecting' || l.msg === 'the server ended the stream; reconnecting', 30_000, 'the loss');
+      await agent.waitForLog(
+        (l) => l.msg === 'replication connection lost; reconnecting' || l.msg === 'the server ended the stream; reconnecting',
+        30_000,
+        'the loss',
+      );
       const streamMetrics = await waitFor(
         async () => {
           const m = await samples(streamPort);
@@ -263,7 +316,12 @@ describe('metrics of a real daemon and a real stream agent', () => {
 
       // Standard process and Node names, not prefixed copies.
       const all = new Set([...names(daemonMetrics!), ...names(streamMetrics)]);
-      for (const n of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_p99_seconds']) {
+      for (const n of [
+        'process_cpu_seconds_total',
+        'process_resident_memory_bytes',
+        'nodejs_heap_size_used_bytes',
+        'nodejs_eventloop_lag_p99_seconds',
+      ]) {
         expect(all.has(n), n).toBe(true);
       }
       expect([...all].filter((n) => n.startsWith('walvault_process_'))).toEqual([]);
@@ -271,7 +329,11 @@ describe('metrics of a real daemon and a real stream agent', () => {
       // Every series the dashboard and the alert rules use exists on a running agent.
       const queries = monitoringQueries();
       expect(queries.length).toBeGreaterThanOrEqual(15);
-      const missing = queries.flatMap((q) => metricNames(q.expr).filter((n) => n !== 'up' && !all.has(n)).map((n) => `${q.file}: ${n} in ${q.expr}`));
+      const missing = queries.flatMap((q) =>
+        metricNames(q.expr)
+          .filter((n) => n !== 'up' && !all.has(n))
+          .map((n) => `${q.file}: ${n} in ${q.expr}`),
+      );
       expect(missing).toEqual([]);
       expect(await agent.stop()).toBe(0);
     } finally {

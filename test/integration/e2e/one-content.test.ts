@@ -84,7 +84,10 @@ describe('wal-push processes racing for one name (posix)', () => {
       const archive = join(root, `same-${round}`);
       cpSync(template, archive, { recursive: true });
       const results = await Promise.all([1, 2, 3].map(() => runCli('wal-push', [p], { env: envFor(archive) })));
-      expect(results.map((r) => r.code), results.map((r) => r.stderr).join('\n')).toEqual([0, 0, 0]);
+      expect(
+        results.map((r) => r.code),
+        results.map((r) => r.stderr).join('\n'),
+      ).toEqual([0, 0, 0]);
       expect(readdirSync(join(archive, 'wal', '00000001', '0000000100000000')).filter((f) => f.startsWith(`${SEG8}-`))).toHaveLength(1);
       rmSync(archive, { recursive: true, force: true });
     }
@@ -148,7 +151,10 @@ describe('wal-push processes racing for one name (posix)', () => {
     const p = file(SEG8, loadFixture(15, SEG8));
     expect((await runCli('wal-push', [p], { env })).code).toBe(0);
     const dir = join(archive, 'wal', '00000001', '0000000100000000');
-    const obj = join(dir, readdirSync(dir).find((f) => f.startsWith(`${SEG8}-`))!);
+    const obj = join(
+      dir,
+      readdirSync(dir).find((f) => f.startsWith(`${SEG8}-`))!,
+    );
     const whole = readFileSync(obj);
     writeFileSync(obj, whole.subarray(0, Math.floor(whole.length / 3)));
     const res = await runCli('wal-push', [p], { env });
@@ -211,7 +217,13 @@ describe('a truncated object on S3 (s3rver)', () => {
       const detail = results.map((r) => `${r.code}: ${r.stderr.trim()}`).join('\n');
       const codes = results.map((r) => r.code).sort();
       // s3rver overwrites despite If-None-Match: the listing after the upload still keeps it to one.
-      expect([[0, 4], [4, 4]], detail).toContainEqual(codes);
+      expect(
+        [
+          [0, 4],
+          [4, 4],
+        ],
+        detail,
+      ).toContainEqual(codes);
       if (codes[0] === 0) oneWinner++;
     }
     // Most rounds are decided by the claim alone (the HEAD before the put sees the first claim).

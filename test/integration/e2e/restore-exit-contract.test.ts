@@ -16,7 +16,11 @@ describe(`PostgreSQL ${defaultMajor()}: a recovery never ends early on an answer
   const root = pgOwnedDir(mkdtempSync('/tmp/walvault-exit-contract-'));
   const archiveDir = pgOwnedDir(join(root, 'archive'));
   const stateDir = pgOwnedDir(join(root, 'state'));
-  const configFile = writeConfig(join(root, 'walvault.conf'), { archive: `file://${archiveDir}`, 'push-lookahead': 0, 'fetch-prefetch': 0 });
+  const configFile = writeConfig(join(root, 'walvault.conf'), {
+    archive: `file://${archiveDir}`,
+    'push-lookahead': 0,
+    'fetch-prefetch': 0,
+  });
   const { archiveCommand, restoreCommand } = walCommands({ configFile, stateDir });
   let backup: BaseBackup;
   afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -69,15 +73,23 @@ describe(`PostgreSQL ${defaultMajor()}: a recovery never ends early on an answer
   });
 
   it.each([
-    ['an empty archive directory (a volume that is not mounted)', () => {
-      const empty = pgOwnedDir(join(root, `empty-${Date.now()}`));
-      const conf = writeConfig(join(root, `empty-${Date.now()}.conf`), { archive: `file://${empty}` });
-      return walCommands({ configFile: conf, stateDir }).restoreCommand;
-    }, /holds no archive identity record/],
-    ['archive = file:// (no path)', () => {
-      const conf = writeConfig(join(root, `root-${Date.now()}.conf`), { archive: 'file://' });
-      return walCommands({ configFile: conf, stateDir }).restoreCommand;
-    }, /file system root is not an archive directory/],
+    [
+      'an empty archive directory (a volume that is not mounted)',
+      () => {
+        const empty = pgOwnedDir(join(root, `empty-${Date.now()}`));
+        const conf = writeConfig(join(root, `empty-${Date.now()}.conf`), { archive: `file://${empty}` });
+        return walCommands({ configFile: conf, stateDir }).restoreCommand;
+      },
+      /holds no archive identity record/,
+    ],
+    [
+      'archive = file:// (no path)',
+      () => {
+        const conf = writeConfig(join(root, `root-${Date.now()}.conf`), { archive: 'file://' });
+        return walCommands({ configFile: conf, stateDir }).restoreCommand;
+      },
+      /file system root is not an archive directory/,
+    ],
     ['restore_command without %p', () => restoreCommand.replace(' %f %p', ' %f'), /missing <path>/],
     ['%f and %p swapped', () => restoreCommand.replace(' %f %p', ' %p %f'), /a path, not a file name/],
     ['an extra argument', () => `${restoreCommand} extra`, /too many arguments/],

@@ -69,7 +69,11 @@ describe('operator commands on a real two-timeline archive (posix)', () => {
   let systemId: string;
   let switchPoint: string;
   let rows: ListRow[];
-  const archiveCtx = (): ArchiveContext => ({ storage: new PosixStorage({ root: archiveDir }), compression: { name: 'zstd', level: 1 }, log: silentLogger() });
+  const archiveCtx = (): ArchiveContext => ({
+    storage: new PosixStorage({ root: archiveDir }),
+    compression: { name: 'zstd', level: 1 },
+    log: silentLogger(),
+  });
 
   beforeAll(async () => {
     primary = pool.track(
@@ -130,7 +134,9 @@ describe('operator commands on a real two-timeline archive (posix)', () => {
     expect(text.stdout).toMatch(/00000002\.history +history +2/);
     const t2 = JSON.parse((await vv('wal-list', '--timeline', '2', '--json')).stdout) as { rows: ListRow[] };
     expect(t2.rows.every((r) => r.timeline === 2)).toBe(true);
-    const window = JSON.parse((await vv('wal-list', '--from', backup.startLsn, '--to', backup.startLsn, '--json')).stdout) as { rows: ListRow[] };
+    const window = JSON.parse((await vv('wal-list', '--from', backup.startLsn, '--to', backup.startLsn, '--json')).stdout) as {
+      rows: ListRow[];
+    };
     expect(window.rows.filter((r) => r.kind === 'segment').map((r) => r.name)).toEqual([backup.startWalFile]);
   });
 
@@ -174,7 +180,9 @@ describe('operator commands on a real two-timeline archive (posix)', () => {
       // Recovery to timeline 2 reads that timeline 1 segment too.
       const t2 = await vv('wal-verify', '--timeline', '2', '--json');
       expect(t2.code).toBe(128);
-      expect(JSON.parse(t2.stdout).problems).toEqual([{ kind: 'gap', timeline: 1, subject: victim.name, message: `missing ${victim.name}` }]);
+      expect(JSON.parse(t2.stdout).problems).toEqual([
+        { kind: 'gap', timeline: 1, subject: victim.name, message: `missing ${victim.name}` },
+      ]);
     } finally {
       renameSync(aside, objectPath(archiveDir, victim.key));
     }
@@ -230,14 +238,18 @@ describe('operator commands on a real two-timeline archive (posix)', () => {
     await promoted.query("SELECT pg_create_physical_replication_slot('wv_ops_test', true)");
     const res = await vv('check', '--pg-conninfo', promoted.conninfo(), '--slot', 'wv_ops_test', '--json');
     expect(res.code).toBe(3);
-    const slot = (JSON.parse(res.stdout) as { items: Array<{ name: string; status: string; detail: string }> }).items.find((i) => i.name === 'slot')!;
+    const slot = (JSON.parse(res.stdout) as { items: Array<{ name: string; status: string; detail: string }> }).items.find(
+      (i) => i.name === 'slot',
+    )!;
     expect(slot.status).toBe('fail');
     expect(slot.detail).toMatch(/'wv_ops_test' is not active/);
     await promoted.query("SELECT pg_drop_replication_slot('wv_ops_test')");
   });
 
   it('check fails a server with archiving off, the wrong archive_command, and another cluster’s archive', async () => {
-    const other = pool.track(await PgCluster.create({ major: defaultMajor(), walSegSizeMb: 1, config: { archive_mode: 'off', archive_command: archiveCommand } }));
+    const other = pool.track(
+      await PgCluster.create({ major: defaultMajor(), walSegSizeMb: 1, config: { archive_mode: 'off', archive_command: archiveCommand } }),
+    );
     await other.start();
     const otherId = await other.systemIdentifier();
     const res = await vv('check', '--pg-conninfo', other.conninfo());
@@ -245,7 +257,9 @@ describe('operator commands on a real two-timeline archive (posix)', () => {
     expect(res.code).toBe(3);
     expect(res.stdout).toMatch(/^FAIL {2}archive_mode +off: nothing is archived/m);
     expect(res.stdout).toMatch(/^ok +archive_command +WALVAULT_NODE=.*wal-push %p$/m);
-    expect(res.stdout).toMatch(new RegExp(`^FAIL {2}identity +the archive belongs to database system ${systemId}, this server is ${otherId}`, 'm'));
+    expect(res.stdout).toMatch(
+      new RegExp(`^FAIL {2}identity +the archive belongs to database system ${systemId}, this server is ${otherId}`, 'm'),
+    );
     expect(res.stdout).toMatch(/check FAILED: archive_mode, identity$/m);
 
     await other.query("ALTER SYSTEM SET archive_command = '/bin/true'");
@@ -253,7 +267,11 @@ describe('operator commands on a real two-timeline archive (posix)', () => {
     const wrong = await vv('check', '--pg-conninfo', other.conninfo(), '--json');
     expect(wrong.code).toBe(3);
     const items = (JSON.parse(wrong.stdout) as { items: Array<{ name: string; status: string; detail: string }> }).items;
-    expect(items.find((i) => i.name === 'archive_command')).toEqual({ name: 'archive_command', status: 'fail', detail: "does not run wal-push: '/bin/true'" });
+    expect(items.find((i) => i.name === 'archive_command')).toEqual({
+      name: 'archive_command',
+      status: 'fail',
+      detail: "does not run wal-push: '/bin/true'",
+    });
     await other.destroy();
   });
 
@@ -264,7 +282,9 @@ describe('operator commands on a real two-timeline archive (posix)', () => {
     expect(res.code, res.stderr).toBe(0);
     const s = JSON.parse(res.stdout) as StatusReport;
     expect(s).toMatchObject({ source: 'postgresql', state: 'ok', queue: 0, lastError: null, server: { timeline: 2, inRecovery: false } });
-    expect(s.lastArchived!.segment).toBe((await promoted.query<{ f: string }>('SELECT last_archived_wal AS f FROM pg_stat_archiver'))[0]!.f);
+    expect(s.lastArchived!.segment).toBe(
+      (await promoted.query<{ f: string }>('SELECT last_archived_wal AS f FROM pg_stat_archiver'))[0]!.f,
+    );
     expect(s.lag.bytes).toBeGreaterThanOrEqual(0);
     expect(s.lag.bytes).toBeLessThan(MB);
     expect(s.lag.seconds).toBe(0);
@@ -293,7 +313,12 @@ describe('operator commands on a real two-timeline archive (posix)', () => {
       lastArchivedAt: new Date(Date.now() - 3000).toISOString(),
       reconnects: 0,
     };
-    const server = await serveMetrics(createMetrics('stream', { archive: `file://${archiveDir}`, slot: '' }), receiverMetricsSource(stats), '127.0.0.1', 0);
+    const server = await serveMetrics(
+      createMetrics('stream', { archive: `file://${archiveDir}`, slot: '' }),
+      receiverMetricsSource(stats),
+      '127.0.0.1',
+      0,
+    );
     try {
       const port = (server.address() as AddressInfo).port;
       const res = await vv('status', '--agent', `http://127.0.0.1:${port}`, '--json');

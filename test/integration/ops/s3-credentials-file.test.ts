@@ -18,7 +18,15 @@ describe('S3 credentials in the config file (s3rver)', () => {
   const root = mkdtempSync(join(tmpdir(), 'walvault-s3cred-'));
   let s3: S3rverHandle;
   // No AWS chain: whatever authenticates comes from the config file.
-  const noChain = { AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_PROFILE: '', AWS_REGION: 'us-east-1', AWS_CONFIG_FILE: '/nonexistent', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent', AWS_EC2_METADATA_DISABLED: 'true' };
+  const noChain = {
+    AWS_ACCESS_KEY_ID: '',
+    AWS_SECRET_ACCESS_KEY: '',
+    AWS_PROFILE: '',
+    AWS_REGION: 'us-east-1',
+    AWS_CONFIG_FILE: '/nonexistent',
+    AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
+    AWS_EC2_METADATA_DISABLED: 'true',
+  };
   const seg = join(root, SEG);
   writeFileSync(seg, loadFixture(15, SEG));
 
@@ -62,7 +70,9 @@ describe('S3 credentials in the config file (s3rver)', () => {
     const showJson = await runCli('walvault', ['config', 'show', '--json'], { env });
     expect(JSON.parse(showJson.stdout).settings).toContainEqual(expect.objectContaining({ name: 's3-access-key-id', value: 'S3RVER' }));
     // Requests signed with the secret, logged at the most verbose level (s3rver does not check signatures).
-    const push = await runCli('walvault', ['wal-push', seg, '--log-level', 'trace'], { env: { ...env, WALVAULT_ARCHIVE: `s3://${s3.bucket}/other` } });
+    const push = await runCli('walvault', ['wal-push', seg, '--log-level', 'trace'], {
+      env: { ...env, WALVAULT_ARCHIVE: `s3://${s3.bucket}/other` },
+    });
     expect(push.code, push.stderr).toBe(0);
     expect(push.stderr).toContain('"level"');
     // An unreachable endpoint: the error path, with the credentials loaded.
@@ -84,7 +94,11 @@ describe('S3 credentials in the config file (s3rver)', () => {
   });
 
   it('refuses a key id without a secret file', async () => {
-    const conf = writeConfig(join(root, 'half.conf'), { archive: `s3://${s3.bucket}/creds`, 's3-endpoint': s3.endpoint, 's3-access-key-id': 'S3RVER' });
+    const conf = writeConfig(join(root, 'half.conf'), {
+      archive: `s3://${s3.bucket}/creds`,
+      's3-endpoint': s3.endpoint,
+      's3-access-key-id': 'S3RVER',
+    });
     const push = await runCli('walvault', ['wal-push', seg], { env: { ...noChain, WALVAULT_CONFIG: conf } });
     expect(push.code).toBe(2);
     expect(push.stderr).toContain('s3-secret-access-key-file is not set');

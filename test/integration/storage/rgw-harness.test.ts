@@ -43,8 +43,7 @@ describe.skipIf(!rgwKind || rgwKind.skip !== undefined)('the Ceph RGW test harne
   });
 
   it('answers a second If-None-Match: * PUT with 412 and keeps the first body', async () => {
-    const put = (body: string) =>
-      client.send(new PutObjectCommand({ Bucket: 'harness', Key: 'once', Body: body, IfNoneMatch: '*' }));
+    const put = (body: string) => client.send(new PutObjectCommand({ Bucket: 'harness', Key: 'once', Body: body, IfNoneMatch: '*' }));
     await put('first');
     const err = await put('second').then(
       () => undefined,

@@ -204,7 +204,10 @@ describe('s3 driver under injected faults', () => {
     proxy.inject({ kind: 'status', status: 500 }, { match: { method: 'PUT', path: /partNumber=2&/ } });
     await s.put(key, chunked(data, [MiB + 17]), { contentLength: data.length });
     expect((await storage({ direct: true }).getBuffer(key)).equals(data)).toBe(true);
-    const calls = proxy.requests.map((r) => `${r.method} ${/partNumber=(\d+)/.exec(r.url)?.[1] ?? (r.url.includes('uploads') ? 'create' : 'complete')}${r.fault ? ' (500)' : ''}`);
+    const calls = proxy.requests.map(
+      (r) =>
+        `${r.method} ${/partNumber=(\d+)/.exec(r.url)?.[1] ?? (r.url.includes('uploads') ? 'create' : 'complete')}${r.fault ? ' (500)' : ''}`,
+    );
     expect(calls.slice().sort()).toEqual(['POST complete', 'POST create', 'PUT 1', 'PUT 2', 'PUT 2 (500)', 'PUT 3'].sort());
     expect(calls[0]).toBe('POST create');
     expect(calls.at(-1)).toBe('POST complete');

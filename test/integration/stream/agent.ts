@@ -382,7 +382,10 @@ export type SlotRow = {
 };
 
 export async function slotRow(cluster: PgCluster, slot: string): Promise<SlotRow | undefined> {
-  const rows = await cluster.query<SlotRow>('SELECT active, restart_lsn::text AS restart_lsn FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+  const rows = await cluster.query<SlotRow>(
+    'SELECT active, restart_lsn::text AS restart_lsn FROM pg_replication_slots WHERE slot_name = $1',
+    [slot],
+  );
   return rows[0];
 }
 
@@ -486,14 +489,18 @@ export async function replayArchive(o: {
     };
     const timesAsked = (): number => {
       try {
-        return readFileSync(asked, 'utf8').split('\n').filter((l) => l === o.tailSegment).length;
+        return readFileSync(asked, 'utf8')
+          .split('\n')
+          .filter((l) => l === o.tailSegment).length;
       } catch {
         return 0;
       }
     };
     // Asked twice: the first miss may come from read-ahead; by the second, all before it is replayed.
     await waitFor(async () => timesAsked() >= 2, timeoutMs, `the standby to ask for ${o.tailSegment} twice`).catch(async (err) => {
-      const asks = spoolFiles(o.workDir).includes(basename(asked)) ? readFileSync(asked, 'utf8').split('\n').slice(-15).join(' ') : '(none)';
+      const asks = spoolFiles(o.workDir).includes(basename(asked))
+        ? readFileSync(asked, 'utf8').split('\n').slice(-15).join(' ')
+        : '(none)';
       throw new Error(`${String(err)}; last asked: ${asks}\nstandby log:\n${await standby.logTail(30)}`);
     });
     const fromArchive = await count();
@@ -519,7 +526,10 @@ export async function replayArchive(o: {
     dbg('partial replayed');
     return { fromArchive, withPartial };
   } finally {
-    if (DEBUG) console.log(`restore_command was asked for:\n${spoolFiles(o.workDir).includes(basename(asked)) ? readFileSync(asked, 'utf8') : '(nothing)'}`);
+    if (DEBUG)
+      console.log(
+        `restore_command was asked for:\n${spoolFiles(o.workDir).includes(basename(asked)) ? readFileSync(asked, 'utf8') : '(nothing)'}`,
+      );
     await standby.destroy();
   }
 }

@@ -86,7 +86,9 @@ describe.each(streamMajors(supportedMajors()))('PostgreSQL %i: agent crashes und
     // Let the agent receive everything, then stop it gracefully: the newest WAL goes out as .partial.
     await waitFor(
       async () => {
-        const rows = await primary.query<{ f: string | null }>("SELECT flush_lsn::text AS f FROM pg_stat_replication WHERE application_name = 'walvault'");
+        const rows = await primary.query<{ f: string | null }>(
+          "SELECT flush_lsn::text AS f FROM pg_stat_replication WHERE application_name = 'walvault'",
+        );
         const f = rows[0]?.f;
         return f && lsnBytes(f) >= lsnBytes(endLsn);
       },
@@ -108,7 +110,10 @@ describe.each(streamMajors(supportedMajors()))('PostgreSQL %i: agent crashes und
     const lastFull = segs[segs.length - 1]!;
     expect(lastFull.fileName < tailSeg).toBe(true);
     const partialName = `${tailSeg}.partial`;
-    expect(entries.some((e) => e.kind === 'partial' && e.fileName === partialName), `${partialName} archived`).toBe(true);
+    expect(
+      entries.some((e) => e.kind === 'partial' && e.fileName === partialName),
+      `${partialName} archived`,
+    ).toBe(true);
     const partial = await reader.read(partialName);
     const validEnd = Number(lsnBytes(endLsn) % BigInt(SEG));
     expect(partial.subarray(0, validEnd).equals(readFileSync(join(primary.walDir(), tailSeg)).subarray(0, validEnd))).toBe(true);

@@ -106,10 +106,14 @@ describe.each(streamMajors(supportedMajors()))('PostgreSQL %i: server restart an
     // Half a segment more: the agent holds an open, unfinished segment when the server goes away.
     await primary.generateWal({ bytes: SEG / 2 });
     const target = await primary.currentLsn();
-    await waitFor(async () => {
-      const st = await status(metricsPort);
-      return st['connected'] === true && typeof st['flushedLsn'] === 'string' && lsnBytes(st['flushedLsn']) >= lsnBytes(target);
-    }, 20_000, 'the agent to be streaming and flushed');
+    await waitFor(
+      async () => {
+        const st = await status(metricsPort);
+        return st['connected'] === true && typeof st['flushedLsn'] === 'string' && lsnBytes(st['flushedLsn']) >= lsnBytes(target);
+      },
+      20_000,
+      'the agent to be streaming and flushed',
+    );
     const mark = agent.mark();
     await primary.restart();
     await agent.waitForLog(Agent.lostServer, 20_000, 'the lost connection', mark);
@@ -149,10 +153,14 @@ describe.each(streamMajors(supportedMajors()))('PostgreSQL %i: server restart an
     expect(errorsMetric).toBeGreaterThan(0);
     await s3.resume();
     const last = await writeAndWaitArchived(SEG, 60_000);
-    const after = await waitFor(async () => {
-      const st = await status(metricsPort);
-      return lsnBytes(st['archivedLsn'] as string) > lsnBytes(serverLsn) ? st : undefined;
-    }, 10_000, 'the archived position to pass the outage');
+    const after = await waitFor(
+      async () => {
+        const st = await status(metricsPort);
+        return lsnBytes(st['archivedLsn'] as string) > lsnBytes(serverLsn) ? st : undefined;
+      },
+      10_000,
+      'the archived position to pass the outage',
+    );
     expect(after['pendingUploads']).toBeLessThanOrEqual(2);
     await agent.waitForLog((l) => l.msg === 'storage caught up; resuming the stream', 5_000, 'the stream to resume', mark);
     const n = await checkArchive();
@@ -179,7 +187,10 @@ describe.each(streamMajors(supportedMajors()))('PostgreSQL %i: server restart an
     await checkArchive();
     expect(await agent.stop()).toBe(0);
     // Nothing finished is left behind in the spool: at most the open segment, kept as .partial.
-    expect(spoolFiles(w.spoolDir).filter((f) => !f.endsWith('.partial')), agent.tail(15)).toEqual([]);
+    expect(
+      spoolFiles(w.spoolDir).filter((f) => !f.endsWith('.partial')),
+      agent.tail(15),
+    ).toEqual([]);
     expect(agent.errors()).toEqual([]);
   });
 });

@@ -167,10 +167,14 @@ describe.each(streamMajors(supportedMajors()))('PostgreSQL %i: walvault stream u
     const seconds = (Date.parse(archived['time'] as string) - Date.parse(streaming['time'] as string)) / 1000;
     const mbps = gen.bytes / SEG / seconds;
     // Receive up to the tail, then stop: the tail segment must land as .partial holding the marker row.
-    await waitFor(async () => {
-      const st = await status(metricsPort);
-      return typeof st['flushedLsn'] === 'string' && lsnBytes(st['flushedLsn']) >= lsnBytes(tailLsn);
-    }, 10_000, 'the agent to flush the tail');
+    await waitFor(
+      async () => {
+        const st = await status(metricsPort);
+        return typeof st['flushedLsn'] === 'string' && lsnBytes(st['flushedLsn']) >= lsnBytes(tailLsn);
+      },
+      10_000,
+      'the agent to flush the tail',
+    );
     const rss = agent.peakRssKb();
     console.log(
       `[stream PG${major}] catch-up of ${(gen.bytes / SEG).toFixed(1)} MiB from the slot into a zstd posix archive: ` +

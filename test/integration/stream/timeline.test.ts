@@ -54,10 +54,14 @@ describe.each(streamMajors(supportedMajors()))('PostgreSQL %i: streaming from a 
     const lastOnPrimary = await primary.currentLsn();
     await standby.waitForLsnReplayed(lastOnPrimary, { timeoutMs: 30_000 });
     // The standby's slot follows the agent (a slot on a standby works like one on a primary).
-    await waitFor(async () => {
-      const s = await slotRow(standby, 'walvault');
-      return s?.restart_lsn && lsnBytes(s.restart_lsn) >= lsnBytes(lastOnPrimary) - BigInt(SEG);
-    }, 20_000, 'the standby slot to advance');
+    await waitFor(
+      async () => {
+        const s = await slotRow(standby, 'walvault');
+        return s?.restart_lsn && lsnBytes(s.restart_lsn) >= lsnBytes(lastOnPrimary) - BigInt(SEG);
+      },
+      20_000,
+      'the standby slot to advance',
+    );
     await waitFor(async () => segmentsOf(await reader.catalog(), 1).length >= 2, 20_000, 'timeline-1 segments archived');
 
     // Promotion: the old primary goes away, the standby becomes timeline 2.
@@ -69,11 +73,7 @@ describe.each(streamMajors(supportedMajors()))('PostgreSQL %i: streaming from a 
     const switchSeg = lsnBytes(switchLsn) / BigInt(SEG);
     await standby.generateWal({ bytes: 2.5 * SEG });
     const lastTli2 = await standby.switchWal();
-    await waitFor(
-      async () => segmentsOf(await reader.catalog(), 2).some((e) => e.fileName === lastTli2),
-      30_000,
-      `${lastTli2} archived`,
-    );
+    await waitFor(async () => segmentsOf(await reader.catalog(), 2).some((e) => e.fileName === lastTli2), 30_000, `${lastTli2} archived`);
     await agent.waitForLog((l) => l.msg === 'timeline switch', 1_000, "'timeline switch'");
 
     const entries = await reader.catalog();

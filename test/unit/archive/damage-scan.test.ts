@@ -6,28 +6,12 @@
  * unnoticed; this test pins down exactly which fields those are.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  ArchiveMismatchError,
-  CryptoError,
-  ExitCode,
-  IntegrityError,
-  NotFoundError,
-  WalvaultError,
-} from '../../../src/common/errors.js';
+import { ArchiveMismatchError, CryptoError, ExitCode, IntegrityError, NotFoundError, WalvaultError } from '../../../src/common/errors.js';
 import type { CodecName } from '../../../src/codec/codec.js';
 import { restoreFile } from '../../../src/restore/fetch.js';
 import { pushFile } from '../../../src/archive/push.js';
 import { MemoryStorage } from '../../../src/storage/memory.js';
-import {
-  flipByte,
-  makeCtx,
-  manifestSha,
-  removeTempDirs,
-  sha256,
-  tempDir,
-  testKey,
-  writeFixture,
-} from './support.js';
+import { flipByte, makeCtx, manifestSha, removeTempDirs, sha256, tempDir, testKey, writeFixture } from './support.js';
 
 afterAll(removeTempDirs);
 
@@ -162,7 +146,10 @@ describe('every header byte of a stored 1 MiB segment inverted', () => {
       expect(covered.length, field).toBeGreaterThan(0);
       // encryption is null here, so a damaged *name* of it reads as "absent = null": harmless.
       const values = covered.filter((_o, i) => field !== 'encryption' || i >= '"encryption":'.length);
-      expect(values.every((o) => o !== 'intact'), field).toBe(true);
+      expect(
+        values.every((o) => o !== 'intact'),
+        field,
+      ).toBe(true);
     }
   });
 });

@@ -49,7 +49,9 @@ describe.each(DRIVERS)('fetch of a missing file (%s)', (driver) => {
   it('from the archive of another cluster is ArchiveMismatchError, not "not found"', async () => {
     const ctx = await archiveWithOneSegment();
     const other = fixtureManifest(13).systemId;
-    const err = await rejectionOf(fetchFile(makeCtx(ctx.storage), MISSING, path.join(await tempDir('dest'), 'x'), { expectedSystemId: other }));
+    const err = await rejectionOf(
+      fetchFile(makeCtx(ctx.storage), MISSING, path.join(await tempDir('dest'), 'x'), { expectedSystemId: other }),
+    );
     expectWalvault(err, ArchiveMismatchError, ExitCode.integrity);
     expect((err as Error).message).toContain(`this cluster is ${other}`);
   });

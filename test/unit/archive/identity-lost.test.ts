@@ -8,12 +8,7 @@
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  ArchiveMismatchError,
-  ExitCode,
-  IdentityLostError,
-  IntegrityError,
-} from '../../../src/common/errors.js';
+import { ArchiveMismatchError, ExitCode, IdentityLostError, IntegrityError } from '../../../src/common/errors.js';
 import { encodeIdentity, readIdentity, type ArchiveIdentity } from '../../../src/archive/identity.js';
 import { IDENTITY_COPY_KEY, IDENTITY_KEY } from '../../../src/archive/keys.js';
 import { pushFile } from '../../../src/archive/push.js';
@@ -222,7 +217,9 @@ describe.each(DRIVERS)('%s storage', (driver) => {
       expect(await snapshot(storage)).toEqual(again);
 
       expect((await pushFile(makeCtx(storage), await writeFixture(src, 15, SEG_A))).status).toBe('uploaded');
-      const foreign = await rejectionOf(pushFile(makeCtx(storage), await writeFixture(await tempDir('f'), 13, '00000001000000000000000B.partial')));
+      const foreign = await rejectionOf(
+        pushFile(makeCtx(storage), await writeFixture(await tempDir('f'), 13, '00000001000000000000000B.partial')),
+      );
       expectWalvault(foreign, ArchiveMismatchError, ExitCode.integrity);
       expect((await restoreFile(makeCtx(storage), SEG7)).meta.systemId).toBe(OURS.systemId);
     });

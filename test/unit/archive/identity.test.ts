@@ -79,9 +79,16 @@ describe('encodeIdentity / decodeIdentity', () => {
     ['systemId not decimal', handMadeRecord({ ...ID15, systemId: '0x1f' })],
     ['pgMajor not integer', handMadeRecord({ ...ID15, pgMajor: 15.5 })],
     ['walSegSize text', handMadeRecord({ ...ID15, walSegSize: '1048576' as unknown as number })],
-    ['checksum of other content', Buffer.from(JSON.stringify({ identity: { ...ID15, pgMajor: 16 }, sha256: JSON.parse(handMadeRecord(ID15).toString()).sha256 }))],
+    [
+      'checksum of other content',
+      Buffer.from(JSON.stringify({ identity: { ...ID15, pgMajor: 16 }, sha256: JSON.parse(handMadeRecord(ID15).toString()).sha256 })),
+    ],
   ])('refuses %s with IntegrityError', (_label, bytes) => {
-    const err = expectWalvault(thrownBy(() => decodeIdentity(bytes, IDENTITY_KEY)), IntegrityError, ExitCode.integrity);
+    const err = expectWalvault(
+      thrownBy(() => decodeIdentity(bytes, IDENTITY_KEY)),
+      IntegrityError,
+      ExitCode.integrity,
+    );
     expect(err.message).toContain(`'${IDENTITY_KEY}'`);
   });
 
@@ -267,10 +274,7 @@ describe.each(DRIVERS)('ensureIdentity / readIdentity on %s storage', (driver) =
 
   it('two first pushes racing with different clusters: exactly one wins, both copies agree', async () => {
     const storage = await fresh();
-    const results = await Promise.allSettled([
-      ensureIdentity(storage, PG15, SEG, 'a'),
-      ensureIdentity(storage, PG13, SEG, 'b'),
-    ]);
+    const results = await Promise.allSettled([ensureIdentity(storage, PG15, SEG, 'a'), ensureIdentity(storage, PG13, SEG, 'b')]);
     const won = results.filter((r) => r.status === 'fulfilled');
     const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     expect(won).toHaveLength(1);

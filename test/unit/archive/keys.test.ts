@@ -50,10 +50,7 @@ describe('objectKey', () => {
       { fileName: '00000001000000000000000A.00000028.backup', sha256: SHA_EMPTY, extension: 'gz', encrypted: true },
       `wal/00000001/0000000100000000/00000001000000000000000A.00000028.backup-${SHA_EMPTY}.gz.enc`,
     ],
-    [
-      { fileName: '00000002.history', sha256: SHA_ABC, extension: 'br', encrypted: false },
-      `history/00000002.history-${SHA_ABC}.br`,
-    ],
+    [{ fileName: '00000002.history', sha256: SHA_ABC, extension: 'br', encrypted: false }, `history/00000002.history-${SHA_ABC}.br`],
     [
       { fileName: '0000000A00000012000000FF', sha256: SHA_ABC, extension: 'raw', encrypted: false },
       `wal/0000000A/0000000A00000012/0000000A00000012000000FF-${SHA_ABC}.raw`,
@@ -110,7 +107,14 @@ describe('directoryFor', () => {
   });
 
   it('throws InvalidNameError for anything else', () => {
-    for (const name of ['', 'foo', '00000002.history.partial', '2.history', 'archive.info', '000000010000000000000007'.toLowerCase().replace('7', 'a')]) {
+    for (const name of [
+      '',
+      'foo',
+      '00000002.history.partial',
+      '2.history',
+      'archive.info',
+      '000000010000000000000007'.toLowerCase().replace('7', 'a'),
+    ]) {
       expect(() => directoryFor(name)).toThrow(InvalidNameError);
     }
   });

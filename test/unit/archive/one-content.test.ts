@@ -155,7 +155,7 @@ describe.each(DRIVERS)('%s storage', (driver) => {
       'claims/wal/00000001/0000000100000000/000000010000000000000007',
       'claims/wal/00000001/0000000100000000/000000010000000000000008',
     ]);
-    expect((await readClaim(storage, SEG8))).toMatchObject({ name: SEG8, sha256: manifestSha(MAJOR, SEG8), size: 1048576 });
+    expect(await readClaim(storage, SEG8)).toMatchObject({ name: SEG8, sha256: manifestSha(MAJOR, SEG8), size: 1048576 });
   });
 
   describe('an existing object of the same content that is not whole', () => {

@@ -181,7 +181,11 @@ describe.each(DRIVERS)('%s storage', (driver) => {
       await pushFile(ctx, await writeFixture(src, MAJOR, SEG8));
       const dir = path.join(src, 'other');
       await mkdir(dir);
-      expectWalvault(await rejectionOf(pushFile(ctx, await writeInput(dir, SEG8, alteredSegment8()))), ArchiveDuplicateError, ExitCode.conflict);
+      expectWalvault(
+        await rejectionOf(pushFile(ctx, await writeInput(dir, SEG8, alteredSegment8()))),
+        ArchiveDuplicateError,
+        ExitCode.conflict,
+      );
       const [refused] = await keysUnder(storage, 'errors/');
       expect(refused).toBe(errorKey({ fileName: SEG8, sha256: sha256(alteredSegment8()), extension: 'zst', encrypted: true }));
       const raw = await storage.getBuffer(refused!);
@@ -282,20 +286,38 @@ describe.each(DRIVERS)('%s storage', (driver) => {
       ['one segment of zeros', SEG8, () => Buffer.alloc(1048576), InvalidWalError, ExitCode.integrity],
       ['an empty file', SEG8, () => Buffer.alloc(0), InvalidWalError, ExitCode.integrity],
       ['a truncated segment', SEG8, () => loadFixture(MAJOR, SEG8).subarray(0, 512 * 1024), InvalidWalError, ExitCode.integrity],
-      ['a segment one byte too long', SEG8, () => Buffer.concat([loadFixture(MAJOR, SEG8), Buffer.alloc(1)]), InvalidWalError, ExitCode.integrity],
+      [
+        'a segment one byte too long',
+        SEG8,
+        () => Buffer.concat([loadFixture(MAJOR, SEG8), Buffer.alloc(1)]),
+        InvalidWalError,
+        ExitCode.integrity,
+      ],
       ['segment 7 named as segment 8', SEG8, () => loadFixture(MAJOR, SEG7), InvalidWalError, ExitCode.integrity],
-      ['a segment with a broken page chain', SEG8, () => {
-        const b = loadFixture(MAJOR, SEG8);
-        b.writeUInt32LE(0xdeadbeef, 20 * BLOCK + 8); // xlp_pageaddr of page 20
-        return b;
-      }, InvalidWalError, ExitCode.integrity],
+      [
+        'a segment with a broken page chain',
+        SEG8,
+        () => {
+          const b = loadFixture(MAJOR, SEG8);
+          b.writeUInt32LE(0xdeadbeef, 20 * BLOCK + 8); // xlp_pageaddr of page 20
+          return b;
+        },
+        InvalidWalError,
+        ExitCode.integrity,
+      ],
       ['a segment of the pg13 fixture cluster', SEG8, () => loadFixture(13, SEG8), ArchiveMismatchError, ExitCode.integrity],
       ['a segment of the pg17 fixture cluster', SEG8, () => loadFixture(17, SEG8), ArchiveMismatchError, ExitCode.integrity],
       ['a partial of the pg13 fixture cluster', PARTIAL, () => loadFixture(13, PARTIAL), ArchiveMismatchError, ExitCode.integrity],
       ['a history file that is not one', HISTORY, () => Buffer.from('hello\n'), TimelineError, ExitCode.integrity],
       ['a backup label that is not one', BACKUP, () => Buffer.from('LABEL: x\n'), InvalidWalError, ExitCode.integrity],
       // Real bytes of segment 0xA, under the name PostgreSQL would never write.
-      ['a lower-case segment name', '00000001000000000000000a', () => loadFixture(MAJOR, '00000001000000000000000A'), InvalidNameError, ExitCode.usage],
+      [
+        'a lower-case segment name',
+        '00000001000000000000000a',
+        () => loadFixture(MAJOR, '00000001000000000000000A'),
+        InvalidNameError,
+        ExitCode.usage,
+      ],
       ['a file that is not named like WAL', 'backup_label', () => Buffer.from('x'), InvalidNameError, ExitCode.usage],
     ];
 

@@ -279,7 +279,12 @@ export function defineRoundTripSuite(driver: DriverName): void {
         });
 
         it('the key claims another checksum: integrity failure', async () => {
-          const forgedKey = objectKey({ fileName: TARGET, sha256: manifestSha(MAJOR, '000000010000000000000007'), extension: ext, encrypted });
+          const forgedKey = objectKey({
+            fileName: TARGET,
+            sha256: manifestSha(MAJOR, '000000010000000000000007'),
+            extension: ext,
+            encrypted,
+          });
           await storage.put(forgedKey, original);
           await storage.delete([key]);
           try {

@@ -125,11 +125,7 @@ export function thrownBy(fn: () => unknown): unknown {
   expect.fail('expected the call to throw');
 }
 
-export function expectWalvault<T extends WalvaultError>(
-  err: unknown,
-  type: abstract new (...args: never[]) => T,
-  exitCode: number,
-): T {
+export function expectWalvault<T extends WalvaultError>(err: unknown, type: abstract new (...args: never[]) => T, exitCode: number): T {
   expect(err).toBeInstanceOf(type);
   expect((err as WalvaultError).exitCode).toBe(exitCode);
   expect((err as Error).message).toMatch(/^unable to /);

@@ -1,6 +1,12 @@
 import { CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { fetchOutcomeOf, parseFetchUnavailable, restoreExitCode, type FetchOutcome, type FetchUnavailable } from '../../../src/cli/fetch-exit.js';
+import {
+  fetchOutcomeOf,
+  parseFetchUnavailable,
+  restoreExitCode,
+  type FetchOutcome,
+  type FetchUnavailable,
+} from '../../../src/cli/fetch-exit.js';
 import {
   ArchiveMismatchError,
   ConfigError,

@@ -1,12 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  CODEC_NAMES,
-  codecFromExtension,
-  codecLevels,
-  formatCompression,
-  getCodec,
-  parseCompression,
-} from '../../../src/codec/codec.js';
+import { CODEC_NAMES, codecFromExtension, codecLevels, formatCompression, getCodec, parseCompression } from '../../../src/codec/codec.js';
 import { ConfigError, ExitCode, IntegrityError } from '../../../src/common/errors.js';
 
 describe('parseCompression', () => {

@@ -92,8 +92,7 @@ describe.each(CODEC_NAMES.map((name) => getCodec(name)))('$name (default level)'
 
   it('stops a decompression bomb (64 MiB of zeros, 1 MiB allowed) in both APIs', async () => {
     const zeros = Buffer.alloc(64 << 20);
-    const packed =
-      codec.name === 'none' ? zeros : await streamThrough(codec.createCompressStream(), zeros, 1 << 20);
+    const packed = codec.name === 'none' ? zeros : await streamThrough(codec.createCompressStream(), zeros, 1 << 20);
     expectIntegrity(await rejection(codec.decompress(packed, 1 << 20, 'bomb')), 'bomb');
     const { output, error } = await runStream(codec.createDecompressStream(1 << 20, 'bomb'), packed, 1 << 16);
     expectIntegrity(error, 'bomb');
@@ -209,7 +208,7 @@ describe('corrupt input', () => {
   // maxOutput. Silent wrong output does happen, which is why the caller verifies the SHA-256 of
   // the raw segment; if a checksum is ever added, this test tells us to update the docs.
   it.each(['lz4', 'none'] as const)(
-    '%s: this layer does not catch every flipped byte (no content checksum), the caller\'s SHA-256 must',
+    "%s: this layer does not catch every flipped byte (no content checksum), the caller's SHA-256 must",
     async (name) => {
       const codec = getCodec(name);
       const input = small.subarray(0, 100_000);

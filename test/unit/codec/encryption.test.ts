@@ -189,11 +189,7 @@ describe('tampering', () => {
   const chunk = (i: number): Buffer => sealed.subarray(40 + i * (C + 16), Math.min(sealed.length, 40 + (i + 1) * (C + 16)));
   const header = sealed.subarray(0, 40);
 
-  async function expectRejectedBoth(
-    bad: Buffer,
-    check: (err: unknown) => void = expectIntegrity,
-    key: EncryptionKey = KEY,
-  ): Promise<void> {
+  async function expectRejectedBoth(bad: Buffer, check: (err: unknown) => void = expectIntegrity, key: EncryptionKey = KEY): Promise<void> {
     check(thrown(() => decrypt(bad, key, { aad, objectName: 'seg' })));
     const { error } = await runStream(createDecryptStream(key, { aad, objectName: 'seg' }), bad, 7);
     check(error);
@@ -250,10 +246,14 @@ describe('tampering', () => {
   });
 
   it('a wrong key is reported from the header as a CryptoError naming both key ids', async () => {
-    await expectRejectedBoth(sealed, (err) => {
-      expect(err).toBeInstanceOf(CryptoError);
-      expect((err as CryptoError).exitCode).toBe(ExitCode.integrity);
-    }, OTHER);
+    await expectRejectedBoth(
+      sealed,
+      (err) => {
+        expect(err).toBeInstanceOf(CryptoError);
+        expect((err as CryptoError).exitCode).toBe(ExitCode.integrity);
+      },
+      OTHER,
+    );
     expect(() => decrypt(sealed, OTHER, { aad, objectName: 'seg' })).toThrow(
       "unable to decrypt object 'seg': it was encrypted with key id b74f463c52df5a5b, but the configured key has id 41155e12ec0b836c",
     );

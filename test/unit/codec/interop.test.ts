@@ -95,8 +95,7 @@ describe('zstd', () => {
 
 describe('lz4', () => {
   const oracle = lz4Cli ? 'the lz4 CLI' : "lz4-napi's frame decoder (lz4 CLI absent)";
-  const decodeElsewhere = async (buf: Buffer): Promise<Buffer> =>
-    lz4Cli ? tool('lz4', ['-d', '-c', '-q'], buf) : decompressFrame(buf);
+  const decodeElsewhere = async (buf: Buffer): Promise<Buffer> => (lz4Cli ? tool('lz4', ['-d', '-c', '-q'], buf) : decompressFrame(buf));
 
   it(`frames from compress() and the stream decode with ${oracle}`, async () => {
     const codec = getCodec('lz4');
@@ -105,7 +104,7 @@ describe('lz4', () => {
     expect((await decodeElsewhere(await codec.compress(Buffer.alloc(0)))).length).toBe(0);
   });
 
-  it('frames decode with lz4-napi\'s independent frame decoder too', async () => {
+  it("frames decode with lz4-napi's independent frame decoder too", async () => {
     expect((await decompressFrame(await getCodec('lz4').compress(data))).equals(data)).toBe(true);
   });
 

@@ -62,15 +62,18 @@ async function loadViaBuffers(codec: Codec, stored: Buffer, encrypted: boolean, 
 describe.each(CODEC_NAMES)('%s', (name) => {
   const codec = getCodec(name);
   describe.each([false, true])('encrypted: %s', (encrypted) => {
-    it.each(samples.map((s) => [s.name, s.data] as const))('%s: stream-stored bytes load via buffers, buffer-stored via streams', async (_n, data) => {
-      const digest = sha256Hex(data);
-      const viaStream = await storeViaStreams(codec, data, encrypted);
-      expect(viaStream.sha256).toBe(digest);
-      expect(viaStream.bytes).toBe(data.length);
-      expect(sha256Hex(await loadViaBuffers(codec, viaStream.stored, encrypted, data.length))).toBe(digest);
-      const viaBuffer = await storeViaBuffers(codec, data, encrypted);
-      expect(sha256Hex(await loadViaStreams(codec, viaBuffer, encrypted, data.length))).toBe(digest);
-    });
+    it.each(samples.map((s) => [s.name, s.data] as const))(
+      '%s: stream-stored bytes load via buffers, buffer-stored via streams',
+      async (_n, data) => {
+        const digest = sha256Hex(data);
+        const viaStream = await storeViaStreams(codec, data, encrypted);
+        expect(viaStream.sha256).toBe(digest);
+        expect(viaStream.bytes).toBe(data.length);
+        expect(sha256Hex(await loadViaBuffers(codec, viaStream.stored, encrypted, data.length))).toBe(digest);
+        const viaBuffer = await storeViaBuffers(codec, data, encrypted);
+        expect(sha256Hex(await loadViaStreams(codec, viaBuffer, encrypted, data.length))).toBe(digest);
+      },
+    );
   });
 });
 

@@ -49,7 +49,12 @@ describe('text layout', () => {
   });
 
   it('aligns field values', () => {
-    expect(renderFields([['a', '1'], ['long key', '2']])).toBe('a:        1\nlong key: 2');
+    expect(
+      renderFields([
+        ['a', '1'],
+        ['long key', '2'],
+      ]),
+    ).toBe('a:        1\nlong key: 2');
   });
 
   it('draws a progress bar', () => {

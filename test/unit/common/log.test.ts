@@ -25,12 +25,20 @@ function logTo(format: LogFormat, emit: (log: ReturnType<typeof createLogger>) =
 describe('createLogger', () => {
   it('writes JSON lines with secrets redacted', () => {
     const out = logTo('json', (log) =>
-      log.child({ command: 'walvault stream' }).info({ password: 'hunter2', cfg: { encryptionKey: 'k3y' }, segment: '000000010000000000000003' }, 'connected'),
+      log
+        .child({ command: 'walvault stream' })
+        .info({ password: 'hunter2', cfg: { encryptionKey: 'k3y' }, segment: '000000010000000000000003' }, 'connected'),
     );
     expect(out).not.toContain('hunter2');
     expect(out).not.toContain('k3y');
     const rec = JSON.parse(out) as Record<string, unknown>;
-    expect(rec).toMatchObject({ level: 'info', msg: 'connected', command: 'walvault stream', password: '[redacted]', segment: '000000010000000000000003' });
+    expect(rec).toMatchObject({
+      level: 'info',
+      msg: 'connected',
+      command: 'walvault stream',
+      password: '[redacted]',
+      segment: '000000010000000000000003',
+    });
     expect(rec['cfg']).toEqual({ encryptionKey: '[redacted]' });
   });
 
@@ -39,7 +47,10 @@ describe('createLogger', () => {
       log
         .child({ command: 'walvault stream' })
         .child({ component: 'walstream' })
-        .warn({ connectionString: 'postgresql://u:hunter2@h/db', retryInMs: 2000, err: 'connect ECONNREFUSED 127.0.0.1:1' }, 'unable to connect; retrying'),
+        .warn(
+          { connectionString: 'postgresql://u:hunter2@h/db', retryInMs: 2000, err: 'connect ECONNREFUSED 127.0.0.1:1' },
+          'unable to connect; retrying',
+        ),
     );
     expect(out).not.toContain('hunter2');
     expect(out).toMatch(

@@ -61,7 +61,9 @@ describe('messages that quote file content', () => {
     } catch (err) {
       message = (err as Error).message;
     }
-    expect(message).toMatch(/^unable to parse timeline history '00000002.history': line 1: syntax error in '\\x01.*'\.\.\. \(\d+ characters\): expected a numeric timeline ID$/);
+    expect(message).toMatch(
+      /^unable to parse timeline history '00000002.history': line 1: syntax error in '\\x01.*'\.\.\. \(\d+ characters\): expected a numeric timeline ID$/,
+    );
     expect(message).toMatch(ONE_PRINTABLE_LINE);
     expect(message.length).toBeLessThan(400);
   });

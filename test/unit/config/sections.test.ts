@@ -35,21 +35,32 @@ describe('per-command config file sections', () => {
 
   it('lets the environment and flags still win over a section', () => {
     expect(load('stream', { WALVAULT_METRICS_PORT: '7000' }).config['metrics-port']).toBe(7000);
-    const { config } = loadConfig({ env: { WALVAULT_CONFIG: shared }, flags: { 'metrics-port': 7001 }, defaultConfigFile: noDefaultFile, command: 'daemon' });
+    const { config } = loadConfig({
+      env: { WALVAULT_CONFIG: shared },
+      flags: { 'metrics-port': 7001 },
+      defaultConfigFile: noDefaultFile,
+      command: 'daemon',
+    });
     expect(config['metrics-port']).toBe(7001);
   });
 
   it('treats [global] as no section, and a section may repeat a global setting but not its own', () => {
     const g = file('global.conf', '[global]\ncompression = lz4\n[stream]\ncompression = gzip\n');
     expect(loadConfig({ env: { WALVAULT_CONFIG: g }, defaultConfigFile: noDefaultFile, command: 'status' }).config.compression).toBe('lz4');
-    expect(loadConfig({ env: { WALVAULT_CONFIG: g }, defaultConfigFile: noDefaultFile, command: 'stream' }).config.compression).toBe('gzip');
+    expect(loadConfig({ env: { WALVAULT_CONFIG: g }, defaultConfigFile: noDefaultFile, command: 'stream' }).config.compression).toBe(
+      'gzip',
+    );
     const twice = file('twice.conf', '[stream]\ncompression = gzip\ncompression = lz4\n');
-    expect(() => loadConfig({ env: { WALVAULT_CONFIG: twice }, defaultConfigFile: noDefaultFile, command: 'stream' })).toThrow(/set twice in \[stream\]/);
+    expect(() => loadConfig({ env: { WALVAULT_CONFIG: twice }, defaultConfigFile: noDefaultFile, command: 'stream' })).toThrow(
+      /set twice in \[stream\]/,
+    );
   });
 
   it('refuses unknown sections, and bad values in sections of other commands', () => {
     const typo = file('typo.conf', '[steram]\nmetrics-port = 1\n');
-    expect(() => loadConfig({ env: { WALVAULT_CONFIG: typo }, defaultConfigFile: noDefaultFile, command: 'stream' })).toThrow(/unknown section '\[steram\]'/);
+    expect(() => loadConfig({ env: { WALVAULT_CONFIG: typo }, defaultConfigFile: noDefaultFile, command: 'stream' })).toThrow(
+      /unknown section '\[steram\]'/,
+    );
     const bad = file('bad.conf', '[daemon]\nmetrics-port = lots\n');
     let err: unknown;
     try {

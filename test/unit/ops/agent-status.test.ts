@@ -52,13 +52,31 @@ describe('status from an agent', () => {
   });
 
   it('reads walvault daemon’s document, also from a /status URL', async () => {
-    doc = { lastArchived: '000000010000000000000007', lastArchivedAt: '2024-05-01T03:00:10.000Z', readyFiles: 3, lastError: 'storage down', errors: 4 };
+    doc = {
+      lastArchived: '000000010000000000000007',
+      lastArchivedAt: '2024-05-01T03:00:10.000Z',
+      readyFiles: 3,
+      lastError: 'storage down',
+      errors: 4,
+    };
     const r = await collectStatus(undefined, { agentUrl: `${base}/status`, postgres: false, now: NOW });
-    expect(r).toMatchObject({ state: 'failing', queue: 3, lastError: 'storage down', lastArchived: { segment: '000000010000000000000007', endLsn: '?' } });
+    expect(r).toMatchObject({
+      state: 'failing',
+      queue: 3,
+      lastError: 'storage down',
+      lastArchived: { segment: '000000010000000000000007', endLsn: '?' },
+    });
   });
 
   it('does not call a stream agent ok while it is not connected: it cannot know the lag', async () => {
-    doc = { connected: false, lastError: null, pendingUploads: 0, lagBytes: 0, archivedLsn: '0/6000000', lastArchivedSegment: '000000010000000000000005' };
+    doc = {
+      connected: false,
+      lastError: null,
+      pendingUploads: 0,
+      lagBytes: 0,
+      archivedLsn: '0/6000000',
+      lastArchivedSegment: '000000010000000000000005',
+    };
     const r = await collectStatus(undefined, { agentUrl: base, postgres: false, now: NOW });
     expect(r).toMatchObject({ state: 'unknown', stateReason: expect.stringMatching(/not connected/) });
   });
@@ -70,7 +88,13 @@ describe('status from an agent', () => {
   });
 
   it('calls an idle daemon with no .ready file ok, with zero lag', async () => {
-    doc = { lastArchived: '000000010000000000000007', lastArchivedAt: '2024-05-01T03:00:10.000Z', readyFiles: 0, lastError: null, errors: 0 };
+    doc = {
+      lastArchived: '000000010000000000000007',
+      lastArchivedAt: '2024-05-01T03:00:10.000Z',
+      readyFiles: 0,
+      lastError: null,
+      errors: 0,
+    };
     const r = await collectStatus(undefined, { agentUrl: base, postgres: false, now: NOW });
     expect(r).toMatchObject({ state: 'ok', stateReason: null, lag: { bytes: 0, seconds: 0 }, queue: 0 });
   });

@@ -63,7 +63,13 @@ describe('listWal', () => {
       ['00000002000000000000000B', 'segment', 2],
     ]);
     const seg7 = list.rows[0]!;
-    expect(seg7).toMatchObject({ startLsn: '0/700000', endLsn: '0/800000', originalBytes: manifest.walSegSize, codec: 'zstd', encrypted: false });
+    expect(seg7).toMatchObject({
+      startLsn: '0/700000',
+      endLsn: '0/800000',
+      originalBytes: manifest.walSegSize,
+      codec: 'zstd',
+      encrypted: false,
+    });
     expect(seg7.sha256).toBe(manifest.files[0]!.sha256);
     expect(list.rows[3]).toMatchObject({ startLsn: manifest.backup.startLsn, endLsn: null, originalBytes: null });
     expect(list.rows[5]).toMatchObject({ startLsn: null, originalBytes: null });
@@ -76,7 +82,11 @@ describe('listWal', () => {
     const byTli = await listWal(ctx, { timeline: 2 });
     expect(byTli.rows.map((r) => r.name)).toEqual(['00000002.history', '00000002000000000000000B']);
     const byLsn = await listWal(ctx, { from: parseLsn('0/A00000'), to: parseLsn('0/AFFFFF') });
-    expect(byLsn.rows.map((r) => r.name)).toEqual(['00000001000000000000000A', '00000001000000000000000A.00000028.backup', '00000002.history']);
+    expect(byLsn.rows.map((r) => r.name)).toEqual([
+      '00000001000000000000000A',
+      '00000001000000000000000A.00000028.backup',
+      '00000002.history',
+    ]);
   });
 
   it('says an empty archive is empty', async () => {
@@ -153,7 +163,11 @@ describe('verifyArchive', () => {
   it('finds an object of another cluster from its header alone', async () => {
     const key = await keyOf(ctx, '000000010000000000000007');
     const header = decodeObjectHeader(await ctx.storage.getBuffer(key), key)!;
-    const foreign = await encodeObject(ctx, { ...header.meta, systemId: '6000000000000000001' }, loadFixture(MAJOR, '000000010000000000000007'));
+    const foreign = await encodeObject(
+      ctx,
+      { ...header.meta, systemId: '6000000000000000001' },
+      loadFixture(MAJOR, '000000010000000000000007'),
+    );
     await ctx.storage.put(key, foreign);
     const report = await verifyArchive(ctx, { timeline: 1 });
     expect(report.problems).toContainEqual({
@@ -172,7 +186,9 @@ describe('verifyArchive', () => {
 
   it('refuses a deep check of encrypted objects without the key', async () => {
     const enc = await archiveOfFixtures({ encrypted: true });
-    await expect(verifyArchive({ ...enc, encryption: undefined } as unknown as ArchiveContext, { deep: true })).rejects.toThrow(ConfigError);
+    await expect(verifyArchive({ ...enc, encryption: undefined } as unknown as ArchiveContext, { deep: true })).rejects.toThrow(
+      ConfigError,
+    );
     expect((await verifyArchive(enc, { deep: true })).problems.map((p) => p.kind)).toEqual(['gap']);
   });
 });
@@ -216,7 +232,9 @@ describe('wal-fetch --lsn', () => {
         `1048576 bytes, sha256 ${manifest.files[1]!.sha256}`,
     );
     expect((await readFile(dest)).equals(loadFixture(MAJOR, '000000010000000000000008'))).toBe(true);
-    await expect(fetchLsnCommand(config, silentLogger(), new AbortController().signal, { lsn: '0/8', timeline: 'x', dest })).rejects.toThrow(UsageError);
+    await expect(
+      fetchLsnCommand(config, silentLogger(), new AbortController().signal, { lsn: '0/8', timeline: 'x', dest }),
+    ).rejects.toThrow(UsageError);
   });
 });
 
@@ -245,7 +263,11 @@ describe('wal-delete', () => {
     expect(await ctx.storage.head('archive.info')).toBeDefined();
     const rest = await executeWalDelete(ctx, (await planWalDelete(ctx, '0/B00000', { force: true })).plan);
     expect(rest).toMatchObject({ deleted: 2, interrupted: false });
-    expect((await listWal(ctx)).rows.map((r) => r.name)).toEqual(['00000001000000000000000B.partial', '00000002.history', '00000002000000000000000B']);
+    expect((await listWal(ctx)).rows.map((r) => r.name)).toEqual([
+      '00000001000000000000000B.partial',
+      '00000002.history',
+      '00000002000000000000000B',
+    ]);
     expect((await verifyArchive(ctx)).problems).toEqual([]);
   });
 

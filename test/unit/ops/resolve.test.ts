@@ -95,7 +95,9 @@ describe('two contents under one name', () => {
 
     const before = await snapshot(storage);
     const outcome = await executeResolve(ctx, plan);
-    expect(outcome.moved).toEqual([{ from: otherKey, to: errorKey({ fileName: SEG8, sha256: sha256(divergent8()), extension: 'zst', encrypted: false }) }]);
+    expect(outcome.moved).toEqual([
+      { from: otherKey, to: errorKey({ fileName: SEG8, sha256: sha256(divergent8()), extension: 'zst', encrypted: false }) },
+    ]);
     expect((await findVersions(ctx, SEG8)).map((v) => v.key)).toEqual([realKey8]);
     expect(sha256(await storage.getBuffer(outcome.moved[0]!.to))).toBe(before.get(otherKey));
     expect((await readClaim(storage, SEG8))?.sha256).toBe(manifestSha(15, SEG8));

@@ -51,7 +51,8 @@ describe.each(fixtureMajors())('real WAL from PostgreSQL %i', (major) => {
         systemId: manifest.systemId,
         segSize: manifest.walSegSize,
       });
-      const switchOffset = parseLsn(manifest.timelineSwitch.switchLsn) - SegmentName.parse(f.name.slice(0, 24), manifest.walSegSize).startLsn;
+      const switchOffset =
+        parseLsn(manifest.timelineSwitch.switchLsn) - SegmentName.parse(f.name.slice(0, 24), manifest.walSegSize).startLsn;
       expect(BigInt(info.validBytes) >= switchOffset).toBe(true);
     }
   });
@@ -61,7 +62,7 @@ describe.each(fixtureMajors())('real WAL from PostgreSQL %i', (major) => {
     const h = parseTimelineHistory(loadFixture(major, history!.name).toString('utf8'), 2);
     expect(formatLsn(h.entries[0]!.switchpoint)).toBe(manifest.timelineSwitch.switchLsn);
     expect(timelineOfLsn(h, parseLsn(manifest.timelineSwitch.switchLsn))).toBe(2);
-    expect(timelineOfLsn(h, parseLsn(manifest.timelineSwitch.switchLsn) - 1n as never)).toBe(1);
+    expect(timelineOfLsn(h, (parseLsn(manifest.timelineSwitch.switchLsn) - 1n) as never)).toBe(1);
   });
 
   describe('damaged copies', () => {
@@ -93,7 +94,9 @@ describe.each(fixtureMajors())('real WAL from PostgreSQL %i', (major) => {
     });
     it('zero-filled and non-WAL input', () => {
       expect(() => inspectSegment(Buffer.alloc(manifest.walSegSize))).toThrow(/zero/i);
-      expect(() => inspectSegment(Buffer.from('this is a text file, not WAL at all, and long enough to have a header'))).toThrow(InvalidWalError);
+      expect(() => inspectSegment(Buffer.from('this is a text file, not WAL at all, and long enough to have a header'))).toThrow(
+        InvalidWalError,
+      );
     });
     it('a name whose start LSN differs from the header', () => {
       const other = SegmentName.parse(name, manifest.walSegSize).next().name;

@@ -53,15 +53,18 @@ describe('parseTimelineHistory', () => {
   });
 
   it.each([
-    ['abc\t0/1\tx\n', 'line 1: syntax error in \'abc\t0/1\tx\': expected a numeric timeline ID'],
+    ['abc\t0/1\tx\n', "line 1: syntax error in 'abc\t0/1\tx': expected a numeric timeline ID"],
     ['1\n', "line 1: syntax error in '1': expected a write-ahead log switch point location like 0/2000000 after the timeline ID"],
-    ['1\t0/1B19090\n\n2\t100000000/0\tx\n', "line 3: syntax error in '2\t100000000/0\tx': each half of the switch point must fit in 32 bits"],
-    ['1\t0/100000000\tx\n', 'line 1: syntax error in \'1\t0/100000000\tx\': each half'],
-    ['1\t/100\tx\n', 'line 1: syntax error in \'1\t/100\tx\': expected a write-ahead log switch point location'],
+    [
+      '1\t0/1B19090\n\n2\t100000000/0\tx\n',
+      "line 3: syntax error in '2\t100000000/0\tx': each half of the switch point must fit in 32 bits",
+    ],
+    ['1\t0/100000000\tx\n', "line 1: syntax error in '1\t0/100000000\tx': each half"],
+    ['1\t/100\tx\n', "line 1: syntax error in '1\t/100\tx': expected a write-ahead log switch point location"],
     ['1\t0 /100\tx\n', 'line 1: syntax error'],
-    ['10/100\tx\n', 'line 1: syntax error in \'10/100\tx\': expected a write-ahead log switch point location'],
+    ['10/100\tx\n', "line 1: syntax error in '10/100\tx': expected a write-ahead log switch point location"],
     ['1\t0/\tx\n', 'line 1: syntax error'],
-    ['-2\t0/1\tx\n', 'line 1: syntax error in \'-2\t0/1\tx\': expected a numeric timeline ID'],
+    ['-2\t0/1\tx\n', "line 1: syntax error in '-2\t0/1\tx': expected a numeric timeline ID"],
     ['\t\x00\n\xff\n', 'line 2: syntax error'],
     ['1\t0-1\tx\n', "line 1: syntax error in '1\t0-1\tx': expected a write-ahead log switch point location"],
     ['-1\t0/1\tx\n', "line 1: syntax error in '-1\t0/1\tx': expected a numeric timeline ID"],
@@ -95,7 +98,14 @@ describe('parseTimelineHistory', () => {
         [2, 0x3018c48n, 'at restore point "rp"'],
       ],
     ],
-    ['switch points at 0/0', '1\t0/0\tx\n2\t0/0\ty\n', [[1, 0n, 'x'], [2, 0n, 'y']]],
+    [
+      'switch points at 0/0',
+      '1\t0/0\tx\n2\t0/0\ty\n',
+      [
+        [1, 0n, 'x'],
+        [2, 0n, 'y'],
+      ],
+    ],
   ])('accepts %s', (_label, text, expected) => {
     const h = parseTimelineHistory(text, 3);
     expect(h.entries.map((e) => [e.parent, e.switchpoint, e.reason])).toEqual(expected);
@@ -225,9 +235,7 @@ describe('timelineSwitchPoint', () => {
     expect(timelineSwitchPoint(h3, 3)).toBeNull();
   });
   it('refuses a timeline that is not an ancestor', () => {
-    expect(() => timelineSwitchPoint(h3, 4)).toThrow(
-      "unable to find timeline '4' in the history of timeline 3: it is not an ancestor",
-    );
+    expect(() => timelineSwitchPoint(h3, 4)).toThrow("unable to find timeline '4' in the history of timeline 3: it is not an ancestor");
     expect(() => timelineSwitchPoint(makeTimelineHistory(1), 2)).toThrow(TimelineError);
   });
 });
@@ -401,9 +409,14 @@ describe('timelineOfLsn against a transliteration of tliOfPointInHistory', () =>
     for (const sps of histories) {
       const entries = sps.map((sp, i): [number, bigint] => [i + 1, sp]);
       const target = entries.length + 1;
-      const h = makeTimelineHistory(target, entries.map(([parent, sp]) => ({ parent: timeline(parent), switchpoint: sp as Lsn, reason: '' })));
+      const h = makeTimelineHistory(
+        target,
+        entries.map(([parent, sp]) => ({ parent: timeline(parent), switchpoint: sp as Lsn, reason: '' })),
+      );
       for (let ptr = 0n; ptr <= 0x40n; ptr++) {
-        expect(timelineOfLsn(h, ptr as Lsn), `${JSON.stringify(sps.map(String))} at ${String(ptr)}`).toBe(postgresTliOfPoint(entries, target, ptr));
+        expect(timelineOfLsn(h, ptr as Lsn), `${JSON.stringify(sps.map(String))} at ${String(ptr)}`).toBe(
+          postgresTliOfPoint(entries, target, ptr),
+        );
         compared++;
       }
       // Spans partition the LSNs in order, each holding exactly what tliOfPointInHistory says.

@@ -126,14 +126,49 @@ describe('inspectSegment: corruption', () => {
   }
 
   it.each<[string, (s: Uint8Array) => Uint8Array, string]>([
-    ['another magic', (s) => withPage(s, 5, SEG1B + 5n * 8192n, MAGIC.pg16), 'page at offset 40960 (0/1B0A000) has magic 0xD113, page 0 has 0xD110'],
-    ['a zeroed header over data', (s) => { s.fill(0, 9 * 8192, 9 * 8192 + 24); return s; }, 'page at offset 73728 (0/1B12000) has magic 0x0000, page 0 has 0xD110'],
-    ['an address one page ahead', (s) => withPage(s, 5, SEG1B + 6n * 8192n), 'page at offset 40960 (0/1B0A000) has address 0/1B0C000: ahead of the expected 0/1B0A000'],
-    ['an address from the next segment', (s) => withPage(s, 5, 0x1c00000n + 5n * 8192n), 'page at offset 40960 (0/1B0A000) has address 0/1C0A000: it belongs to a later segment'],
-    ['an address far ahead', (s) => withPage(s, 5, 0xffffffff_00000000n), 'page at offset 40960 (0/1B0A000) has address FFFFFFFF/0: it belongs to a later segment'],
-    ['an address behind, in this segment', (s) => withPage(s, 5, SEG1B + 4n * 8192n), 'page at offset 40960 (0/1B0A000) has address 0/1B08000: behind the expected 0/1B0A000 within this segment'],
-    ['an address behind, in this segment, zero', (s) => withPage(s, 5, SEG1B), 'page at offset 40960 (0/1B0A000) has address 0/1B00000: behind the expected'],
-    ['an old address at the wrong offset', (s) => withPage(s, 5, 0x1800000n + 4n * 8192n), 'page at offset 40960 (0/1B0A000) has address 0/1808000: from an earlier segment but not at this offset, expected 0/1B0A000'],
+    [
+      'another magic',
+      (s) => withPage(s, 5, SEG1B + 5n * 8192n, MAGIC.pg16),
+      'page at offset 40960 (0/1B0A000) has magic 0xD113, page 0 has 0xD110',
+    ],
+    [
+      'a zeroed header over data',
+      (s) => {
+        s.fill(0, 9 * 8192, 9 * 8192 + 24);
+        return s;
+      },
+      'page at offset 73728 (0/1B12000) has magic 0x0000, page 0 has 0xD110',
+    ],
+    [
+      'an address one page ahead',
+      (s) => withPage(s, 5, SEG1B + 6n * 8192n),
+      'page at offset 40960 (0/1B0A000) has address 0/1B0C000: ahead of the expected 0/1B0A000',
+    ],
+    [
+      'an address from the next segment',
+      (s) => withPage(s, 5, 0x1c00000n + 5n * 8192n),
+      'page at offset 40960 (0/1B0A000) has address 0/1C0A000: it belongs to a later segment',
+    ],
+    [
+      'an address far ahead',
+      (s) => withPage(s, 5, 0xffffffff_00000000n),
+      'page at offset 40960 (0/1B0A000) has address FFFFFFFF/0: it belongs to a later segment',
+    ],
+    [
+      'an address behind, in this segment',
+      (s) => withPage(s, 5, SEG1B + 4n * 8192n),
+      'page at offset 40960 (0/1B0A000) has address 0/1B08000: behind the expected 0/1B0A000 within this segment',
+    ],
+    [
+      'an address behind, in this segment, zero',
+      (s) => withPage(s, 5, SEG1B),
+      'page at offset 40960 (0/1B0A000) has address 0/1B00000: behind the expected',
+    ],
+    [
+      'an old address at the wrong offset',
+      (s) => withPage(s, 5, 0x1800000n + 4n * 8192n),
+      'page at offset 40960 (0/1B0A000) has address 0/1808000: from an earlier segment but not at this offset, expected 0/1B0A000',
+    ],
   ])('%s', (_what, corrupt, reason) => {
     const seg = corrupt(buildSegment({ start: SEG1B }));
     expect(() => inspectSegment(seg)).toThrow(InvalidWalError);
@@ -180,9 +215,7 @@ describe('inspectSegment: not WAL, or not this WAL', () => {
       "unable to read WAL file '00000001000000000000001C': page 0 is at 0/1B00000, but the name says the segment starts at 0/1C00000",
     );
     // The name is read with the header's segment size: at 1MB the last field stops at FFF.
-    expect(() => inspectSegment(buildSegment({ start: SEG1B }), { expectedName: '000000010000000000001000' })).toThrow(
-      InvalidNameError,
-    );
+    expect(() => inspectSegment(buildSegment({ start: SEG1B }), { expectedName: '000000010000000000001000' })).toThrow(InvalidNameError);
     expect(() => inspectSegment(buildSegment({ start: SEG1B }), { expectedName: '00000001.history' })).toThrow(
       "unable to inspect WAL file '00000001.history': a history file is not a WAL segment",
     );
@@ -212,7 +245,7 @@ describe('inspectSegment: not WAL, or not this WAL', () => {
     const seg = buildSegment({ start: SEG1B });
     expect(() => inspectSegment(seg, { expectedSegSize: 16 * MiB })).toThrow(ArchiveMismatchError);
     expect(() => inspectSegment(seg, { expectedSegSize: 16 * MiB })).toThrow(
-      "unable to verify WAL: its segment size is 1MB, expected 16MB",
+      'unable to verify WAL: its segment size is 1MB, expected 16MB',
     );
     expect(() => inspectSegment(seg, { expectedSegSize: 1000 })).toThrow(UsageError);
     expect(inspectSegment(seg, { expectedSegSize: MiB }).segSize).toBe(MiB);
@@ -230,7 +263,9 @@ describe('validateSegmentForArchive', () => {
   });
 
   it('accepts the identity as a bigint', () => {
-    expect(validateSegmentForArchive(buildSegment({ start: SEG1B }), NAME1B, { systemId: DEFAULT_SYSID, segSize: MiB }).complete).toBe(true);
+    expect(validateSegmentForArchive(buildSegment({ start: SEG1B }), NAME1B, { systemId: DEFAULT_SYSID, segSize: MiB }).complete).toBe(
+      true,
+    );
   });
 
   it('refuses a truncated segment', () => {
@@ -257,7 +292,9 @@ describe('validateSegmentForArchive', () => {
 
   it('accepts any .partial that is valid as far as it goes', () => {
     const partial = `${NAME1B}.partial`;
-    expect(validateSegmentForArchive(buildSegment({ start: SEG1B, validPages: 18, recycledFrom: 0x1800000n }), partial, identity).end).toBe('recycled');
+    expect(validateSegmentForArchive(buildSegment({ start: SEG1B, validPages: 18, recycledFrom: 0x1800000n }), partial, identity).end).toBe(
+      'recycled',
+    );
     expect(validateSegmentForArchive(buildSegment({ start: SEG1B, length: 1960 }), partial, identity).validBytes).toBe(1960);
     expect(validateSegmentForArchive(buildSegment({ start: SEG1B, validPages: 3 }), partial, identity).end).toBe('zeros');
   });

@@ -1,17 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidLsnError } from '../../../src/common/errors.js';
-import {
-  addLsn,
-  compareLsn,
-  formatLsn,
-  InvalidLsn,
-  isLsn,
-  lsn,
-  lsnDiff,
-  MAX_LSN,
-  parseLsn,
-  type Lsn,
-} from '../../../src/segment/lsn.js';
+import { addLsn, compareLsn, formatLsn, InvalidLsn, isLsn, lsn, lsnDiff, MAX_LSN, parseLsn, type Lsn } from '../../../src/segment/lsn.js';
 
 describe('parseLsn / formatLsn', () => {
   // [text, value, canonical text]: values worked out by hand from hi * 2^32 + lo.
@@ -79,12 +68,9 @@ describe('lsn()', () => {
     expect(lsn(2 ** 53 - 1)).toBe(9007199254740991n);
     expect(lsn(18446744073709551615n)).toBe(MAX_LSN);
   });
-  it.each<[bigint | number]>([[-1n], [-1], [18446744073709551616n], [2 ** 64], [0.5], [Number.NaN], [2 ** 53]])(
-    'rejects %s',
-    (value) => {
-      expect(() => lsn(value)).toThrow(InvalidLsnError);
-    },
-  );
+  it.each<[bigint | number]>([[-1n], [-1], [18446744073709551616n], [2 ** 64], [0.5], [Number.NaN], [2 ** 53]])('rejects %s', (value) => {
+    expect(() => lsn(value)).toThrow(InvalidLsnError);
+  });
   it('says why', () => {
     expect(() => lsn(-1n)).toThrow("unable to use LSN '-1': outside 0 to 2^64-1");
     expect(() => lsn(1.5)).toThrow("unable to use LSN '1.5': not an integer");
@@ -121,9 +107,7 @@ describe('arithmetic', () => {
     expect(addLsn(InvalidLsn, 0n)).toBe(0n);
   });
   it('addLsn refuses to leave the 64-bit range', () => {
-    expect(() => addLsn(MAX_LSN, 1)).toThrow(
-      "unable to add 1 to LSN 'FFFFFFFF/FFFFFFFF': the result is outside 0/0 to FFFFFFFF/FFFFFFFF",
-    );
+    expect(() => addLsn(MAX_LSN, 1)).toThrow("unable to add 1 to LSN 'FFFFFFFF/FFFFFFFF': the result is outside 0/0 to FFFFFFFF/FFFFFFFF");
     expect(() => addLsn(InvalidLsn, -1n)).toThrow(InvalidLsnError);
     expect(() => addLsn(InvalidLsn, 0.5)).toThrow("unable to use LSN offset '0.5'");
   });

@@ -143,9 +143,21 @@ describe('readLongHeader', () => {
     ['one zero byte', new Uint8Array(1), 'not WAL (all zeros)'],
     ['one other byte', Uint8Array.of(0x10), '1 bytes is shorter than a WAL long page header (40 bytes)'],
     ['all zeros', new Uint8Array(MiB), 'not WAL (all zeros)'],
-    ['zero header, data after it', (() => { const b = new Uint8Array(8192); b[100] = 1; return b; })(), 'not WAL: page 0 starts with a zero-filled header'],
+    [
+      'zero header, data after it',
+      (() => {
+        const b = new Uint8Array(8192);
+        b[100] = 1;
+        return b;
+      })(),
+      'not WAL: page 0 starts with a zero-filled header',
+    ],
     ['a valid magic in 39 bytes', longHeaderBytes().subarray(0, 39), '39 bytes is shorter than a WAL long page header (40 bytes)'],
-    ['text', bytesOf('hello, this is not a WAL segment at all, really'), 'unknown WAL page magic 0x6568 on page 0: not WAL from a supported PostgreSQL version (known: 12=0xD101, 13=0xD106, 14=0xD10D, 15=0xD110, 16=0xD113, 17=0xD116, 18=0xD118)'],
+    [
+      'text',
+      bytesOf('hello, this is not a WAL segment at all, really'),
+      'unknown WAL page magic 0x6568 on page 0: not WAL from a supported PostgreSQL version (known: 12=0xD101, 13=0xD106, 14=0xD10D, 15=0xD110, 16=0xD113, 17=0xD116, 18=0xD118)',
+    ],
     ['short text', bytesOf('hi'), 'unknown WAL page magic 0x6968'],
     ['zstd', Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0), 'unknown WAL page magic 0xB528 on page 0 (the data is zstd-compressed)'],
     ['gzip', Uint8Array.of(0x1f, 0x8b, 8, 0), 'unknown WAL page magic 0x8B1F on page 0 (the data is gzip-compressed)'],
@@ -153,7 +165,11 @@ describe('readLongHeader', () => {
     ['PostgreSQL 11 WAL', longHeaderBytes({ magic: 0xd098 }), 'unknown WAL page magic 0xD098 on page 0'],
     ['a future magic', longHeaderBytes({ magic: 0xd120 }), 'unknown WAL page magic 0xD120'],
     ['byte-swapped magic', longHeaderBytes({ magic: 0x10d1 }), 'unknown WAL page magic 0x10D1'],
-    ['no long-header flag', longHeaderBytes({ info: FLAG.firstIsContrecord | FLAG.bkpRemovable }), 'page 0 lacks the long-header flag (xlp_info 0x0005); not the start of a WAL segment'],
+    [
+      'no long-header flag',
+      longHeaderBytes({ info: FLAG.firstIsContrecord | FLAG.bkpRemovable }),
+      'page 0 lacks the long-header flag (xlp_info 0x0005); not the start of a WAL segment',
+    ],
     ['timeline 0', longHeaderBytes({ tli: 0 }), 'page 0 has timeline 0'],
     ['segment size 0', longHeaderBytes({ segSize: 0 }), "the header's segment size 0 is not a power of two from 1MB to 1GB"],
     ['segment size 512kB', longHeaderBytes({ segSize: 512 * 1024 }), "the header's segment size 524288 is not"],
@@ -163,7 +179,11 @@ describe('readLongHeader', () => {
     ['block size 128k', longHeaderBytes({ blockSize: 131072 }), "the header's WAL block size 131072 is not"],
     ['block size 3000', longHeaderBytes({ blockSize: 3000 }), "the header's WAL block size 3000 is not"],
     ['block size 0', longHeaderBytes({ blockSize: 0 }), "the header's WAL block size 0 is not"],
-    ['page 0 address inside a segment', longHeaderBytes({ pageAddr: 0x1002000n }), 'page 0 address 0/1002000 is not at a 16777216-byte segment boundary'],
+    [
+      'page 0 address inside a segment',
+      longHeaderBytes({ pageAddr: 0x1002000n }),
+      'page 0 address 0/1002000 is not at a 16777216-byte segment boundary',
+    ],
   ])('rejects %s', (_what, bytes, reason) => {
     expect(() => readLongHeader(bytes)).toThrow(InvalidWalError);
     expect(() => readLongHeader(bytes)).toThrow(`unable to read WAL: ${reason}`);

@@ -45,20 +45,15 @@ describe('segment sizes', () => {
     expect(segmentsPerXLogId(bytes)).toBe(perId);
   });
 
-  it.each([0, -16777216, 524288, 2147483648, 3 * 1048576, 16777215, 16777217, 16777216.5, Number.NaN, Infinity])(
-    'rejects %d',
-    (bytes) => {
-      expect(isValidSegSize(bytes)).toBe(false);
-      expect(() => assertSegSize(bytes)).toThrow(UsageError);
-      expect(() => segmentsPerXLogId(bytes)).toThrow(UsageError);
-      expect(() => formatSegSize(bytes)).toThrow(UsageError);
-    },
-  );
+  it.each([0, -16777216, 524288, 2147483648, 3 * 1048576, 16777215, 16777217, 16777216.5, Number.NaN, Infinity])('rejects %d', (bytes) => {
+    expect(isValidSegSize(bytes)).toBe(false);
+    expect(() => assertSegSize(bytes)).toThrow(UsageError);
+    expect(() => segmentsPerXLogId(bytes)).toThrow(UsageError);
+    expect(() => formatSegSize(bytes)).toThrow(UsageError);
+  });
 
   it('explains a bad size', () => {
-    expect(() => assertSegSize(3000000)).toThrow(
-      "unable to use WAL segment size '3000000': must be a power of two from 1MB to 1GB",
-    );
+    expect(() => assertSegSize(3000000)).toThrow("unable to use WAL segment size '3000000': must be a power of two from 1MB to 1GB");
   });
 });
 

@@ -36,13 +36,17 @@ describe('posix archive ownership and modes', () => {
   it.runIf(asRoot)('applies the configured modes', async () => {
     const root = mkdtempSync(join(base, 'modes-'));
     chownSync(root, 54321, 54322);
-    const storage = new PosixStorage({ root, fileMode: parseModeSetting('posix-file-mode', '0640'), dirMode: parseModeSetting('posix-dir-mode', '750') });
+    const storage = new PosixStorage({
+      root,
+      fileMode: parseModeSetting('posix-file-mode', '0640'),
+      dirMode: parseModeSetting('posix-dir-mode', '750'),
+    });
     await storage.put('history/00000002.history-abc', Buffer.from('x'));
     expect(statSync(join(root, 'history')).mode & 0o7777).toBe(0o750);
     expect(statSync(join(root, 'history/00000002.history-abc')).mode & 0o7777).toBe(0o640);
   });
 
-  it('keeps ownership alone when not root, or when the root is root\'s', () => {
+  it("keeps ownership alone when not root, or when the root is root's", () => {
     expect(ownerFor(54321, 54322, 1000)).toBeUndefined();
     expect(ownerFor(0, 0, 0)).toBeUndefined();
     expect(ownerFor(54321, 54322, 0)).toEqual({ uid: 54321, gid: 54322 });

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { AbortedError, ConfigError, StorageError } from '../../../src/common/errors.js';
-import { backoffDelayMs, isRetryable, sleep, validateRetryPolicy, withRetry, type RetryInfo, type RetryPolicy } from '../../../src/common/retry.js';
+import {
+  backoffDelayMs,
+  isRetryable,
+  sleep,
+  validateRetryPolicy,
+  withRetry,
+  type RetryInfo,
+  type RetryPolicy,
+} from '../../../src/common/retry.js';
 
 const POLICY: RetryPolicy = { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 1000, factor: 2 };
 const TINY: RetryPolicy = { maxAttempts: 4, baseDelayMs: 1, maxDelayMs: 2, factor: 2 };

@@ -25,8 +25,16 @@ describe('classifyS3Error', () => {
     ['NoSuchBucket', sdk('NoSuchBucket', 404), { kind: 'no-bucket', reason: 'bucket does not exist (NoSuchBucket)', retryable: false }],
     ['NoSuchUpload', sdk('NoSuchUpload', 404), { kind: 'permanent', reason: 'HTTP 404 NoSuchUpload', retryable: false }],
     ['AccessDenied', sdk('AccessDenied', 403), { kind: 'denied', reason: 'access denied (AccessDenied)', retryable: false }],
-    ['InvalidAccessKeyId', sdk('InvalidAccessKeyId', 403), { kind: 'denied', reason: 'access denied (InvalidAccessKeyId)', retryable: false }],
-    ['SignatureDoesNotMatch', sdk('SignatureDoesNotMatch', 403), { kind: 'denied', reason: 'access denied (SignatureDoesNotMatch)', retryable: false }],
+    [
+      'InvalidAccessKeyId',
+      sdk('InvalidAccessKeyId', 403),
+      { kind: 'denied', reason: 'access denied (InvalidAccessKeyId)', retryable: false },
+    ],
+    [
+      'SignatureDoesNotMatch',
+      sdk('SignatureDoesNotMatch', 403),
+      { kind: 'denied', reason: 'access denied (SignatureDoesNotMatch)', retryable: false },
+    ],
     ['HEAD 403', sdk('Forbidden', 403), { kind: 'denied', reason: 'access denied (Forbidden)', retryable: false }],
     ['ExpiredToken (400)', sdk('ExpiredToken', 400), { kind: 'denied', reason: 'access denied (ExpiredToken)', retryable: false }],
     ['clock skew', sdk('RequestTimeTooSkewed', 403), { kind: 'transient', reason: 'HTTP 403 RequestTimeTooSkewed', retryable: true }],
@@ -36,17 +44,33 @@ describe('classifyS3Error', () => {
     ['502 without a code', sdk('UnknownError', 502), { kind: 'transient', reason: 'HTTP 502 UnknownError', retryable: true }],
     ['429', sdk('TooManyRequests', 429), { kind: 'transient', reason: 'HTTP 429 TooManyRequests', retryable: true }],
     ['RequestTimeout (400)', sdk('RequestTimeout', 400), { kind: 'transient', reason: 'HTTP 400 RequestTimeout', retryable: true }],
-    ['$retryable', sdk('Weird', 400, { $retryable: { throttling: true } }), { kind: 'transient', reason: 'HTTP 400 Weird', retryable: true }],
+    [
+      '$retryable',
+      sdk('Weird', 400, { $retryable: { throttling: true } }),
+      { kind: 'transient', reason: 'HTTP 400 Weird', retryable: true },
+    ],
     ['server fault without status', sdk('Odd', undefined, { $fault: 'server' }), { kind: 'transient', reason: 'Odd', retryable: true }],
     ['InvalidArgument', sdk('InvalidArgument', 400), { kind: 'permanent', reason: 'HTTP 400 InvalidArgument', retryable: false }],
     ['wrong region', sdk('PermanentRedirect', 301), { kind: 'permanent', reason: 'HTTP 301 PermanentRedirect', retryable: false }],
     ['refused', net('ECONNREFUSED'), { kind: 'transient', reason: 'connection refused (ECONNREFUSED)', retryable: true }],
-    ['reset renamed by the SDK', net('ECONNRESET', 'TimeoutError'), { kind: 'transient', reason: 'connection reset (ECONNRESET)', retryable: true }],
+    [
+      'reset renamed by the SDK',
+      net('ECONNRESET', 'TimeoutError'),
+      { kind: 'transient', reason: 'connection reset (ECONNRESET)', retryable: true },
+    ],
     ['EPIPE', net('EPIPE', 'TimeoutError'), { kind: 'transient', reason: 'connection closed while sending (EPIPE)', retryable: true }],
     ['request timeout', net('ETIMEDOUT', 'TimeoutError'), { kind: 'transient', reason: 'timed out (ETIMEDOUT)', retryable: true }],
-    ['socket idle timeout', Object.assign(new Error('idle'), { name: 'TimeoutError' }), { kind: 'transient', reason: 'timed out (TimeoutError)', retryable: true }],
+    [
+      'socket idle timeout',
+      Object.assign(new Error('idle'), { name: 'TimeoutError' }),
+      { kind: 'transient', reason: 'timed out (TimeoutError)', retryable: true },
+    ],
     ['DNS', net('ENOTFOUND'), { kind: 'transient', reason: 'host not found (ENOTFOUND)', retryable: true }],
-    ['abort', Object.assign(new Error('The operation was aborted'), { name: 'AbortError' }), { kind: 'aborted', reason: 'aborted', retryable: false }],
+    [
+      'abort',
+      Object.assign(new Error('The operation was aborted'), { name: 'AbortError' }),
+      { kind: 'aborted', reason: 'aborted', retryable: false },
+    ],
     [
       'no credentials',
       Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' }),
@@ -59,7 +83,10 @@ describe('classifyS3Error', () => {
   });
 
   it('does not look at message text', () => {
-    const err = Object.assign(new Error('SlowDown: 503 ECONNRESET throttled'), { name: 'InvalidArgument', $metadata: { httpStatusCode: 400 } });
+    const err = Object.assign(new Error('SlowDown: 503 ECONNRESET throttled'), {
+      name: 'InvalidArgument',
+      $metadata: { httpStatusCode: 400 },
+    });
     expect(classifyS3Error(err).retryable).toBe(false);
   });
 });

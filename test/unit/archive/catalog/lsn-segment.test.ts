@@ -25,11 +25,18 @@ describe('segmentCandidatesForLsn', () => {
 
   it('answers along timeline 1 with its own files only', () => {
     const r = segmentCandidatesForLsn(parseLsn('0/1C00000'), makeTimelineHistory(1), MIB);
-    expect(r).toMatchObject({ timeline: 1, along: 1, segno: 0x1cn, candidates: ['00000001000000000000001C', '00000001000000000000001C.partial'] });
+    expect(r).toMatchObject({
+      timeline: 1,
+      along: 1,
+      segno: 0x1cn,
+      candidates: ['00000001000000000000001C', '00000001000000000000001C.partial'],
+    });
   });
 
   it('uses the segment size', () => {
-    expect(segmentCandidatesForLsn(parseLsn('16/B374D848'), makeTimelineHistory(1), 16 * MIB).candidates[0]).toBe('0000000100000016000000B3');
+    expect(segmentCandidatesForLsn(parseLsn('16/B374D848'), makeTimelineHistory(1), 16 * MIB).candidates[0]).toBe(
+      '0000000100000016000000B3',
+    );
   });
 
   // PostgreSQL writes these after a recovery along timeline 2 stops at a restore point before

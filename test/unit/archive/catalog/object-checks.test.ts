@@ -84,7 +84,9 @@ describe('checkObjectMeta', () => {
   it('does not ask history files for segment facts', () => {
     const { segno: _segno, ...rest } = entry;
     const h = { ...rest, fileName: '00000002.history', kind: 'history' as const, extension: 'raw' };
-    expect(checkObjectMeta(h, { ...meta, name: '00000002.history', kind: 'history', size: 40, codec: 'none', startLsn: null }, identity)).toEqual([]);
+    expect(
+      checkObjectMeta(h, { ...meta, name: '00000002.history', kind: 'history', size: 40, codec: 'none', startLsn: null }, identity),
+    ).toEqual([]);
   });
 });
 

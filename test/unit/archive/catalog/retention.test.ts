@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../../../src/common/errors.js';
 import { parseTimelineHistory, type TimelineHistory } from '../../../../src/segment/history.js';
-import { describeBefore, neededHistories, parseBefore, planRetention, type RetentionObject } from '../../../../src/archive/catalog/retention.js';
+import {
+  describeBefore,
+  neededHistories,
+  parseBefore,
+  planRetention,
+  type RetentionObject,
+} from '../../../../src/archive/catalog/retention.js';
 
 const MIB = 1024 * 1024;
 const NOW = new Date('2024-05-10T12:00:00Z');
@@ -21,7 +27,14 @@ function obj(tli: number, segno: number, kind: RetentionObject['kind'] = 'segmen
   };
 }
 function history(tli: number): RetentionObject {
-  return { fileName: `${hex8(tli)}.history`, kind: 'history', timeline: tli, storedBytes: 40, key: `history/${hex8(tli)}.history-x`, mtime: new Date(0) };
+  return {
+    fileName: `${hex8(tli)}.history`,
+    kind: 'history',
+    timeline: tli,
+    storedBytes: 40,
+    key: `history/${hex8(tli)}.history-x`,
+    mtime: new Date(0),
+  };
 }
 const range = (tli: number, a: number, b: number): RetentionObject[] => Array.from({ length: b - a + 1 }, (_, i) => obj(tli, a + i));
 const names = (list: readonly RetentionObject[]): string[] => list.map((o) => o.fileName);
@@ -87,7 +100,11 @@ describe('planRetention', () => {
     expect(names(plan.delete)).not.toContain('00000002000000000000001D');
     expect(names(plan.delete)).not.toContain('00000002.history');
     expect(plan.delete).toHaveLength(archive.length - 2);
-    expect(names(plan.delete).slice(-3)).toEqual(['00000001000000000000001B.partial', '00000002000000000000001B', '00000002000000000000001C']);
+    expect(names(plan.delete).slice(-3)).toEqual([
+      '00000001000000000000001B.partial',
+      '00000002000000000000001B',
+      '00000002000000000000001C',
+    ]);
     expect(plan.kept).toEqual([{ fileName: '00000002000000000000001D', reason: 'the newest segment of the newest timeline' }]);
   });
 
@@ -124,7 +141,11 @@ describe('planRetention', () => {
   it('keeps every history file when the ancestry of what remains is unknown', () => {
     const objs = [...range(1, 1, 4), ...range(3, 5, 6), history(2)];
     const plan = planRetention(objs, hists({ 2: '1\t0/500000\tx\n' }), parseBefore('0/600000', MIB, NOW), MIB);
-    expect(names(plan.delete)).toEqual(range(1, 1, 4).map((o) => o.fileName).concat('000000030000000000000005'));
+    expect(names(plan.delete)).toEqual(
+      range(1, 1, 4)
+        .map((o) => o.fileName)
+        .concat('000000030000000000000005'),
+    );
     expect(plan.kept.map((k) => k.fileName)).toEqual(['00000002.history']);
   });
 

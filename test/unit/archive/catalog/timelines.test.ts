@@ -34,7 +34,11 @@ function hist(tli: number): WalObjectInfo {
 function histories(...list: Array<[number, string]>): Map<number, TimelineHistory> {
   return new Map(list.map(([t, text]) => [t, parseTimelineHistory(text, t)]));
 }
-const G = (tli: number, first: number, last: number): TimelineGap => ({ timeline: timeline(tli), first: BigInt(first), last: BigInt(last) });
+const G = (tli: number, first: number, last: number): TimelineGap => ({
+  timeline: timeline(tli),
+  first: BigInt(first),
+  last: BigInt(last),
+});
 
 describe('chainRanges', () => {
   it('gives each timeline the segments recovery reads from it', () => {
@@ -166,13 +170,17 @@ describe('historyProblems', () => {
   });
 
   it('says when a timeline with segments lacks its file', () => {
-    expect(historyProblems([...segs(1, 1, 3), ...segs(2, 4, 4)], new Map())[0]!.message).toMatch(/^it holds segments, but 00000002\.history/);
+    expect(historyProblems([...segs(1, 1, 3), ...segs(2, 4, 4)], new Map())[0]!.message).toMatch(
+      /^it holds segments, but 00000002\.history/,
+    );
   });
 
   it('finds a child file that disagrees with its parent', () => {
     const wrong3 = '1\t0/1A00000\tother\n\n2\t0/1D17B58\tno recovery target specified\n';
     const problems = historyProblems([...segs(3, 0x1d, 0x1d)], histories([2, H2], [3, wrong3]));
-    expect(problems).toEqual([{ timeline: 3, message: '00000003.history disagrees with 00000002.history about the ancestry of timeline 2' }]);
+    expect(problems).toEqual([
+      { timeline: 3, message: '00000003.history disagrees with 00000002.history about the ancestry of timeline 2' },
+    ]);
     expect(historyProblems([...segs(3, 0x1d, 0x1d)], histories([2, H2], [3, H3]))).toEqual([]);
   });
 });

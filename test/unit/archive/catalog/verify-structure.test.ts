@@ -26,7 +26,17 @@ function seg(tli: number, segno: number, sha = SHA_A, extension = 'zst'): Catalo
 }
 function history(tli: number): CatalogEntry {
   const fileName = `${hex8(tli)}.history`;
-  return { fileName, sha256: SHA_A, extension: 'zst', encrypted: false, key: `history/${fileName}-${SHA_A}.zst`, kind: 'history', timeline: tli, storedBytes: 40, mtime: new Date(0) };
+  return {
+    fileName,
+    sha256: SHA_A,
+    extension: 'zst',
+    encrypted: false,
+    key: `history/${fileName}-${SHA_A}.zst`,
+    kind: 'history',
+    timeline: tli,
+    storedBytes: 40,
+    mtime: new Date(0),
+  };
 }
 const H2 = new Map([[2, parseTimelineHistory('1\t0/500000\tx\n', 2)]]);
 
@@ -55,7 +65,14 @@ describe('checkStructure', () => {
     ]);
     const windowed = checkStructure(entries, H2, [], MIB, { timeline: 2, from: parseLsn('0/300000') });
     expect(windowed.problems.map((p) => [p.subject, p.through])).toEqual([['000000020000000000000006', undefined]]);
-    expect(windowed.scope.map((e) => e.fileName)).toEqual(['000000010000000000000003', '000000010000000000000004', '00000002.history', '000000020000000000000005', '000000020000000000000007', '000000010000000000000009']);
+    expect(windowed.scope.map((e) => e.fileName)).toEqual([
+      '000000010000000000000003',
+      '000000010000000000000004',
+      '00000002.history',
+      '000000020000000000000005',
+      '000000020000000000000007',
+      '000000010000000000000009',
+    ]);
     expect(checkStructure([seg(1, 1), history(2)], H2, [], MIB).notes).toEqual(['timeline 2 has a history file but no segments yet']);
   });
 });

@@ -52,7 +52,13 @@ describe('renderVerify', () => {
       range: { from: '0/3000000', to: null },
       notes: ['timeline 3 has a history file but no segments yet'],
       problems: [
-        { kind: 'gap', timeline: 1, subject: '000000010000000000000004', through: '000000010000000000000005', message: 'missing 000000010000000000000004 .. 000000010000000000000005 (2 segments)' },
+        {
+          kind: 'gap',
+          timeline: 1,
+          subject: '000000010000000000000004',
+          through: '000000010000000000000005',
+          message: 'missing 000000010000000000000004 .. 000000010000000000000005 (2 segments)',
+        },
         { kind: 'damaged', timeline: 2, subject: 'wal/x', message: 'unable to restore it' },
       ],
     });
@@ -181,7 +187,11 @@ describe('renderDeletePlan', () => {
       historyFailures: [],
       plan: {
         cutoff: 6n,
-        delete: [obj('000000010000000000000004', 4, 'segment'), obj('000000010000000000000005', 5, 'segment'), obj('00000002.history', undefined, 'history')],
+        delete: [
+          obj('000000010000000000000004', 4, 'segment'),
+          obj('000000010000000000000005', 5, 'segment'),
+          obj('00000002.history', undefined, 'history'),
+        ],
         kept: [{ fileName: '000000030000000000000009', reason: 'the newest segment of the newest timeline' }],
       },
     };
@@ -195,8 +205,12 @@ describe('renderDeletePlan', () => {
         'kept: 000000030000000000000009: the newest segment of the newest timeline',
       ].join('\n'),
     );
-    expect(renderDeleteOutcome({ deleted: 3, storedBytes: 3072, batches: 1, interrupted: false }, 3)).toBe('deleted 3 objects (3.00 KiB) in 1 batch');
-    expect(renderDeleteOutcome({ deleted: 2, storedBytes: 2048, batches: 1, interrupted: true }, 3)).toMatch(/^interrupted: deleted 2 of 3 objects/);
+    expect(renderDeleteOutcome({ deleted: 3, storedBytes: 3072, batches: 1, interrupted: false }, 3)).toBe(
+      'deleted 3 objects (3.00 KiB) in 1 batch',
+    );
+    expect(renderDeleteOutcome({ deleted: 2, storedBytes: 2048, batches: 1, interrupted: true }, 3)).toMatch(
+      /^interrupted: deleted 2 of 3 objects/,
+    );
   });
 });
 
@@ -210,7 +224,14 @@ describe('archiverFailing', () => {
     [null, '2024-05-01T03:00:01Z', true],
   ])('last success %s, last failure %s: failing %s', (ok, failed, expected) => {
     expect(
-      archiverFailing({ archivedCount: 1, lastArchivedWal: 'x', lastArchivedTime: at(ok), failedCount: 1, lastFailedWal: 'y', lastFailedTime: at(failed) }),
+      archiverFailing({
+        archivedCount: 1,
+        lastArchivedWal: 'x',
+        lastArchivedTime: at(ok),
+        failedCount: 1,
+        lastFailedWal: 'y',
+        lastFailedTime: at(failed),
+      }),
     ).toBe(expected);
   });
 });

@@ -46,11 +46,7 @@ export async function runStream(
 }
 
 /** Like runStream, but rejects on failure and resolves to the output. */
-export async function streamThrough(
-  transform: Transform,
-  input: Buffer,
-  sizes: number | readonly number[] = 64 * 1024,
-): Promise<Buffer> {
+export async function streamThrough(transform: Transform, input: Buffer, sizes: number | readonly number[] = 64 * 1024): Promise<Buffer> {
   const { output, error } = await runStream(transform, input, sizes);
   if (error !== undefined) throw error;
   return output;

@@ -87,7 +87,7 @@ export function walLike(opts: WalLikeOptions = {}): Buffer {
     body.writeUInt32LE(aid >>> 5, 36);
     body.writeUInt16LE(aid & 31, 40);
     body.writeInt32LE(aid, 44);
-    body.writeInt32LE(next() % 10_000 - 5000, 48);
+    body.writeInt32LE((next() % 10_000) - 5000, 48);
     body.fill(0x20, 52, 136);
     let p = 136;
     if (text) {
@@ -102,7 +102,7 @@ export function walLike(opts: WalLikeOptions = {}): Buffer {
   while (pos < used) {
     if (pos % PAGE === 0) pageHeader();
     const rec = record();
-    for (let off = 0; off < rec.length && pos < used; ) {
+    for (let off = 0; off < rec.length && pos < used;) {
       if (pos % PAGE === 0) pageHeader();
       const room = Math.min(PAGE - (pos % PAGE), used - pos, rec.length - off);
       rec.copy(buf, pos, off, off + room);

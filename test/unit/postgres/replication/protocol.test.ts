@@ -14,9 +14,7 @@ function hex(s: string): Uint8Array {
 
 describe('parseReplicationMessage', () => {
   it('parses XLogData with payload', () => {
-    const msg = parseReplicationMessage(
-      hex(`77 00000016B374D848 00000016B3750000 0002C7E3E8A5B1F0 DEADBEEF01`),
-    );
+    const msg = parseReplicationMessage(hex(`77 00000016B374D848 00000016B3750000 0002C7E3E8A5B1F0 DEADBEEF01`));
     expect(msg).toEqual({
       kind: 'xlogdata',
       dataStart: 0x16b374d848n,
