@@ -3,11 +3,12 @@
  * detached uploader (so wal-push starts none while it runs), archives every `.ready` file as soon as
  * it appears, and serves /metrics and /status when a port is set.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError, LocalIoError, describeCause } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { tryLock } from '../common/pid-lock.js';
+import { sleep } from '../common/retry.js';
 import { VERSION } from '../common/version.js';
 import type { Config } from '../config/load.js';
 import { openArchive } from '../archive/open.js';
@@ -21,6 +22,14 @@ export const DAEMON_POLL_MS = 100;
 /** How often the `.ready` backlog shown as queue depth is counted. */
 export const READY_COUNT_INTERVAL_MS = 1000;
 
+/**
+ * How long the daemon waits for the lock that wal-push's detached uploader may hold: that uploader
+ * is bounded (`push-lookahead` files, then 2 s idle), so a daemon started while it runs (at boot,
+ * or right after a kill) waits for it instead of failing; only a lock still held after this long
+ * is an error. Another daemon holding it is an error at once.
+ */
+export const UPLOADER_LOCK_WAIT_MS = 60_000;
+
 /** Runs until `signal` aborts; returns the final counters. */
 export async function runDaemon(config: Config, log: Logger, signal: AbortSignal): Promise<DaemonStats> {
   const given = config.pgdata ?? process.env['PGDATA'];
@@ -30,13 +39,7 @@ export async function runDaemon(config: Config, log: Logger, signal: AbortSignal
   const walDir = join(pgdata, 'pg_wal');
   const stateDir = stateDirFor(pgdata);
   const lockFile = join(stateDir, 'ahead.pid');
-  let release: (() => void) | undefined;
-  try {
-    release = tryLock(lockFile);
-  } catch (err) {
-    throw new LocalIoError(`unable to lock state directory '${stateDir}': ${describeCause(err)}`, { cause: err });
-  }
-  if (!release) throw new ConfigError(`unable to start the daemon: another uploader holds ${lockFile}`);
+  const release = await takeUploaderLock(lockFile, stateDir, log, signal);
   try {
     const stats = newDaemonStats();
     const archive = await openArchive(config, log, signal);
@@ -87,5 +90,38 @@ function checkDataDirectory(pgdata: string): void {
   if (!isDir) throw new ConfigError(`unable to use data directory '${pgdata}': not a directory`);
   if (!existsSync(join(pgdata, 'pg_wal', 'archive_status'))) {
     throw new ConfigError(`unable to use data directory '${pgdata}': not a PostgreSQL data directory (no pg_wal/archive_status)`);
+  }
+}
+
+async function takeUploaderLock(lockFile: string, stateDir: string, log: Logger, signal: AbortSignal): Promise<() => void> {
+  const deadline = Date.now() + UPLOADER_LOCK_WAIT_MS;
+  let said = false;
+  for (;;) {
+    let release: (() => void) | undefined;
+    try {
+      release = tryLock(lockFile);
+    } catch (err) {
+      throw new LocalIoError(`unable to lock state directory '${stateDir}': ${describeCause(err)}`, { cause: err });
+    }
+    if (release) return release;
+    if (Date.now() >= deadline || signal.aborted || heldByDaemon(lockFile)) {
+      throw new ConfigError(`unable to start the daemon: another uploader holds ${lockFile}`);
+    }
+    if (!said) {
+      // Until then the detached uploader archives what is ready; the daemon takes over after it.
+      log.info({ lockFile }, 'waiting for the running look-ahead uploader to finish');
+      said = true;
+    }
+    await sleep(200, signal).catch(() => undefined);
+  }
+}
+
+/** Whether the lock's holder is a `walvault daemon` (Linux: its command line); false when unknown. */
+function heldByDaemon(lockFile: string): boolean {
+  try {
+    const pid = readFileSync(lockFile, 'utf8').trim();
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('daemon');
+  } catch {
+    return false;
   }
 }
