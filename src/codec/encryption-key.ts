@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
 import { inspect } from 'node:util';
-import { ConfigError, CryptoError, describeCause } from '../common/errors.js';
+import { ConfigError, CryptoError } from '../common/errors.js';
+import { readSecretFile, type KeyFileAccess } from '../common/secret-file.js';
 
 export const KEY_BYTES = 32;
 const KEY_ID_LABEL = Buffer.from('walvault-key-id', 'ascii');
@@ -52,8 +52,7 @@ export interface KeySource {
   keyFileAccess?: KeyFileAccess | undefined;
 }
 
-/** `owner`: refuse any group or other permission (as ssh does); `group`: allow the group; `any`. */
-export type KeyFileAccess = 'owner' | 'group' | 'any';
+export type { KeyFileAccess };
 
 /**
  * Reads the key from exactly one source. Error messages name the source and describe what is
@@ -71,28 +70,12 @@ export async function loadEncryptionKey(source: KeySource): Promise<EncryptionKe
 }
 
 async function readKeyFile(path: string, access: KeyFileAccess): Promise<Buffer> {
-  let bytes: Buffer;
-  let mode: number;
-  try {
-    // Mode and bytes from the same open file, so a chmod or a swap in between cannot slip through.
-    const handle = await open(path, 'r');
-    try {
-      mode = (await handle.stat()).mode;
-      bytes = await handle.readFile();
-    } finally {
-      await handle.close();
-    }
-  } catch (err) {
-    throw new ConfigError(`unable to read encryption key file '${path}': ${describeCause(err)}`, { cause: err });
-  }
-  const problem = keyFileModeProblem(mode, access);
-  if (problem !== undefined) {
-    throw new ConfigError(
-      `unable to use encryption key file '${path}': ${problem} (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); ` +
-        'whoever can read it can decrypt the whole archive. chmod 600 it (640 with encryption-key-file-access = group ' +
-        'for a group the server runs in), or set encryption-key-file-access = any to accept it',
-    );
-  }
+  const bytes = await readSecretFile(path, {
+    what: 'encryption key file',
+    access,
+    accessSetting: 'encryption-key-file-access',
+    risk: 'whoever can read it can decrypt the whole archive',
+  });
   if (bytes.length === KEY_BYTES) return bytes;
   let text = bytes.toString('latin1');
   if (text.endsWith('\r\n')) text = text.slice(0, -2);
@@ -105,14 +88,6 @@ async function readKeyFile(path: string, access: KeyFileAccess): Promise<Buffer>
     );
   }
   return key;
-}
-
-/** Why a key file with this mode is refused under `access`, or undefined when it is fine. */
-export function keyFileModeProblem(mode: number, access: KeyFileAccess): string | undefined {
-  if (access === 'any') return undefined;
-  if ((mode & 0o007) !== 0) return 'other users have access to it';
-  if (access === 'owner' && (mode & 0o070) !== 0) return 'its group has access to it';
-  return undefined;
 }
 
 function decodeEnvKey(text: string): Buffer {

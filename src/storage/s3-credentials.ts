@@ -3,9 +3,8 @@
  * is checked like the encryption key file's. The secret lives only inside a provider closure, so no
  * options object, log record, `config show` or error message can carry it.
  */
-import { open } from 'node:fs/promises';
-import { ConfigError, describeCause } from '../common/errors.js';
-import { keyFileModeProblem, type KeyFileAccess } from '../codec/encryption-key.js';
+import { ConfigError } from '../common/errors.js';
+import { readSecretFile, type KeyFileAccess } from '../common/secret-file.js';
 import type { S3Credentials } from './s3.js';
 
 export interface S3CredentialSettings {
@@ -28,34 +27,17 @@ export async function loadS3Credentials(settings: S3CredentialSettings): Promise
       `unable to use S3 credentials '${id === '' ? file : id}': ${missing} is not set; set both, or neither for the AWS chain`,
     );
   }
-  const secret = await readSecretFile(file, settings.secretAccessKeyFileAccess ?? 'owner');
+  const secret = await readSecretKey(file, settings.secretAccessKeyFileAccess ?? 'owner');
   const credentials: S3Credentials = { accessKeyId: id, secretAccessKey: secret };
   return async () => credentials;
 }
 
-async function readSecretFile(path: string, access: KeyFileAccess): Promise<string> {
-  let mode: number;
-  let bytes: Buffer;
-  try {
-    // Mode and bytes from the same open file, so a chmod or a swap in between cannot slip through.
-    const handle = await open(path, 'r');
-    try {
-      mode = (await handle.stat()).mode;
-      bytes = await handle.readFile();
-    } finally {
-      await handle.close();
-    }
-  } catch (err) {
-    throw new ConfigError(`unable to read S3 secret access key file '${path}': ${describeCause(err)}`, { cause: err });
-  }
-  const problem = keyFileModeProblem(mode, access);
-  if (problem !== undefined) {
-    throw new ConfigError(
-      `unable to use S3 secret access key file '${path}': ${problem} (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); ` +
-        'chmod 600 it (640 with s3-secret-access-key-file-access = group for a group the server runs in), ' +
-        'or set s3-secret-access-key-file-access = any to accept it',
-    );
-  }
+async function readSecretKey(path: string, access: KeyFileAccess): Promise<string> {
+  const bytes = await readSecretFile(path, {
+    what: 'S3 secret access key file',
+    access,
+    accessSetting: 's3-secret-access-key-file-access',
+  });
   const lines = bytes.toString('utf8').split(/\r?\n/);
   const secret = lines[0]!.trim();
   // Say what is wrong without quoting any of it.

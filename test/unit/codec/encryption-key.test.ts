@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EncryptionKey, loadEncryptionKey } from '../../../src/codec/encryption.js';
-import { keyFileModeProblem } from '../../../src/codec/encryption-key.js';
+import { keyFileModeProblem } from '../../../src/common/secret-file.js';
 import { ConfigError, CryptoError, ExitCode } from '../../../src/common/errors.js';
 
 // Key bytes 0x00..0x1f; base64 and key id computed with coreutils (base64, sha256sum).
