@@ -17,12 +17,11 @@ export default defineConfig({
       // Gates a little below what the unit tests reached on 2026-12-01, so a drop fails the run.
       thresholds: {
         'src/segment/**': { lines: 98, statements: 98, functions: 98, branches: 97 },
-        'src/walstream/protocol.ts': { lines: 98, statements: 98, functions: 98, branches: 92 },
-        // Holds with or without fetch.ts (it moves to src/restore).
-        'src/archive/**': { lines: 93, statements: 89, functions: 98, branches: 80 },
-        // Restore is exercised by the integration tests (real PostgreSQL); its unit coverage is ~9% of
-        // lines, so this gate only stops it reaching zero. Raise it when fetch.ts moves in (~50%).
-        'src/restore/**': { lines: 7, statements: 6, functions: 9, branches: 3 },
+        'src/postgres/replication/protocol.ts': { lines: 98, statements: 98, functions: 98, branches: 92 },
+        'src/archive/**': { lines: 95, statements: 91, functions: 97, branches: 84 },
+        // fetch.ts is unit-tested; the prefetcher and the wal-fetch policy are exercised by the
+        // integration tests (real PostgreSQL recoveries), so restore's unit coverage is ~36%.
+        'src/restore/**': { lines: 34, statements: 33, functions: 33, branches: 31 },
       },
     },
   },
