@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, mkdirSync } from 'node:fs';
+import { openCappedLog } from '../common/capped-log.js';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ConfigSource } from '../config/load.js';
@@ -29,7 +30,7 @@ export function spawnDetached(
     if (opts.sources[def.name] === 'flag' && value !== undefined) env[def.env] = String(value);
   }
   mkdirSync(dirname(opts.logFile), { recursive: true, mode: 0o700 });
-  const logFd = openSync(opts.logFile, 'a', 0o600);
+  const logFd = openCappedLog(opts.logFile);
   try {
     const child = spawn(process.execPath, [ENTRY, ...args], {
       cwd: opts.cwd,

@@ -3,6 +3,9 @@
  * `/status` endpoint when one is named, otherwise computed from PostgreSQL (position, pg_stat_archiver,
  * the `.ready` queue) and the archive (its newest segment on the server's timeline).
  */
+import { join } from 'node:path';
+import { summarizeLogFile, type LogFileSummary } from '../common/capped-log.js';
+import { BACKGROUND_LOG_NAME, stateDirFor } from '../push/state-dir.js';
 import type { ArchiveContext } from '../archive/context.js';
 import { readIdentity, type ArchiveIdentity } from '../archive/identity.js';
 import { HISTORY_PREFIX, parseObjectKey, timelinePrefix } from '../archive/keys.js';
@@ -69,6 +72,17 @@ export interface StatusReport {
   readonly agent: Record<string, unknown> | null;
   /** Sources that could not be asked, and why (the report is built from the others). */
   readonly unavailable: readonly string[];
+  /** The detached uploader's and prefetcher's log file, when the data directory is known here. */
+  readonly backgroundLog?: LogFileSummary;
+}
+
+/** The background helpers' log of data directory `pgdata` (its state directory), if it exists. */
+export function backgroundLogOf(pgdata: string): LogFileSummary | undefined {
+  try {
+    return summarizeLogFile(join(stateDirFor(pgdata), BACKGROUND_LOG_NAME));
+  } catch {
+    return undefined;
+  }
 }
 
 export interface StatusOptions {

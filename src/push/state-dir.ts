@@ -14,6 +14,9 @@ import { dataDirOfWalPath, readSystemIdentifier } from '../postgres/pgdata.js';
 
 export const DEFAULT_STATE_BASE = '/var/tmp/walvault';
 
+/** The detached uploader's and prefetcher's log, in the state directory (capped, see capped-log.ts). */
+export const BACKGROUND_LOG_NAME = 'walvault.log';
+
 export function stateBase(env: NodeJS.ProcessEnv = process.env): string {
   return env['WALVAULT_STATE_DIR'] || DEFAULT_STATE_BASE;
 }

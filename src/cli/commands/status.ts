@@ -26,7 +26,7 @@ export function registerStatus(program: Command, run: RunFn): void {
     run(
       cmd,
       async (ctx) => {
-        const { collectStatus } = await import('../../ops/status.js');
+        const { backgroundLogOf, collectStatus } = await import('../../ops/status.js');
         const { renderStatus } = await import('../render/reports.js');
         const { openArchive } = await import('../../archive/open.js');
         const f = cmd.opts<Flags>();
@@ -35,10 +35,13 @@ export function registerStatus(program: Command, run: RunFn): void {
           f.agent ?? (c['metrics-port'] !== undefined ? `http://${hostForUrl(c['metrics-host'])}:${c['metrics-port']}` : undefined);
         const archive = c.archive !== undefined ? await openArchive(c, ctx.log, ctx.signal) : undefined;
         try {
-          const report = await collectStatus(archive, {
+          const collected = await collectStatus(archive, {
             ...(agentUrl !== undefined ? { agentUrl } : {}),
             ...(c['pg-conninfo'] !== undefined ? { conninfo: c['pg-conninfo'] } : {}),
           });
+          const pgdata = c.pgdata ?? process.env['PGDATA'];
+          const backgroundLog = pgdata !== undefined ? backgroundLogOf(pgdata) : undefined;
+          const report = backgroundLog ? { ...collected, backgroundLog } : collected;
           ctx.out(f.json ? JSON.stringify(report, null, 2) : renderStatus(report, new Date()));
           return report.state === 'ok' ? ExitCode.ok : ExitCode.failure;
         } finally {

@@ -6,6 +6,7 @@ import { runPrefetchHelper, walFetch } from '../../restore/wal-fetch.js';
 import { fetchOutcomeOf, parseFetchUnavailable, restoreExitCode, type FetchUnavailable } from '../fetch-exit.js';
 import type { CliContext, RunFn } from '../context.js';
 import { spawnDetached } from '../detach.js';
+import { BACKGROUND_LOG_NAME } from '../../push/state-dir.js';
 import { addConfigOptions } from '../options.js';
 
 /**
@@ -104,7 +105,7 @@ async function restoreCommand(ctx: CliContext, name: string, path: string): Prom
   const { startPrefetcher: s } = await walFetch(ctx.config, ctx.log, ctx.signal, name, path);
   if (s) {
     const opts = { cwd: s.pgdata, config: ctx.config as unknown as Record<string, unknown>, sources: ctx.sources };
-    spawnDetached(['wal-prefetch', '--pgdata', s.pgdata], { ...opts, logFile: join(s.stateDir, 'walvault.log') });
+    spawnDetached(['wal-prefetch', '--pgdata', s.pgdata], { ...opts, logFile: join(s.stateDir, BACKGROUND_LOG_NAME) });
   }
   return ExitCode.ok;
 }

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { type Command } from 'commander';
 import { ExitCode } from '../../common/errors.js';
 import { walPush, runDetachedAhead } from '../../push/wal-push.js';
+import { BACKGROUND_LOG_NAME } from '../../push/state-dir.js';
 import type { RunFn } from '../context.js';
 import { spawnDetached } from '../detach.js';
 import { addConfigOptions } from '../options.js';
@@ -30,7 +31,7 @@ export function registerWalPush(program: Command, run: RunFn): void {
         const { startAhead: s } = await walPush(ctx.config, ctx.log, ctx.signal, path);
         if (s) {
           const opts = { cwd: s.pgdata, config: ctx.config as unknown as Record<string, unknown>, sources: ctx.sources };
-          spawnDetached(['wal-push-ahead', '--wal-dir', s.walDir], { ...opts, logFile: join(s.stateDir, 'walvault.log') });
+          spawnDetached(['wal-push-ahead', '--wal-dir', s.walDir], { ...opts, logFile: join(s.stateDir, BACKGROUND_LOG_NAME) });
           ctx.log.debug({ waiting: s.waiting }, 'started the look-ahead uploader');
         }
         return ExitCode.ok;

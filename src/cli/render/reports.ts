@@ -2,6 +2,7 @@
  * Readable text for wal-verify, wal-delete, check and status, and the JSON form of a deletion plan.
  * Pure: the reports come from the library functions; the commands print what these return.
  */
+import { quoteExcerpt } from '../../common/quote.js';
 import { formatLsn, lsn } from '../../segment/lsn.js';
 import { segmentFileName } from '../../segment/names.js';
 import type { CheckReport } from '../../ops/check.js';
@@ -155,5 +156,9 @@ export function renderStatus(r: StatusReport, now: Date): string {
   }
   rows.push(['last error', r.lastError ?? 'none']);
   for (const u of r.unavailable) rows.push(['unavailable', u]);
+  if (r.backgroundLog) {
+    const last = r.backgroundLog.lastLine === null ? 'empty' : `last line ${quoteExcerpt(r.backgroundLog.lastLine, 200)}`;
+    rows.push(['background log', `${r.backgroundLog.path} (${formatBytes(r.backgroundLog.bytes)}; ${last})`]);
+  }
   return renderFields(rows);
 }
