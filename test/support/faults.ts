@@ -10,6 +10,11 @@ import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const LONG = process.env['WALVAULT_FAULTS_LONG'] === '1';
+// Read once here, then kept out of the environment the suite's walvault processes inherit: walvault
+// refuses unknown WALVAULT_* variables, so a replayed seed would otherwise fail every call.
+const SEED_TEXT = process.env['WALVAULT_FAULTS_SEED'];
+delete process.env['WALVAULT_FAULTS_SEED'];
+delete process.env['WALVAULT_FAULTS_LONG'];
 
 /** `short` kills per loop in CI, ten times that with WALVAULT_FAULTS_LONG=1. */
 export function faultCount(short: number): number {
@@ -21,7 +26,7 @@ export function faultCount(short: number): number {
  * is printed so a failing run can be replayed. Timing still varies between runs; the choices do not.
  */
 export function seededRandom(label: string): { seed: number; next: () => number; int: (lo: number, hi: number) => number } {
-  const env = process.env['WALVAULT_FAULTS_SEED'];
+  const env = SEED_TEXT;
   const seed = env !== undefined && env.trim() !== '' ? Number(env) >>> 0 : (Date.now() ^ (process.pid << 8)) >>> 0;
   console.log(`faults ${label}: seed ${seed} (WALVAULT_FAULTS_SEED=${seed} replays it)${LONG ? ', long mode' : ''}`);
   let a = seed;
