@@ -126,9 +126,17 @@ describe('the S3 server killed mid-upload and mid-download', { timeout: 300_000 
   it('mid-upload: wal-push exits 0 only for a whole object, the retry succeeds, nothing is lost', async () => {
     for (let i = 0; i < ROUNDS; i++) {
       useArchive(`upload-${i}`);
-      const seg = segments[rnd.int(0, segments.length - 1)]!;
+      const pick = rnd.int(0, segments.length - 1);
+      const seg = segments[pick]!;
       const path = paths.get(seg.name)!;
       const original = readFileSync(path);
+      // The archive's identity record first, without a fault: s3rver writes objects in place and not
+      // durably, and a kill right after it acknowledged archive.info has left that record torn, which
+      // refuses every later push (see the closing note of 2026-12-01; an open product question).
+      const first = segments[(pick + 1) % segments.length]!;
+      const established = await runCli('wal-push', [paths.get(first.name)!], { env });
+      if (established.code !== 0)
+        up.wrong.push(`round ${i}: the fault-free first push exited ${established.code}: ${established.stderr.slice(-300)}`);
       const code = await withServerKill(up, 'wal-push', [path], 'PUT');
       if (code === 0) {
         const f = await fetchBytes(seg.name);
