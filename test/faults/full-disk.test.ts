@@ -17,7 +17,7 @@ import { pgOwnedDir, runCli, writeConfig } from '../support/walvault.js';
 import { fixturesOfKind, loadFixture } from '../support/fixtures.js';
 import { createLoadTable, startLoad } from '../support/load.js';
 import { figures, seededRandom, sleep, tempFiles } from '../support/faults.js';
-import { gaps, lsnBytes, openArchiveReader, segmentsOf, startAgent, waitFor, type Agent } from '../integration/stream/agent.js';
+import { gaps, openArchiveReader, segmentsOf, startAgent, waitForAgentFlush, type Agent } from '../integration/stream/agent.js';
 
 const MAJOR = 15;
 
@@ -177,16 +177,7 @@ describe('a full disk', { timeout: 240_000 }, () => {
     }
     const endLsn = await primary.currentLsn();
     await primary.switchWal();
-    await waitFor(
-      async () => {
-        const rows = await primary.query<{ f: string | null }>(
-          "SELECT flush_lsn::text AS f FROM pg_stat_replication WHERE application_name = 'walvault'",
-        );
-        return rows[0]?.f && lsnBytes(rows[0].f) >= lsnBytes(endLsn);
-      },
-      60_000,
-      'the agent to flush the end of the load',
-    );
+    await waitForAgentFlush(primary, endLsn, 60_000);
     const stopCode = await agent.stop();
     if (stopCode !== 0) spoolFig.wrong.push(`graceful stop exited ${stopCode}`);
     const reader = await openArchiveReader(archiveUrl, 1024 * 1024);

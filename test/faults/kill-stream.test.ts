@@ -15,14 +15,13 @@ import { faultCount, figures, kill9, seededRandom, sleep, walvaultProcesses } fr
 import { walCommands } from '../support/walvault.js';
 import {
   gaps,
-  lsnBytes,
+  waitForAgentFlush,
   openArchiveReader,
   replayArchive,
   segmentsOf,
   spoolFiles,
   startAgent,
   useWorkDir,
-  waitFor,
   type Agent,
   type ArchiveReader,
 } from '../integration/stream/agent.js';
@@ -85,17 +84,7 @@ describe('kill -9 of walvault stream under load', { timeout: 480_000 }, () => {
     }
     const committed = load.committed();
     const endLsn = await primary.currentLsn();
-    await waitFor(
-      async () => {
-        const rows = await primary.query<{ f: string | null }>(
-          "SELECT flush_lsn::text AS f FROM pg_stat_replication WHERE application_name = 'walvault'",
-        );
-        const f = rows[0]?.f;
-        return f && lsnBytes(f) >= lsnBytes(endLsn);
-      },
-      60_000,
-      'the agent to flush the end of the load',
-    );
+    await waitForAgentFlush(primary, endLsn, 60_000);
     const stopCode = await agent.stop();
     if (stopCode !== 0) wrongExit.push(`graceful stop exited ${stopCode}`);
     if (agent.errors().length > 0) wrongExit.push(`errors logged: ${JSON.stringify(agent.errors()).slice(0, 400)}`);

@@ -533,3 +533,18 @@ export async function replayArchive(o: {
     await standby.destroy();
   }
 }
+
+/** Waits until the agent (application_name walvault) reports flushing at least `endLsn` to `primary`. */
+export async function waitForAgentFlush(primary: PgCluster, endLsn: string, timeoutMs: number): Promise<void> {
+  await waitFor(
+    async () => {
+      const rows = await primary.query<{ f: string | null }>(
+        "SELECT flush_lsn::text AS f FROM pg_stat_replication WHERE application_name = 'walvault'",
+      );
+      const f = rows[0]?.f;
+      return f && lsnBytes(f) >= lsnBytes(endLsn);
+    },
+    timeoutMs,
+    'the agent to flush the end of the load',
+  );
+}

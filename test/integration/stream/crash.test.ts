@@ -16,6 +16,7 @@ import { createLoadTable, maxId, startLoad } from '../../support/load.js';
 import {
   gaps,
   lsnBytes,
+  waitForAgentFlush,
   openArchiveReader,
   replayArchive,
   segmentsOf,
@@ -24,7 +25,6 @@ import {
   startAgent,
   streamMajors,
   useWorkDir,
-  waitFor,
   type Agent,
   type ArchiveReader,
 } from './agent.js';
@@ -84,17 +84,7 @@ describe.each(streamMajors(supportedMajors()))('PostgreSQL %i: agent crashes und
     const endLsn = await primary.currentLsn();
 
     // Let the agent receive everything, then stop it gracefully: the newest WAL goes out as .partial.
-    await waitFor(
-      async () => {
-        const rows = await primary.query<{ f: string | null }>(
-          "SELECT flush_lsn::text AS f FROM pg_stat_replication WHERE application_name = 'walvault'",
-        );
-        const f = rows[0]?.f;
-        return f && lsnBytes(f) >= lsnBytes(endLsn);
-      },
-      30_000,
-      'the agent to flush the end of the load',
-    );
+    await waitForAgentFlush(primary, endLsn, 30_000);
     expect(await agent.stop()).toBe(0);
     expect(agent.errors()).toEqual([]);
 
