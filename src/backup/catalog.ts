@@ -9,6 +9,8 @@
  * several packs (chunking). A zero-length file has no extents.
  */
 import { IntegrityError } from '../common/errors.js';
+import { packKey } from './layout.js';
+import type { StoredRef } from './record.js';
 
 export const CATALOG_FORMAT_VERSION = 1;
 
@@ -36,14 +38,27 @@ export interface CatalogEntry {
   readonly extents: readonly Extent[];
 }
 
+/** SHA-256 and size of one pack's original bytes; pack N is `packs[N - 1]`. */
+export interface PackInfo {
+  readonly sha256: string;
+  readonly size: number;
+}
+
 export interface CatalogHeader {
   readonly catalog: typeof CATALOG_FORMAT_VERSION;
   readonly backup: string;
   readonly entries: number;
+  readonly packs: readonly PackInfo[];
 }
 
-export function encodeCatalog(backup: string, entries: readonly CatalogEntry[]): Buffer {
-  const header: CatalogHeader = { catalog: CATALOG_FORMAT_VERSION, backup, entries: entries.length };
+export interface Catalog {
+  readonly packs: readonly PackInfo[];
+  readonly entries: readonly CatalogEntry[];
+}
+
+export function encodeCatalog(backup: string, catalog: Catalog): Buffer {
+  const { entries, packs } = catalog;
+  const header: CatalogHeader = { catalog: CATALOG_FORMAT_VERSION, backup, entries: entries.length, packs };
   const lines = [JSON.stringify(header)];
   for (const e of entries) lines.push(JSON.stringify(e));
   return Buffer.from(`${lines.join('\n')}\n`, 'utf8');
@@ -52,7 +67,7 @@ export function encodeCatalog(backup: string, entries: readonly CatalogEntry[]):
 const SHA_RE = /^[0-9a-f]{64}$/;
 
 /** Parses and checks a catalog: any malformed line, wrong count or inconsistent extents is damage. */
-export function decodeCatalog(bytes: Buffer, key: string, expectedBackup: string): CatalogEntry[] {
+export function decodeCatalog(bytes: Buffer, key: string, expectedBackup: string): Catalog {
   const fail = (reason: string): never => {
     throw new IntegrityError(`unable to read backup catalog '${key}': ${reason}`);
   };
@@ -68,6 +83,8 @@ export function decodeCatalog(bytes: Buffer, key: string, expectedBackup: string
   if (header.catalog !== CATALOG_FORMAT_VERSION) fail(`unsupported catalog format ${String(header.catalog)}`);
   if (header.backup !== expectedBackup) fail(`it belongs to backup '${String(header.backup)}'`);
   if (header.entries !== lines.length - 1) fail(`header says ${header.entries} entries, found ${lines.length - 1}`);
+  if (!Array.isArray(header.packs)) fail('header has no pack list');
+  for (const p of header.packs) if (!p || !SHA_RE.test(String(p.sha256)) || !nat(p.size)) fail('bad pack in the header');
   const entries: CatalogEntry[] = [];
   for (let i = 1; i < lines.length; i++) {
     let e: CatalogEntry;
@@ -76,15 +93,15 @@ export function decodeCatalog(bytes: Buffer, key: string, expectedBackup: string
     } catch {
       return fail(`entry ${i} is not valid JSON`);
     }
-    checkEntry(e, (reason) => fail(`entry ${i} (${JSON.stringify(String(e?.path))}): ${reason}`));
+    checkEntry(e, header.packs, (reason) => fail(`entry ${i} (${JSON.stringify(String(e?.path))}): ${reason}`));
     entries.push(e);
   }
-  return entries;
+  return { packs: header.packs, entries };
 }
 
 const nat = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
-function checkEntry(e: CatalogEntry, fail: (reason: string) => never): void {
+function checkEntry(e: CatalogEntry, packs: readonly PackInfo[], fail: (reason: string) => never): void {
   if (!e || typeof e !== 'object') fail('not an object');
   if (e.type !== 'file' && e.type !== 'dir' && e.type !== 'link') fail('bad type');
   if (e.tablespace !== null && !nat(e.tablespace)) fail('bad tablespace');
@@ -100,6 +117,8 @@ function checkEntry(e: CatalogEntry, fail: (reason: string) => never): void {
     let sum = 0;
     for (const x of e.extents) {
       if (!Array.isArray(x) || x.length !== 3 || !nat(x[0]) || x[0] < 1 || !nat(x[1]) || !nat(x[2]) || x[2] === 0) fail('bad extent');
+      const pack = packs[x[0] - 1];
+      if (!pack || x[1] + x[2] > pack.size) fail(`extent [${x.join(', ')}] lies outside the packs`);
       sum += x[2];
     }
     if (sum !== e.size) fail(`extents hold ${sum} bytes, size is ${e.size}`);
@@ -107,6 +126,13 @@ function checkEntry(e: CatalogEntry, fail: (reason: string) => never): void {
     if (e.size !== 0 || e.sha256 !== null || e.extents.length !== 0) fail(`a ${e.type} has no content`);
     if (e.type === 'link' ? typeof e.target !== 'string' || e.target === '' : e.target !== null) fail('bad link target');
   }
+}
+
+/** The reference loadBackupObject needs to read and verify pack `pack` of `backup`. */
+export function packRef(backup: string, catalog: Catalog, pack: number): StoredRef {
+  const info = catalog.packs[pack - 1];
+  if (!info) throw new IntegrityError(`unable to read pack ${pack} of backup '${backup}': the catalog lists ${catalog.packs.length} packs`);
+  return { key: packKey(backup, pack), sha256: info.sha256, size: info.size };
 }
 
 /** Where an entry goes in a restored cluster, relative to the data directory (tablespaces via pg_tblspc). */

@@ -1,0 +1,137 @@
+/**
+ * Writes a complete backup in the storage format (docs/storage-format.md, "Base backups") from
+ * entries given in memory, for unit tests of the readers (restore, list, verify, expire) that must
+ * not depend on the writer under test. Integration tests use backup-push against a real server.
+ */
+import { createHash } from 'node:crypto';
+import type { ArchiveContext } from '../../src/archive/context.js';
+import { encodeCatalog, type CatalogEntry, type Extent, type PackInfo } from '../../src/backup/catalog.js';
+import { catalogKey, manifestKey, packKey, recordKey, startedKey } from '../../src/backup/layout.js';
+import { storeBackupObject } from '../../src/backup/objects.js';
+import { BACKUP_FORMAT_VERSION, encodeRecord, newStartedRecord, type BackupRecord } from '../../src/backup/record.js';
+
+export interface FixtureFile {
+  readonly path: string;
+  readonly tablespace?: number | null;
+  readonly content?: Buffer;
+  readonly type?: 'file' | 'dir' | 'link';
+  readonly target?: string;
+  readonly mode?: number;
+  readonly mtime?: number;
+}
+
+export interface FixtureOptions {
+  readonly name: string;
+  readonly files: readonly FixtureFile[];
+  /** Pack size in original bytes: small values force files across packs. */
+  readonly packSize?: number;
+  readonly manifest?: Buffer | null;
+  readonly record?: Partial<BackupRecord>;
+  /** Write everything except backup.json (an unfinished backup). */
+  readonly incomplete?: boolean;
+}
+
+export async function writeFixtureBackup(ctx: ArchiveContext, opts: FixtureOptions): Promise<BackupRecord> {
+  const packSize = opts.packSize ?? 1 << 20;
+  const systemId = opts.record?.systemId ?? '7000000000000000001';
+  await ctx.storage.put(
+    startedKey(opts.name),
+    encodeRecord(
+      newStartedRecord({
+        name: opts.name,
+        type: 'full',
+        parent: null,
+        label: 'fixture',
+        startTime: new Date().toISOString(),
+        writer: 'fixture',
+      }),
+    ),
+  );
+  const entries: CatalogEntry[] = [];
+  let pack = 1;
+  let current: Buffer[] = [];
+  let currentLen = 0;
+  let storedBytes = 0;
+  let rawBytes = 0;
+  const packs: PackInfo[] = [];
+  const flush = async (): Promise<void> => {
+    if (currentLen === 0) return;
+    const stored = await storeBackupObject(ctx, packKey(opts.name, pack), Buffer.concat(current), systemId);
+    packs.push({ sha256: stored.ref.sha256, size: stored.ref.size });
+    storedBytes += stored.storedBytes;
+    pack++;
+    current = [];
+    currentLen = 0;
+  };
+  for (const f of opts.files) {
+    const type = f.type ?? 'file';
+    const content = type === 'file' ? (f.content ?? Buffer.alloc(0)) : Buffer.alloc(0);
+    const extents: Extent[] = [];
+    let off = 0;
+    while (off < content.length) {
+      const take = Math.min(content.length - off, packSize - currentLen);
+      extents.push([pack, currentLen, take]);
+      current.push(content.subarray(off, off + take));
+      currentLen += take;
+      off += take;
+      if (currentLen === packSize) await flush();
+    }
+    rawBytes += content.length;
+    entries.push({
+      type,
+      tablespace: f.tablespace ?? null,
+      path: f.path,
+      mode: f.mode ?? (type === 'dir' ? 0o700 : type === 'link' ? 0o777 : 0o600),
+      mtime: f.mtime ?? 1_760_000_000,
+      size: content.length,
+      sha256: type === 'file' ? createHash('sha256').update(content).digest('hex') : null,
+      target: type === 'link' ? (f.target ?? '/nonexistent') : null,
+      extents,
+    });
+  }
+  await flush();
+  const catalog = await storeBackupObject(ctx, catalogKey(opts.name), encodeCatalog(opts.name, { entries, packs }), systemId);
+  storedBytes += catalog.storedBytes;
+  let manifest = null;
+  if (opts.manifest) {
+    const m = await storeBackupObject(ctx, manifestKey(opts.name), opts.manifest, systemId);
+    storedBytes += m.storedBytes;
+    manifest = m.ref;
+  }
+  const label = entries.find((e) => e.path === 'backup_label');
+  const record: BackupRecord = {
+    format: BACKUP_FORMAT_VERSION,
+    name: opts.name,
+    type: 'full',
+    parent: null,
+    label: 'fixture',
+    systemId,
+    pgVersionNum: 170000,
+    walSegSize: 16 * 1024 * 1024,
+    startLsn: '0/2000028',
+    startTimeline: 1,
+    endLsn: '0/2000138',
+    endTimeline: 1,
+    checkpointLsn: '0/2000060',
+    startTime: '2026-12-01T10:00:00.000Z',
+    stopTime: '2026-12-01T10:00:05.000Z',
+    walFirst: '000000010000000000000002',
+    walLast: '000000010000000000000002',
+    tablespaces: [],
+    entries: entries.length,
+    files: entries.filter((e) => e.type === 'file').length,
+    rawBytes,
+    storedBytes,
+    packs: pack - 1,
+    catalog: catalog.ref,
+    manifest,
+    backupLabel: label ? (opts.files.find((f) => f.path === 'backup_label')?.content?.toString('utf8') ?? '') : '',
+    compression: `${ctx.compression.name}:${ctx.compression.level}`,
+    encryptionKeyId: ctx.encryption?.keyId ?? null,
+    writer: 'fixture',
+    host: 'fixture',
+    ...opts.record,
+  };
+  if (!opts.incomplete) await ctx.storage.put(recordKey(opts.name), encodeRecord(record), { ifAbsent: true });
+  return record;
+}
