@@ -193,7 +193,14 @@ async function identityForWrite(storage: Storage, action: string): Promise<Ident
       read.damaged.length > 0 ? { cause: read.damaged[0] } : {},
     );
   }
-  if (read.damaged.length > 0) throw read.damaged[0]!;
+  if (read.damaged.length > 0) {
+    const d = read.damaged[0]!;
+    throw new IntegrityError(
+      `unable to ${action}: archive identity '${d.key}' is damaged (${d.reason}) and the archive holds no WAL; nothing was written. ` +
+        `Run '${REBUILD_COMMAND}' to set it aside so the next push creates a new one`,
+      { cause: d },
+    );
+  }
   return read;
 }
 
