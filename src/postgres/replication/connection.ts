@@ -6,7 +6,7 @@
  */
 import pg from 'pg';
 import type { Logger } from '../../common/log.js';
-import { BackupError, ReplicationError, describeCause, isPgRefusal, sqlStateOf } from '../../common/errors.js';
+import { BackupError, ReplicationError, SqlState, describeCause, isPgRefusal, sqlStateOf } from '../../common/errors.js';
 import { isTransientNetworkCode } from '../../common/retry.js';
 import { formatLsn, parseLsn, type Lsn } from '../../segment/lsn.js';
 import { timeline as toTimeline, type Timeline } from '../../segment/timeline.js';
@@ -84,11 +84,15 @@ export class ReplicationConnection {
       await client.connect();
     } catch (err) {
       await client.end().catch(() => undefined);
-      throw new ReplicationError(`unable to connect for replication to ${info.description}: ${describeCause(err)}`, {
+      const state = sqlStateOf(err);
+      // The server's own text differs by major ("must be superuser or replication role to start
+      // walsender", 16+: "permission denied to start WAL sender"); say what fixes it.
+      const hint = state === SqlState.insufficientPrivilege ? ' (the role needs the REPLICATION attribute)' : '';
+      throw new ReplicationError(`unable to connect for replication to ${info.description}: ${describeCause(err)}${hint}`, {
         cause: err,
         // Authentication and privilege failures need the operator; anything else (refused,
         // too many connections, starting up) may pass by itself.
-        retryable: !isPgRefusal(sqlStateOf(err)),
+        retryable: !isPgRefusal(state),
       });
     }
     return new ReplicationConnection(client, log, info);

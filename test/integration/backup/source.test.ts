@@ -190,9 +190,32 @@ describe.each(majors)('PostgreSQL %i: readBaseBackup', (major) => {
     );
     expect(err).toBeInstanceOf(ReplicationError);
     const e = err as ReplicationError;
-    expect(e.message).toMatch(/^unable to connect for replication to .*: must be superuser or replication role to start walsender$/);
+    expect(e.message).toMatch(
+      /^unable to connect for replication to .* as no_repl: .*(must be superuser or replication role to start walsender|permission denied to start WAL sender) \(the role needs the REPLICATION attribute\)$/,
+    );
     expect(e.message).not.toContain('\n');
     expect(e.retryable).toBe(false);
+  });
+
+  it('fails with a one-line retryable error when max_wal_senders is exhausted', async () => {
+    const [row] = await h.cluster.query<{ n: string }>("SELECT current_setting('max_wal_senders') AS n");
+    const held: ReplicationConnection[] = [];
+    try {
+      for (let i = 0; i < Number(row!.n); i++) held.push(await ReplicationConnection.connect(h.cluster.conninfo(), log));
+      const err = await ReplicationConnection.connect(h.cluster.conninfo(), log).then(
+        async (conn) => {
+          held.push(conn);
+          return undefined;
+        },
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(ReplicationError);
+      const e = err as ReplicationError;
+      expect(e.message).toMatch(/^unable to connect for replication to .*: .*exceeds "?max_wal_senders"? \(currently \d+\)$/);
+      expect(e.retryable).toBe(true);
+    } finally {
+      await Promise.all(held.map((c) => c.close()));
+    }
   });
 
   it('fails naming the file when a data page checksum is wrong, after all data arrived', async () => {
