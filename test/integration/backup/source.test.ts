@@ -179,6 +179,31 @@ describe.each(majors)('PostgreSQL %i: readBaseBackup', (major) => {
     expect(last).toBeGreaterThanOrEqual(dataBytes);
   });
 
+  it('drops the connection when the sink fails, and the server ends its side of the backup', async () => {
+    const boom = new Error('sink full');
+    class FailingSink extends CollectingSink {
+      private n = 0;
+      override data(chunk: Buffer): Promise<void> {
+        if (++this.n === 20) return Promise.reject(boom);
+        return super.data(chunk);
+      }
+    }
+    const conn = await ReplicationConnection.connect(h.cluster.conninfo(), log);
+    try {
+      const err = await readBaseBackup(conn, { label: 'aborted', checkpoint: 'fast' }, new FailingSink(), log).catch((e: unknown) => e);
+      expect(err).toBe(boom);
+    } finally {
+      await conn.close();
+    }
+    // The walsender notices the dropped connection and aborts the backup.
+    for (let i = 0; ; i++) {
+      const [row] = await h.cluster.query<{ n: string }>('SELECT count(*)::text AS n FROM pg_stat_progress_basebackup');
+      if (row!.n === '0') break;
+      if (i > 300) throw new Error('the server still runs the aborted base backup');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+
   it('fails with a one-line error for a role without REPLICATION', async () => {
     await h.cluster.query('CREATE ROLE no_repl LOGIN');
     const err = await ReplicationConnection.connect(h.cluster.conninfo({ user: 'no_repl' }), log).then(
