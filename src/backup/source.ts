@@ -160,7 +160,11 @@ export class BackupStreamReader {
         if (this.inManifest) throw this.fail(`archive '${msg.name}' after the manifest`);
         this.endArchive();
         const oid = tablespaceOfArchive(msg.name);
-        if (!this.tablespaces.some((t) => t.oid === oid)) throw this.fail(`archive '${msg.name}' is not in the tablespace list`);
+        const row = this.tablespaces.find((t) => t.oid === oid);
+        if (!row) throw this.fail(`archive '${msg.name}' is not in the tablespace list`);
+        if (msg.tablespacePath !== (row.location ?? '')) {
+          throw this.fail(`archive '${msg.name}' is for '${msg.tablespacePath}', the tablespace list says '${row.location ?? ''}'`);
+        }
         this.openArchive(oid, true);
         return;
       }

@@ -138,6 +138,10 @@ describe('BackupStreamReader, PostgreSQL 15+ typed stream', () => {
     const head = stream.slice(0, 3);
     expect(await failure(true, [...head, typed('d', tsTar)])).toMatch(/^unable to take base backup 'lbl': data before the first archive$/);
     expect(await failure(true, [...head, archive('16386.tar')])).toMatch(/archive '16386.tar' is not in the tablespace list/);
+    expect(await failure(true, [...head, archive('16385.tar', '/elsewhere')])).toMatch(
+      /archive '16385.tar' is for '\/elsewhere', the tablespace list says '\/srv\/ts'/,
+    );
+    expect(await failure(true, [...head, archive('base.tar', '/x')])).toMatch(/the tablespace list says ''/);
     expect(await failure(true, [...head, archive('base.tar'), typed('d', TERMINATOR), archive('base.tar')])).toMatch(
       /archive base.tar sent twice/,
     );
