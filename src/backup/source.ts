@@ -10,7 +10,7 @@
  * terminator and without a name, then one CopyOut with the manifest; progress = bytes received.
  */
 import type { Logger } from '../common/log.js';
-import { ReplicationError } from '../common/errors.js';
+import { AbortedError, ReplicationError } from '../common/errors.js';
 import { formatLsn } from '../segment/lsn.js';
 import type { BaseBackupEvent, ReplicationConnection } from '../postgres/replication/connection.js';
 import {
@@ -31,6 +31,8 @@ export interface ReadBaseBackupOptions {
   readonly checkpoint: 'fast' | 'spread';
   /** Server-side rate limit in kB/s (32..1048576); omitted = unlimited. */
   readonly maxRateKbps?: number;
+  /** Aborting drops the connection at once (also while the server waits for its checkpoint). */
+  readonly signal?: AbortSignal;
 }
 
 export interface BaseBackupResult extends BackupEnd {
@@ -50,7 +52,21 @@ export async function readBaseBackup(
   const command = baseBackupCommand({ ...options, serverVersionNum });
   const reader = new BackupStreamReader(sink, options.label, serverVersionNum >= NEW_PROTOCOL_VERSION_NUM);
   log.info({ serverVersionNum, checkpoint: options.checkpoint }, 'base backup requested (waits for the checkpoint)');
-  await conn.baseBackup(command, options.label, (ev) => reader.handle(ev));
+  const { signal } = options;
+  const aborted = (): AbortedError => new AbortedError(`unable to take base backup '${options.label}': aborted`);
+  if (signal?.aborted) throw aborted();
+  // The server aborts the backup itself when the connection goes away.
+  const onAbort = (): void => conn.destroy();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    await conn.baseBackup(command, options.label, (ev) => reader.handle(ev));
+  } catch (err) {
+    if (signal?.aborted) throw aborted();
+    throw err;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+  if (signal?.aborted) throw aborted();
   const end = reader.finish();
   await sink.end(end);
   log.info({ lsn: formatLsn(end.endLsn), timeline: end.endTimeline, manifestBytes: reader.manifestBytes }, 'base backup received');
@@ -144,7 +160,11 @@ export class BackupStreamReader {
         if (this.inManifest) throw this.fail(`archive '${msg.name}' after the manifest`);
         this.endArchive();
         const oid = tablespaceOfArchive(msg.name);
-        if (!this.tablespaces.some((t) => t.oid === oid)) throw this.fail(`archive '${msg.name}' is not in the tablespace list`);
+        const row = this.tablespaces.find((t) => t.oid === oid);
+        if (!row) throw this.fail(`archive '${msg.name}' is not in the tablespace list`);
+        if (msg.tablespacePath !== (row.location ?? '')) {
+          throw this.fail(`archive '${msg.name}' is for '${msg.tablespacePath}', the tablespace list says '${row.location ?? ''}'`);
+        }
         this.openArchive(oid, true);
         return;
       }

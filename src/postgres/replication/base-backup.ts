@@ -191,11 +191,14 @@ export function parseTablespaceResult(rs: ResultSet): TablespaceResultRow[] {
  * Files named by page-checksum WARNINGs (`checksum verification failed in file "./base/1/2",
  * block 3: ...` and `file "./base/1/2" has a total of 7 checksum verification failures`), in order,
  * once each. The name is taken from the first double-quoted part so that translated messages
- * (lc_messages) still name the file; a WARNING without one is quoted whole.
+ * (lc_messages) still name the file; a WARNING without one is quoted whole. Without any English
+ * checksum WARNING, every WARNING counts (better one name too many than none).
  */
 export function checksumFailureFiles(warnings: readonly string[]): string[] {
+  // Other WARNINGs ("skipping special file ...") name files too; English ones are told apart.
+  const about = warnings.filter((w) => /checksum/i.test(w));
   const files: string[] = [];
-  for (const w of warnings) {
+  for (const w of about.length > 0 ? about : warnings) {
     const name = /"([^"]+)"/.exec(w)?.[1] ?? w;
     const clean = name.startsWith('./') ? name.slice(2) : name;
     if (!files.includes(clean)) files.push(clean);

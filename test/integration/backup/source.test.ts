@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { supportedMajors, useCluster } from '../../support/cluster.js';
 import { silentLogger } from '../../../src/common/log.js';
-import { BackupError, ReplicationError } from '../../../src/common/errors.js';
+import { AbortedError, BackupError, ReplicationError } from '../../../src/common/errors.js';
 import { ReplicationConnection } from '../../../src/postgres/replication/connection.js';
 import { readBaseBackup } from '../../../src/backup/source.js';
 import type { BackupEnd, BackupEntrySink, BackupStart, EntryHeader } from '../../../src/backup/entry-sink.js';
@@ -32,6 +32,7 @@ class CollectingSink implements BackupEntrySink {
   entries: Received[] = [];
   manifestChunks: Buffer[] = [];
   progressValues: number[] = [];
+  backupLabel = '';
   private hash: ReturnType<typeof createHash> | undefined;
   private current: Received | undefined;
   private pending = false;
@@ -62,6 +63,8 @@ class CollectingSink implements BackupEntrySink {
   data(chunk: Buffer): Promise<void> {
     // Hash synchronously: the chunk is only valid during the call.
     this.hash!.update(chunk);
+    if (this.current!.header.path === 'backup_label' && this.current!.header.tablespace === null)
+      this.backupLabel += chunk.toString('utf8');
     this.current!.bytes! += chunk.length;
     return this.guard(() => undefined);
   }
@@ -136,6 +139,9 @@ describe.each(majors)('PostgreSQL %i: readBaseBackup', (major) => {
     expect(base[0]!.header.path).toBe('backup_label');
     expect(base[base.length - 1]!.header.path).toBe('global/pg_control');
     expect(base[0]!.header.type).toBe('file');
+    // The label survives quoting; no WAL waiting was asked for.
+    expect(sink.backupLabel).toMatch(/^START WAL LOCATION: /);
+    expect(sink.backupLabel).toContain("\nLABEL: walvault 'test'\n");
     // Tablespaces come first, the data directory last (header order).
     expect(sink.entries[0]!.header.tablespace).toBe(tablespaceOid);
     expect(base.find((e) => e.header.path === 'pg_wal')?.header).toMatchObject({ type: 'dir', size: 0, target: null });
@@ -177,6 +183,59 @@ describe.each(majors)('PostgreSQL %i: readBaseBackup', (major) => {
     expect([...sink.progressValues].sort((a, b) => a - b)).toEqual(sink.progressValues);
     const dataBytes = [...files.values()].reduce((s, e) => s + e.bytes!, 0);
     expect(last).toBeGreaterThanOrEqual(dataBytes);
+  });
+
+  it('drops the connection when the sink fails, and the server ends its side of the backup', async () => {
+    const boom = new Error('sink full');
+    class FailingSink extends CollectingSink {
+      private n = 0;
+      override data(chunk: Buffer): Promise<void> {
+        if (++this.n === 20) return Promise.reject(boom);
+        return super.data(chunk);
+      }
+    }
+    const conn = await ReplicationConnection.connect(h.cluster.conninfo(), log);
+    try {
+      const err = await readBaseBackup(conn, { label: 'aborted', checkpoint: 'fast' }, new FailingSink(), log).catch((e: unknown) => e);
+      expect(err).toBe(boom);
+    } finally {
+      await conn.close();
+    }
+    // The walsender notices the dropped connection and aborts the backup.
+    for (let i = 0; ; i++) {
+      const [row] = await h.cluster.query<{ n: string }>('SELECT count(*)::text AS n FROM pg_stat_progress_basebackup');
+      if (row!.n === '0') break;
+      if (i > 300) throw new Error('the server still runs the aborted base backup');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+
+  it('takes a spread-checkpoint backup with a rate limit, and aborts through the signal', async () => {
+    const conn = await ReplicationConnection.connect(h.cluster.conninfo(), log);
+    try {
+      const sink = new CollectingSink();
+      await readBaseBackup(conn, { label: 'spread', checkpoint: 'spread', maxRateKbps: 1_048_576 }, sink, log);
+      expect(sink.backupLabel).toContain('\nLABEL: spread\n');
+    } finally {
+      await conn.close();
+    }
+    const conn2 = await ReplicationConnection.connect(h.cluster.conninfo(), log);
+    const ac = new AbortController();
+    class AbortingSink extends CollectingSink {
+      override entry(header: EntryHeader): Promise<void> {
+        if (this.entries.length === 5) ac.abort();
+        return super.entry(header);
+      }
+    }
+    try {
+      const err = await readBaseBackup(conn2, { label: 'stop', checkpoint: 'fast', signal: ac.signal }, new AbortingSink(), log).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(AbortedError);
+      expect((err as Error).message).toBe("unable to take base backup 'stop': aborted");
+    } finally {
+      await conn2.close();
+    }
   });
 
   it('fails with a one-line error for a role without REPLICATION', async () => {

@@ -204,13 +204,20 @@ describe('checksumFailureFiles', () => {
       'checksum verification failed in file "./base/5/16384", block 1: calculated 1111 but expected 2222',
       'file "./base/5/16384" has a total of 2 checksum verification failures',
       'checksum verification failed in file "pg_tblspc/16385/PG_15_202209061/5/16390", block 3: calculated 1 but expected 2',
-      'a warning without a quoted name',
+      'a checksum warning without a quoted name',
     ];
     expect(checksumFailureFiles(warnings)).toEqual([
       'base/5/16384',
       'pg_tblspc/16385/PG_15_202209061/5/16390',
-      'a warning without a quoted name',
+      'a checksum warning without a quoted name',
     ]);
     expect(checksumFailureFiles([])).toEqual([]);
+  });
+
+  it('ignores other WARNINGs when checksum ones are there, and keeps translated ones', () => {
+    expect(checksumFailureFiles(['skipping special file "./sock"', 'checksum verification failed in file "./base/1/2", block 0'])).toEqual([
+      'base/1/2',
+    ]);
+    expect(checksumFailureFiles(['Prüfsummenüberprüfung fehlgeschlagen in Datei "./base/1/2", Block 0'])).toEqual(['base/1/2']);
   });
 });
