@@ -51,14 +51,5 @@ export async function* listCatalog(storage: Storage, segSize: number, opts: { ti
   }
 }
 
-/** The full segment that reaches furthest in WAL (highest segment number, then timeline), if any. */
-export async function lastArchivedSegment(storage: Storage, segSize: number): Promise<SegmentName | undefined> {
-  let best: SegmentName | undefined;
-  for await (const e of listCatalog(storage, segSize)) {
-    if (e.kind !== 'segment' || e.segno === undefined) continue;
-    if (!best || e.segno > best.segno || (e.segno === best.segno && e.timeline > best.timeline)) {
-      best = SegmentName.of(e.timeline, e.segno, segSize);
-    }
-  }
-  return best;
-}
+// Kept here for callers that found it beside listCatalog; it no longer lists the whole archive.
+export { lastArchivedSegment } from './newest.js';
