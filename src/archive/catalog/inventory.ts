@@ -29,10 +29,10 @@ export function compareEntries(a: CatalogEntry, b: CatalogEntry): number {
 }
 
 /**
- * Reads the identity and lists the archive. NotFoundError when the archive has no identity and no
- * WAL (nothing was ever archived there); IntegrityError when it has WAL but no identity.
+ * Reads the identity. NotFoundError when the archive has no identity and no WAL (nothing was ever
+ * archived there); IntegrityError when it has WAL but no identity.
  */
-export async function loadInventory(ctx: ArchiveContext, opts: { timeline?: number } = {}): Promise<Inventory> {
+export async function loadArchiveIdentity(ctx: ArchiveContext): Promise<ArchiveIdentity> {
   const identity = await readIdentity(ctx.storage);
   if (!identity) {
     for (const prefix of [WAL_PREFIX, HISTORY_PREFIX]) {
@@ -45,6 +45,15 @@ export async function loadInventory(ctx: ArchiveContext, opts: { timeline?: numb
     throw new NotFoundError(`unable to read archive '${ctx.storage.description}': it is empty (nothing was archived there yet)`);
   }
   ctx.identity = identity;
+  return identity;
+}
+
+/**
+ * Reads the identity and lists the whole archive into memory, sorted (see loadArchiveIdentity for
+ * the errors). The operator commands that only aggregate stream listCatalog instead.
+ */
+export async function loadInventory(ctx: ArchiveContext, opts: { timeline?: number } = {}): Promise<Inventory> {
+  const identity = await loadArchiveIdentity(ctx);
   const entries: CatalogEntry[] = [];
   for await (const e of listCatalog(ctx.storage, identity.walSegSize, opts)) entries.push(e);
   entries.sort(compareEntries);
