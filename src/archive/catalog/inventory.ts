@@ -3,7 +3,7 @@
  * sorted here (some S3-compatible services do not list in byte order), plus the decoded history
  * files, which are the only objects read in full to answer "which timeline came from where".
  */
-import { listCatalog, type CatalogEntry } from './listing.js';
+import { compareEntries, listCatalog, type CatalogEntry } from './listing.js';
 import type { ArchiveContext } from '../context.js';
 import { restoreFile } from '../../restore/fetch.js';
 import { readIdentity, type ArchiveIdentity } from '../identity.js';
@@ -19,14 +19,8 @@ export interface Inventory {
   readonly entries: readonly CatalogEntry[];
 }
 
-export function compareEntries(a: CatalogEntry, b: CatalogEntry): number {
-  if (a.timeline !== b.timeline) return a.timeline - b.timeline;
-  const sa = a.segno ?? -1n;
-  const sb = b.segno ?? -1n;
-  if (sa !== sb) return sa < sb ? -1 : 1;
-  if (a.fileName !== b.fileName) return a.fileName < b.fileName ? -1 : 1;
-  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
-}
+// Moved beside listCatalog so pure modules can sort entries without this module's I/O imports.
+export { compareEntries } from './listing.js';
 
 /**
  * Reads the identity. NotFoundError when the archive has no identity and no WAL (nothing was ever
