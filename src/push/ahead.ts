@@ -28,6 +28,8 @@ export interface AheadOptions {
   readonly onError?: (name: string, err: unknown) => void;
   /** How long a failed file waits before the next attempt (the growing window of the policy). */
   readonly retry?: RetryPolicy;
+  /** A file the wal-push that started this run uploads itself: skipped while it is `.ready`. */
+  readonly exclude?: string;
 }
 
 /** A file whose upload failed: tried again once `retryAt` has passed, so an outage is not forever. */
@@ -62,7 +64,7 @@ export async function runAhead(ctx: ArchiveContext, opts: AheadOptions): Promise
   const failed = new Map<string, FailedFile>();
   // Archived by this run and still `.ready`: the launcher consumes our marker and exits 0 before
   // PostgreSQL renames `.ready` to `.done`, so without this set the next poll would push it again.
-  const archivedHere = new Set<string>();
+  const archivedHere = new Set<string>(opts.exclude !== undefined ? [opts.exclude] : []);
   const retry = opts.retry ?? DEFAULT_RETRY_POLICY;
   const summary: AheadSummary = { archived: 0, failed: 0 };
   let started = 0;
