@@ -5,13 +5,15 @@
  * parallel uploads instead of one process start per segment. It never touches archive_status: the
  * markers live in the state directory, and PostgreSQL still calls archive_command for every file.
  */
-import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import PQueue from 'p-queue';
 import { DEFAULT_RETRY_POLICY, backoffDelayMs, sleep, type RetryPolicy } from '../common/retry.js';
 import { pushFile, type PushResult } from '../archive/push.js';
 import type { ArchiveContext } from '../archive/context.js';
 import { hasMarker, sweepMarkers, writeMarker } from './markers.js';
+import { readyFiles } from './ready.js';
+
+export { readyFiles };
 
 export interface AheadOptions {
   readonly walDir: string;
@@ -41,20 +43,6 @@ interface FailedFile {
 export interface AheadSummary {
   archived: number;
   failed: number;
-}
-
-/** Names of `.ready` files, oldest first (WAL file names sort in WAL order). */
-export async function readyFiles(walDir: string): Promise<string[]> {
-  let entries: string[];
-  try {
-    entries = await readdir(join(walDir, 'archive_status'));
-  } catch {
-    return [];
-  }
-  return entries
-    .filter((n) => n.endsWith('.ready'))
-    .map((n) => n.slice(0, -'.ready'.length))
-    .sort();
 }
 
 export async function runAhead(ctx: ArchiveContext, opts: AheadOptions): Promise<AheadSummary> {

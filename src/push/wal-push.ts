@@ -11,7 +11,8 @@ import { lockHolderAlive, tryLock } from '../common/pid-lock.js';
 import type { Config } from '../config/load.js';
 import { openArchive } from '../archive/open.js';
 import { pushFile } from '../archive/push.js';
-import { readyFiles, runAhead, type AheadSummary } from './ahead.js';
+import type { AheadSummary } from './ahead.js';
+import { readyFiles } from './ready.js';
 import { consumeMarker, waitForMarker } from './markers.js';
 import { stateDirFor, stateDirForWalPath } from './state-dir.js';
 
@@ -83,6 +84,7 @@ export async function runDetachedAhead(
   const release = tryLock(aheadLock(stateDir));
   if (!release) return undefined;
   try {
+    const { runAhead } = await import('./ahead.js');
     const archive = await openArchive(config, log, signal);
     try {
       return await runAhead(archive, {

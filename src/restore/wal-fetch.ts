@@ -51,7 +51,7 @@ export async function walFetch(
   const dest = resolve(path);
   const stateDir = pgdata === undefined ? undefined : stateDirForWalPath(path);
   const prefetching = stateDir !== undefined && kind === 'segment' && config['fetch-prefetch'] > 0;
-  const { setCursor, takePrefetched } = await import('./prefetch.js');
+  const { setCursor, takePrefetched } = await import('./prefetch-dir.js');
   if (prefetching && (await takePrefetched(stateDir, name, dest))) {
     log.info({ segment: name }, 'restored from prefetch');
     return { how: 'prefetch' };

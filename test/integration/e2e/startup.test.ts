@@ -51,7 +51,7 @@ describe('start-up', () => {
     expect(ours.filter((m) => m.startsWith('cli/commands/'))).toEqual(['cli/commands/index.js']);
   });
 
-  it('wal-push loads its own command only, and neither the S3 SDK nor pg nor metrics', async () => {
+  it('wal-push loads its own command only, and neither the S3 SDK nor pg nor metrics nor a queue library', async () => {
     const archive = join(dir, 'archive');
     rmSync(archive, { recursive: true, force: true });
     await import('node:fs/promises').then((fs) => fs.mkdir(archive));
@@ -66,10 +66,10 @@ describe('start-up', () => {
     expect(ours.filter((m) => m.startsWith('cli/commands/')).sort()).toEqual(['cli/commands/index.js', 'cli/commands/wal-push.js']);
     expect(ours.filter((m) => /^(ops|daemon|walstream|backup|restore|postgres\/replication)\//.test(m))).toEqual([]);
     expect(ours).not.toContain('storage/s3.js');
-    for (const p of ['@aws-sdk/client-s3', 'pg', 'prom-client', 'lz4-napi']) expect(packages).not.toContain(p);
+    for (const p of ['@aws-sdk/client-s3', 'pg', 'prom-client', 'lz4-napi', 'p-queue']) expect(packages).not.toContain(p);
   });
 
-  it('wal-fetch loads its own command only, and neither the S3 SDK nor pg nor metrics', async () => {
+  it('wal-fetch loads its own command only, and neither the S3 SDK nor pg nor metrics nor a queue library', async () => {
     const archive = join(dir, 'archive');
     const { res, ours, packages } = await traced('wal-fetch', ['000000010000000000000008', join(dir, 'restored')], {
       WALVAULT_ARCHIVE: `file://${archive}`,
@@ -81,6 +81,6 @@ describe('start-up', () => {
     expect(ours.filter((m) => m.startsWith('cli/commands/')).sort()).toEqual(['cli/commands/index.js', 'cli/commands/wal-fetch.js']);
     expect(ours.filter((m) => /^(ops|daemon|walstream|backup|postgres\/replication)\/|^push\/(?!state-dir)/.test(m))).toEqual([]);
     expect(ours).not.toContain('storage/s3.js');
-    for (const p of ['@aws-sdk/client-s3', 'pg', 'prom-client', 'lz4-napi']) expect(packages).not.toContain(p);
+    for (const p of ['@aws-sdk/client-s3', 'pg', 'prom-client', 'lz4-napi', 'p-queue']) expect(packages).not.toContain(p);
   });
 });
