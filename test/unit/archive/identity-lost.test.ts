@@ -206,7 +206,7 @@ describe.each(DRIVERS)('%s storage', (driver) => {
       const report = await rebuildIdentity(makeCtx(storage));
       expect(report.identity).toMatchObject({ systemId: OURS.systemId, pgMajor: 15, walSegSize: OURS.walSegSize, formatVersion: 1 });
       // The creation time is the oldest object's: no later than the original record's.
-      expect(report.identity.createdAt <= before.identity.createdAt).toBe(true);
+      expect(report.identity!.createdAt <= before.identity.createdAt).toBe(true);
       expect(report.decoded).toMatch(/^wal\/00000001\/0000000100000000\/00000001000000000000000[78]-/);
       expect((await storage.getBuffer(IDENTITY_KEY)).equals(await storage.getBuffer(IDENTITY_COPY_KEY))).toBe(true);
       expect(await readIdentity(storage)).toEqual(report.identity);

@@ -29,6 +29,7 @@ describe('renderVerify', () => {
     segments: 12,
     objects: 14,
     bytesRead: 2048,
+    fromRecord: 0,
     problems: [],
     notes: [],
     durationMs: 1500,
