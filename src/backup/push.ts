@@ -13,7 +13,7 @@
 import { hostname } from 'node:os';
 import type { ArchiveContext } from '../archive/context.js';
 import { WRITER } from '../archive/context.js';
-import { describeCause } from '../common/errors.js';
+import { ConfigError, describeCause } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { ReplicationConnection } from '../postgres/replication/connection.js';
 import { parseTimelineHistory } from '../segment/history.js';
@@ -27,22 +27,35 @@ import { WalSwitcher, checkArchiveFor, identifyServer, type ServerIdentity } fro
 import { BACKUP_FORMAT_VERSION, HEARTBEAT_INTERVAL_MS, encodeRecord, type BackupRecord } from './record.js';
 import { neededWal, waitForWal } from './wal-wait.js';
 
-/** What the BASE_BACKUP reader (source.ts) is asked for. */
+/** What the BASE_BACKUP reader (source.ts, readBaseBackup) is asked for. */
 export interface BaseBackupRequest {
   readonly label: string;
   readonly checkpoint: 'fast' | 'spread';
-  /** Bytes per second, or undefined for no limit. */
-  readonly maxRate: number | undefined;
-  readonly serverVersionNum: number;
+  /** Server-side rate limit in kB/s (32..1048576); omitted = unlimited. */
+  readonly maxRateKbps?: number;
 }
 
-/** Runs BASE_BACKUP on `conn` and feeds the sink; rejects on any server or sink failure. */
+/** Runs BASE_BACKUP on `conn` and feeds the sink (through end()); rejects on any server or sink failure. */
 export type BaseBackupReader = (
   conn: ReplicationConnection,
   request: BaseBackupRequest,
   sink: BackupEntrySink,
   log: Logger,
-) => Promise<void>;
+) => Promise<unknown>;
+
+/** The server's MAX_RATE bounds, in kB/s. */
+export const MAX_RATE_MIN_KBPS = 32;
+export const MAX_RATE_MAX_KBPS = 1_048_576;
+
+/** `backup-max-rate` (bytes per second) as the server's kB/s, or a configuration error outside its range. */
+export function maxRateKbps(bytesPerSecond: number | undefined): number | undefined {
+  if (bytesPerSecond === undefined) return undefined;
+  const kbps = Math.floor(bytesPerSecond / 1024);
+  if (kbps < MAX_RATE_MIN_KBPS || kbps > MAX_RATE_MAX_KBPS) {
+    throw new ConfigError(`unable to use backup-max-rate '${bytesPerSecond}': the server accepts 32kB to 1GB per second`);
+  }
+  return kbps;
+}
 
 export interface PushOptions {
   readonly conninfo: string | undefined;
@@ -72,6 +85,7 @@ export interface PushResult {
 
 export async function backupPush(ctx: ArchiveContext, reader: BaseBackupReader, opts: PushOptions, log: Logger): Promise<PushResult> {
   const t0 = Date.now();
+  const rate = maxRateKbps(opts.maxRate);
   const removed = await removeLeftovers(ctx, await findLeftovers(ctx, { abandonedAfterMs: opts.abandonedAfterMs }), log);
   const conn = await ReplicationConnection.connect(opts.conninfo, log, 'walvault backup-push');
   try {
@@ -131,7 +145,7 @@ export async function backupPush(ctx: ArchiveContext, reader: BaseBackupReader, 
       };
       await reader(
         conn,
-        { label: labelOf(name), checkpoint: opts.checkpoint, maxRate: opts.maxRate, serverVersionNum: server.pgVersionNum },
+        { label: labelOf(name), checkpoint: opts.checkpoint, ...(rate !== undefined ? { maxRateKbps: rate } : {}) },
         sink,
         blog,
       );
