@@ -89,6 +89,12 @@ export class BackupPacker implements BackupEntrySink {
   private inFlight = 0;
   private failure: unknown;
   private waiters: (() => void)[] = [];
+  /**
+   * Pack buffers whose upload finished, reused for the next packs: a fresh 8 MiB buffer per pack
+   * costs page faults and zeroing in the kernel and leaves the GC with external memory to chase
+   * (measured: more CPU than the copy itself, and a higher peak RSS).
+   */
+  private readonly spare: Buffer[] = [];
   private result: PackedBackup | undefined;
   /** Largest sealed-pack bytes in flight seen (tests check the bound). */
   maxInFlightSeen = 0;
@@ -238,7 +244,8 @@ export class BackupPacker implements BackupEntrySink {
     this.inFlight += bytes.length;
     this.maxInFlightSeen = Math.max(this.maxInFlightSeen, this.inFlight);
     this.packNo++;
-    this.current = Buffer.allocUnsafe(this.packSize);
+    const full = this.current;
+    this.current = this.spare.pop() ?? Buffer.allocUnsafe(this.packSize);
     this.currentLen = 0;
     void this.queue
       .add(async () => {
@@ -252,6 +259,8 @@ export class BackupPacker implements BackupEntrySink {
       })
       .finally(() => {
         this.inFlight -= bytes.length;
+        // storeBackupObject keeps no reference to the bytes once it has returned.
+        this.spare.push(full);
         const waiting = this.waiters;
         this.waiters = [];
         for (const w of waiting) w();
