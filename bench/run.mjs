@@ -25,9 +25,10 @@ import { benchRestore } from './scenarios/restore.mjs';
 import { benchStream } from './scenarios/stream.mjs';
 import { benchCodecs } from './scenarios/codecs.mjs';
 import { profilePush, profileStream } from './scenarios/profile.mjs';
+import { benchBackup } from './scenarios/backup.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const ALL = ['push', 'backlog', 'restore', 'stream', 'codecs', 'profile'];
+const ALL = ['push', 'backlog', 'restore', 'stream', 'codecs', 'profile', 'backup'];
 
 function parseArgs(argv) {
   const quick = argv.includes('--quick');
@@ -51,6 +52,7 @@ function parseArgs(argv) {
     profileStreamMb: num('BENCH_PROFILE_STREAM_MB', 128, 64),
     settleMs: num('BENCH_SETTLE_MS', 3000, 500),
     backlogCompression: process.env.BENCH_BACKLOG_COMPRESSION ?? 'zstd:3',
+    backupScale: num('BENCH_BACKUP_SCALE', 150, 10),
   };
 }
 
@@ -208,6 +210,11 @@ async function main() {
     if (opts.scenarios.includes('codecs')) {
       B.begin('5 codecs', { reps: opts.codecReps });
       results.codecs = await benchCodecs(B, { reps: opts.codecReps });
+      B.end();
+    }
+    if (opts.scenarios.includes('backup')) {
+      B.begin('6 backup', { scale: opts.backupScale });
+      results.backup = await benchBackup(B, PgCluster, { scale: opts.backupScale });
       B.end();
     }
   } catch (err) {
