@@ -26,9 +26,10 @@ import { benchStream } from './scenarios/stream.mjs';
 import { benchCodecs } from './scenarios/codecs.mjs';
 import { profilePush, profileStream } from './scenarios/profile.mjs';
 import { benchScale } from './scenarios/scale.mjs';
+import { benchBackup } from './scenarios/backup.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const ALL = ['push', 'backlog', 'restore', 'stream', 'codecs', 'profile', 'scale'];
+const ALL = ['push', 'backlog', 'restore', 'stream', 'codecs', 'profile', 'scale', 'backup'];
 
 function parseArgs(argv) {
   const quick = argv.includes('--quick');
@@ -54,6 +55,7 @@ function parseArgs(argv) {
     backlogCompression: process.env.BENCH_BACKLOG_COMPRESSION ?? 'zstd:3',
     scaleObjects: num('BENCH_SCALE_OBJECTS', 200_000, 5_000),
     scaleS3Objects: num('BENCH_SCALE_S3_OBJECTS', 20_000, 2_000),
+    backupScale: num('BENCH_BACKUP_SCALE', 150, 10),
   };
 }
 
@@ -219,6 +221,11 @@ async function main() {
     if (opts.scenarios.includes('scale')) {
       B.begin('6 scale', { objects: opts.scaleObjects, s3Objects: opts.scaleS3Objects });
       results.scale = await benchScale(B, PgCluster, { objects: opts.scaleObjects, s3Objects: opts.scaleS3Objects });
+      B.end();
+    }
+    if (opts.scenarios.includes('backup')) {
+      B.begin('7 backup', { scale: opts.backupScale });
+      results.backup = await benchBackup(B, PgCluster, { scale: opts.backupScale });
       B.end();
     }
   } catch (err) {

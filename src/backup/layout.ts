@@ -4,7 +4,7 @@
  *   backups/<name>/started.json     written first, create-only: claims the name, says who runs it
  *   backups/<name>/heartbeat.json   rewritten while backup-push runs: tells running from abandoned
  *   backups/<name>/failed.json      written when backup-push fails with an error it could report
- *   backups/<name>/packs/<NNNNNN>   walvault objects (kind 'backup'): file contents, bundled and chunked
+ *   backups/<name>/packs/<NNNNNNNNN> walvault objects (kind 'backup'): file contents, bundled and chunked
  *   backups/<name>/catalog          walvault object: every file, directory and link, and where its bytes are
  *   backups/<name>/backup_manifest  walvault object: PostgreSQL's own backup_manifest, byte for byte
  *   backups/<name>/backup.json      the completion record, written LAST and create-only: the backup

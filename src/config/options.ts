@@ -22,7 +22,7 @@ export interface OptionDef {
   readonly example?: string;
 }
 
-export type OptionGroup = 'general' | 'storage' | 's3' | 'archive' | 'push' | 'fetch' | 'stream' | 'observability';
+export type OptionGroup = 'general' | 'storage' | 's3' | 'archive' | 'push' | 'fetch' | 'stream' | 'backup' | 'observability';
 
 export const GROUP_TITLES: Record<OptionGroup, string> = {
   general: 'General',
@@ -32,6 +32,7 @@ export const GROUP_TITLES: Record<OptionGroup, string> = {
   push: 'wal-push (archive_command)',
   fetch: 'wal-fetch (restore_command)',
   stream: 'Streaming agent (walvault stream)',
+  backup: 'Base backups (walvault backup-push)',
   observability: 'Logging and metrics',
 };
 
@@ -318,6 +319,75 @@ export const OPTIONS = [
     doc:
       'Finished segments waiting for upload before the agent stops reading from the server ' +
       '(the slot then holds the WAL on the server until storage catches up).',
+  },
+  // ---- backup (walvault backup-push) ----
+  {
+    name: 'backup-checkpoint',
+    env: 'WALVAULT_BACKUP_CHECKPOINT',
+    type: 'enum',
+    group: 'backup',
+    values: ['spread', 'fast'],
+    default: 'spread',
+    doc:
+      'How the server starts the backup. `spread`: it waits for a checkpoint paced like a regular one ' +
+      '(`checkpoint_completion_target`), so a backup started from cron on a busy primary causes no I/O ' +
+      'spike, but copying may only begin after up to `checkpoint_timeout`; pg_basebackup and pgBackRest ' +
+      'default to this too. `fast`: an immediate checkpoint, copying starts at once.',
+  },
+  {
+    name: 'backup-label',
+    env: 'WALVAULT_BACKUP_LABEL',
+    type: 'string',
+    group: 'backup',
+    doc: 'Label of the backup (in `backup_label` and the backup record). Unset: `walvault <backup name>`.',
+    example: 'nightly',
+  },
+  {
+    name: 'backup-max-rate',
+    env: 'WALVAULT_BACKUP_MAX_RATE',
+    type: 'size',
+    group: 'backup',
+    doc:
+      'Bytes per second the server may send (its `MAX_RATE`, 32 kB/s to 1 GB/s), to limit the read load ' +
+      'on the server. Unset: no limit.',
+    example: '100MB',
+  },
+  {
+    name: 'backup-upload-parallel',
+    env: 'WALVAULT_BACKUP_UPLOAD_PARALLEL',
+    type: 'int',
+    group: 'backup',
+    default: 2,
+    min: 1,
+    max: 16,
+    doc:
+      'Packs (8 MiB of file content each) encoded and uploaded at once. At most 32 MiB of packs are in ' +
+      'flight whatever this says: beyond that the backup stops reading from the server until uploads catch up.',
+  },
+  {
+    name: 'archive-timeout',
+    env: 'WALVAULT_ARCHIVE_TIMEOUT',
+    type: 'int',
+    group: 'backup',
+    default: 60,
+    min: 1,
+    max: 86400,
+    doc:
+      'Seconds backup-push waits, after the server ended the backup, for every WAL segment from the ' +
+      "backup's start to its end to reach the archive (it asks the server to switch WAL when the last " +
+      'one is late). Then the backup fails naming the missing segment, and is not recorded as complete.',
+  },
+  {
+    name: 'backup-abandoned-after',
+    env: 'WALVAULT_BACKUP_ABANDONED_AFTER',
+    type: 'int',
+    group: 'backup',
+    default: 300,
+    min: 1,
+    max: 604800,
+    doc:
+      'Seconds without a heartbeat (backup-push rewrites one every 30 s) after which an unfinished ' +
+      'backup counts as abandoned, and the next backup-push deletes its objects. Keep it well above 30.',
   },
   {
     name: 'metrics-port',

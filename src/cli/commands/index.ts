@@ -40,6 +40,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'check', usage: '[options]', summary: 'Check PostgreSQL, archiving settings, storage and archive identity', load: async () => (await import('./check.js')).registerCheck },
   { name: 'status', usage: '[options]', summary: 'Archiving status: last archived segment, lag, queue, last error', load: async () => (await import('./status.js')).registerStatus },
   { name: 'identity-rebuild', usage: '[options]', summary: 'Rebuild a lost or damaged archive identity record from the archived WAL', load: async () => (await import('./identity-rebuild.js')).registerIdentityRebuild },
+  { name: 'backup-push', usage: '[options]', summary: 'Take a base backup over the replication protocol into the archive', load: async () => (await import('./backup-push.js')).registerBackupPush },
 ];
 
 /** The registry entry `args` dispatch to (`help <name>` counts as `<name>`), if any. */

@@ -1,0 +1,64 @@
+/** backup.json from what the packer stored and what the server said (docs/storage-format.md). */
+import { hostname } from 'node:os';
+import type { ArchiveContext } from '../archive/context.js';
+import { WRITER } from '../archive/context.js';
+import { formatLsn, parseLsn, type Lsn } from '../segment/lsn.js';
+import type { PackedBackup } from './packer.js';
+import type { ServerIdentity } from './push-server.js';
+import { BACKUP_FORMAT_VERSION, type BackupRecord } from './record.js';
+
+export interface RecordInput {
+  readonly name: string;
+  readonly label: string;
+  readonly server: ServerIdentity;
+  readonly packed: PackedBackup;
+  readonly startTime: Date;
+  readonly stopTime: Date;
+  readonly ctx: ArchiveContext;
+  readonly needed: readonly string[];
+}
+
+/** `CHECKPOINT LOCATION: 0/2000060` in backup_label; null when the label has none. */
+export function checkpointOf(backupLabel: string): Lsn | null {
+  const m = /^CHECKPOINT LOCATION: ([0-9A-Fa-f]+\/[0-9A-Fa-f]+)$/m.exec(backupLabel);
+  return m ? parseLsn(m[1]!) : null;
+}
+
+export function buildRecord(r: RecordInput): BackupRecord {
+  const { packed } = r;
+  const checkpoint = checkpointOf(packed.backupLabel);
+  return {
+    format: BACKUP_FORMAT_VERSION,
+    name: r.name,
+    type: 'full',
+    parent: null,
+    label: r.label,
+    systemId: r.server.systemId,
+    pgVersionNum: r.server.pgVersionNum,
+    walSegSize: r.server.walSegSize,
+    startLsn: formatLsn(packed.start.startLsn),
+    startTimeline: packed.start.startTimeline,
+    endLsn: formatLsn(packed.end.endLsn),
+    endTimeline: packed.end.endTimeline,
+    checkpointLsn: checkpoint === null ? null : formatLsn(checkpoint),
+    startTime: r.startTime.toISOString(),
+    stopTime: r.stopTime.toISOString(),
+    walFirst: r.needed[0]!,
+    walLast: r.needed[r.needed.length - 1]!,
+    tablespaces: packed.start.tablespaces
+      .filter((t) => t.oid !== null)
+      .map((t) => ({ oid: t.oid!, location: t.location ?? '', bytes: packed.tablespaceBytes.get(t.oid) ?? 0 })),
+    entries: packed.entries,
+    files: packed.files,
+    rawBytes: packed.rawBytes,
+    storedBytes: packed.storedBytes,
+    packs: packed.packs,
+    catalog: packed.catalog,
+    manifest: packed.manifest,
+    backupLabel: packed.backupLabel,
+    compression: `${r.ctx.compression.name}:${r.ctx.compression.level}`,
+    encryptionKeyId: r.ctx.encryption?.keyId ?? null,
+    writer: WRITER,
+    host: hostname(),
+  };
+}

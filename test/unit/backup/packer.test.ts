@@ -1,0 +1,253 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import type { ArchiveContext } from '../../../src/archive/context.js';
+import { decodeCatalog, packRef, type Catalog } from '../../../src/backup/catalog.js';
+import type { EntryHeader } from '../../../src/backup/entry-sink.js';
+import { catalogKey, manifestKey } from '../../../src/backup/layout.js';
+import { loadBackupObject } from '../../../src/backup/objects.js';
+import { BackupPacker } from '../../../src/backup/packer.js';
+import { silentLogger } from '../../../src/common/log.js';
+import { StorageError } from '../../../src/common/errors.js';
+import { parseLsn } from '../../../src/segment/lsn.js';
+import { MemoryStorage } from '../../../src/storage/memory.js';
+import type { PutBody, PutOptions } from '../../../src/storage/types.js';
+
+const NAME = '20261202T010000F';
+
+/** Real memory storage whose puts wait at a gate the test opens: uploads "behind". */
+class GatedStorage extends MemoryStorage {
+  running = 0;
+  maxRunning = 0;
+  private gate: Promise<void> = Promise.resolve();
+  private open: () => void = () => undefined;
+  failKeys = new Set<string>();
+
+  close_gate(): void {
+    this.gate = new Promise((r) => (this.open = r));
+  }
+  open_gate(): void {
+    this.open();
+  }
+  override async put(key: string, body: PutBody, opts?: PutOptions): Promise<void> {
+    this.running++;
+    this.maxRunning = Math.max(this.maxRunning, this.running);
+    try {
+      await this.gate;
+      if (this.failKeys.has(key)) throw new StorageError(`unable to write object '${key}' to memory: disk full`);
+      await super.put(key, body, opts);
+    } finally {
+      this.running--;
+    }
+  }
+}
+
+function ctxOf(storage: MemoryStorage): ArchiveContext {
+  return { storage, compression: { name: 'zstd', level: 1 }, log: silentLogger() };
+}
+
+interface Input {
+  header: EntryHeader;
+  content: Buffer;
+}
+
+function file(path: string, content: Buffer, extra: Partial<EntryHeader> = {}): Input {
+  return {
+    header: { type: 'file', tablespace: null, path, mode: 0o600, mtime: 1764637200, size: content.length, target: null, ...extra },
+    content,
+  };
+}
+
+/** Feeds entries as the BASE_BACKUP reader does: ≤32 KiB chunks, awaiting every call. */
+async function feed(
+  packer: BackupPacker,
+  inputs: Input[],
+  manifest = Buffer.from('{"PostgreSQL-Backup-Manifest-Version": 1}\n'),
+): Promise<void> {
+  await packer.begin({
+    startLsn: parseLsn('0/2000028'),
+    startTimeline: 1,
+    tablespaces: [
+      { oid: 16400, location: '/srv/ts1', sizeBytes: 1000 },
+      { oid: null, location: null, sizeBytes: 2000 },
+    ],
+  });
+  for (const { header, content } of inputs) {
+    await packer.entry(header);
+    if (header.type !== 'file') continue;
+    for (let off = 0; off < content.length; off += 32768) await packer.data(content.subarray(off, off + 32768));
+    await packer.entryEnd();
+  }
+  for (let off = 0; off < manifest.length; off += 7) await packer.manifest(manifest.subarray(off, off + 7));
+  await packer.end({ endLsn: parseLsn('0/2000100'), endTimeline: 1 });
+}
+
+async function readBack(ctx: ArchiveContext, catalog: Catalog, extents: readonly (readonly [number, number, number])[]): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for (const [pack, off, len] of extents) parts.push((await loadBackupObject(ctx, packRef(NAME, catalog, pack))).subarray(off, off + len));
+  return Buffer.concat(parts);
+}
+
+describe('BackupPacker', () => {
+  it('stores thousands of small files and one large file with exact extents and checksums', async () => {
+    const storage = new MemoryStorage();
+    const ctx = ctxOf(storage);
+    const inputs: Input[] = [
+      file('backup_label', Buffer.from('START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\nCHECKPOINT LOCATION: 0/2000060\n')),
+    ];
+    inputs.push({
+      header: { type: 'dir', tablespace: null, path: 'base', mode: 0o700, mtime: 1764637201, size: 0, target: null },
+      content: Buffer.alloc(0),
+    });
+    inputs.push({
+      header: { type: 'dir', tablespace: null, path: 'pg_wal', mode: 0o700, mtime: 1764637202, size: 0, target: null },
+      content: Buffer.alloc(0),
+    });
+    inputs.push({
+      header: { type: 'link', tablespace: null, path: 'pg_tblspc/16400', mode: 0o777, mtime: 1764637203, size: 0, target: '/srv/ts1' },
+      content: Buffer.alloc(0),
+    });
+    let seed = 1;
+    for (let i = 0; i < 3000; i++) {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      inputs.push(file(`base/1/${10000 + i}`, randomBytes(seed % 3000)));
+    }
+    inputs.push(file('base/1/big', randomBytes(5 * 1024 * 1024 + 123), { mode: 0o640 }));
+    inputs.push(file('PG_15_202209061/16401/1', randomBytes(4000), { tablespace: 16400 }));
+    inputs.push(file('global/pg_control', randomBytes(8192)));
+    const packer = new BackupPacker(
+      ctx,
+      { name: NAME, systemId: '7000000000000000001', parallel: 3, packSize: 256 * 1024 },
+      silentLogger(),
+    );
+    await feed(packer, inputs);
+    const packed = packer.packed;
+
+    const catalog = decodeCatalog(await loadBackupObject(ctx, packed.catalog), catalogKey(NAME), NAME);
+    expect(packed.catalog.key).toBe(catalogKey(NAME));
+    expect(catalog.entries).toHaveLength(inputs.length);
+    expect(packed.entries).toBe(inputs.length);
+    expect(packed.files).toBe(inputs.length - 3);
+    const raw = inputs.reduce((n, i) => n + i.content.length, 0);
+    expect(packed.rawBytes).toBe(raw);
+    expect(packed.packs).toBe(Math.ceil(raw / (256 * 1024)));
+    expect(catalog.packs).toHaveLength(packed.packs);
+    expect(packed.tablespaceBytes.get(16400)).toBe(4000);
+    expect(packed.tablespaceBytes.get(null)).toBe(raw - 4000);
+    expect(packed.backupLabel).toMatch(/^START WAL LOCATION: 0\/2000028/);
+    for (let i = 0; i < inputs.length; i++) {
+      const { header, content } = inputs[i]!;
+      const e = catalog.entries[i]!;
+      expect([e.type, e.tablespace, e.path, e.mode, e.mtime, e.target]).toEqual([
+        header.type,
+        header.tablespace,
+        header.path,
+        header.mode,
+        header.mtime,
+        header.target,
+      ]);
+      if (header.type !== 'file') {
+        expect(e.extents).toEqual([]);
+        continue;
+      }
+      expect(e.size).toBe(content.length);
+      expect(e.sha256).toBe(createHash('sha256').update(content).digest('hex'));
+      if (content.length === 0) expect(e.extents).toEqual([]);
+      // Spot-check every 97th file and the big one by reading the packs back.
+      if (i % 97 === 0 || header.path === 'base/1/big') expect((await readBack(ctx, catalog, e.extents)).equals(content)).toBe(true);
+    }
+    const big = catalog.entries.find((e) => e.path === 'base/1/big')!;
+    expect(big.extents.length).toBeGreaterThan(20);
+    const manifest = await loadBackupObject(ctx, packed.manifest!);
+    expect(packed.manifest!.key).toBe(manifestKey(NAME));
+    expect(manifest.toString()).toBe('{"PostgreSQL-Backup-Manifest-Version": 1}\n');
+    // Stored bytes: every object of the backup, as the storage holds them.
+    let stored = 0;
+    for await (const o of storage.list(`backups/${NAME}/`)) stored += o.size;
+    expect(packed.storedBytes).toBe(stored);
+  });
+
+  it('stops taking data while uploads are behind: bytes in flight stay bounded', async () => {
+    const storage = new GatedStorage();
+    const packSize = 64 * 1024;
+    const maxInFlight = 3 * packSize;
+    const packer = new BackupPacker(
+      ctxOf(storage),
+      { name: NAME, systemId: '1', parallel: 2, packSize, maxInFlightBytes: maxInFlight },
+      silentLogger(),
+    );
+    await packer.begin({
+      startLsn: parseLsn('0/2000028'),
+      startTimeline: 1,
+      tablespaces: [{ oid: null, location: null, sizeBytes: null }],
+    });
+    const size = 40 * packSize;
+    await packer.entry(file('base/1/big', Buffer.alloc(size)).header);
+    storage.close_gate();
+    let accepted = 0;
+    const chunk = Buffer.alloc(8192, 1);
+    let blocked = false;
+    while (accepted < size) {
+      const p = packer.data(chunk);
+      const settled = await Promise.race([p.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 50))]);
+      if (!settled) {
+        blocked = true;
+        break;
+      }
+      accepted += chunk.length;
+    }
+    expect(blocked).toBe(true);
+    // Accepted: the sealed packs in flight plus the one being filled, never more.
+    expect(accepted).toBeLessThanOrEqual(maxInFlight + packSize);
+    expect(storage.maxRunning).toBeLessThanOrEqual(2);
+    storage.open_gate();
+  });
+
+  it('never has more pack bytes in flight than its budget over a whole backup with slow uploads', async () => {
+    const storage = new GatedStorage();
+    const packSize = 32 * 1024;
+    const packer = new BackupPacker(
+      ctxOf(storage),
+      { name: NAME, systemId: '1', parallel: 4, packSize, maxInFlightBytes: 2 * packSize },
+      silentLogger(),
+    );
+    let inFlight = 0;
+    let maxSeen = 0;
+    const orig = storage.put.bind(storage);
+    storage.put = async (key, body, opts) => {
+      const n = key.includes('/packs/') ? 1 : 0;
+      inFlight += n;
+      maxSeen = Math.max(maxSeen, inFlight);
+      await new Promise((r) => setTimeout(r, 2));
+      try {
+        await orig(key, body, opts);
+      } finally {
+        inFlight -= n;
+      }
+    };
+    const inputs = Array.from({ length: 50 }, (_, i) => file(`base/1/${i}`, randomBytes(20_000)));
+    await feed(packer, inputs);
+    expect(maxSeen).toBeLessThanOrEqual(2);
+    expect(packer.maxInFlightSeen).toBeLessThanOrEqual(2 * packSize);
+    expect(packer.packed.packs).toBe(Math.ceil((50 * 20_000) / packSize));
+  });
+
+  it('fails the backup at the next call when an upload fails, and stores no catalog', async () => {
+    const storage = new GatedStorage();
+    storage.failKeys.add(`backups/${NAME}/packs/000000001`);
+    const packer = new BackupPacker(ctxOf(storage), { name: NAME, systemId: '1', parallel: 1, packSize: 16 * 1024 }, silentLogger());
+    await expect(feed(packer, [file('a', randomBytes(100_000))])).rejects.toThrow(/disk full/);
+    expect(await storage.head(catalogKey(NAME))).toBeUndefined();
+  });
+
+  it('refuses a stream that breaks the entry protocol', async () => {
+    const packer = new BackupPacker(ctxOf(new MemoryStorage()), { name: NAME, systemId: '1', parallel: 1 }, silentLogger());
+    await packer.begin({ startLsn: parseLsn('0/2000028'), startTimeline: 1, tablespaces: [] });
+    await packer.entry(file('a', Buffer.alloc(4)).header);
+    await expect(packer.data(Buffer.alloc(5))).rejects.toThrow(
+      /unable to store base backup '20261202T010000F': file 'a' got more than its 4 bytes/,
+    );
+    await packer.data(Buffer.alloc(3));
+    await expect(packer.entryEnd()).rejects.toThrow(/ended after 3 of 4 bytes/);
+    await expect(packer.end({ endLsn: parseLsn('0/3000000'), endTimeline: 1 })).rejects.toThrow(/inside file 'a'/);
+  });
+});
