@@ -58,7 +58,7 @@ describe('wal-fetch starts the prefetcher first', () => {
     const dir7 = join(archive, 'wal', '00000001', '0000000100000000');
     const obj7 = readdirSync(dir7).find((n) => n.startsWith(`${SEG7}-`))!;
     const bytes = readFileSync(join(dir7, obj7));
-    bytes.writeUInt8(bytes.readUInt8(bytes.length - 10) ^ 0xff, bytes.length - 10);
+    bytes[bytes.length - 10] = bytes[bytes.length - 10]! ^ 0xff;
     writeFileSync(join(dir7, obj7), bytes);
 
     mkdirSync(join(pgdata, 'global'), { recursive: true });
