@@ -6,7 +6,8 @@
  * high 32 bits of the LSN, then by segment. A listing that starts after a chosen key and stops at
  * its first result answers "the first log directory at or after L" in one request; a binary search
  * over L finds a timeline's newest log directory in at most 32 such probes, and only that one
- * directory (at most 4 GiB of WAL: 256 segments of 16 MiB) is listed in full. Timelines are found
+ * directory (at most 4 GiB of WAL: 256 segments of 16 MiB) is listed in full; galloping up from
+ * the first directory first keeps that to about 2·log2(directories in use). Timelines are found
  * the same way, one probe each. So the work grows with the number of timelines and log
  * directories' count in bits, not with the number of objects.
  *
@@ -65,10 +66,23 @@ async function logAtOrAfter(storage: Storage, tli: number, log: number): Promise
   });
 }
 
-/** The highest log directory below `below` on `tli`, given `known`, one that exists below it. */
+/**
+ * The highest log directory below `below` on `tli`, given `known`, one that exists below it.
+ * Galloping up from `known` first (steps 1, 2, 4, ...) bounds the search by the span of log
+ * directories actually used, usually a few hundred, instead of the whole 32-bit space: about
+ * 2·log2(span) probes.
+ */
 async function highestLogBelow(storage: Storage, tli: number, known: number, below: number): Promise<number> {
   let lo = known;
   let hi = below;
+  for (let step = 1; lo + step < hi; step *= 2) {
+    const found = await logAtOrAfter(storage, tli, lo + step);
+    if (found === undefined || found >= hi) {
+      hi = lo + step;
+      break;
+    }
+    lo = found;
+  }
   while (lo + 1 < hi) {
     const mid = Math.floor((lo + hi) / 2);
     const found = await logAtOrAfter(storage, tli, mid);

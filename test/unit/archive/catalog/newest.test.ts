@@ -65,6 +65,16 @@ describe('lastArchivedSegment without listing the archive', () => {
     expect(counting.lists).toBeLessThan(100);
   });
 
+  it('needs about 2·log2(log ids in use) listings, not 32 per timeline', async () => {
+    const counting = new CountingStorage(new MemoryStorage());
+    const storage = counting.asStorage();
+    for (let log = 1000; log < 1800; log++) await storage.put(keyOf(name(1, log, 7)), Buffer.from('x'));
+    counting.lists = 0;
+    expect((await lastArchivedSegment(storage, 16 * MIB))?.name).toBe(name(1, 1799, 7));
+    // Timelines: 2 probes; gallop and bisect over 800 log ids: <= 2·10 + 1; the newest log id: 1.
+    expect(counting.lists).toBeLessThanOrEqual(25);
+  });
+
   it('skips keys that are not ours under wal/ and still answers', async () => {
     const root = await tempDir('newest-foreign');
     writeKeys(root, ['wal/README', 'wal/00000001/notes.txt', keyOf(name(1, 0, 5)), 'wal/00000001/0000000100000000/junk']);
