@@ -14,6 +14,8 @@ import { registerCheck } from './check.js';
 import { registerStatus } from './status.js';
 import { registerDaemon } from './daemon.js';
 import { registerIdentityRebuild } from './identity-rebuild.js';
+import { registerBackupList } from './backup-list.js';
+import { registerBackupShow } from './backup-show.js';
 
 export function registerCommands(program: Command, run: RunFn): void {
   registerWalPush(program, run);
@@ -30,4 +32,6 @@ export function registerCommands(program: Command, run: RunFn): void {
   registerCheck(program, run);
   registerStatus(program, run);
   registerIdentityRebuild(program, run);
+  registerBackupList(program, run);
+  registerBackupShow(program, run);
 }
