@@ -16,6 +16,7 @@ import { registerDaemon } from './daemon.js';
 import { registerIdentityRebuild } from './identity-rebuild.js';
 import { registerBackupList } from './backup-list.js';
 import { registerBackupShow } from './backup-show.js';
+import { registerBackupVerify } from './backup-verify.js';
 
 export function registerCommands(program: Command, run: RunFn): void {
   registerWalPush(program, run);
@@ -34,4 +35,5 @@ export function registerCommands(program: Command, run: RunFn): void {
   registerIdentityRebuild(program, run);
   registerBackupList(program, run);
   registerBackupShow(program, run);
+  registerBackupVerify(program, run);
 }

@@ -2,11 +2,12 @@
  * Readable text and JSON for backup-list and backup-show. Pure: the reports come from src/ops; the
  * commands print what these return.
  */
-import { count, formatBytes, formatTime } from '../../common/format.js';
+import { count, formatBytes, formatDuration, formatTime } from '../../common/format.js';
 import { formatLsn } from '../../segment/lsn.js';
 import type { BackupEntry } from '../../backup/inventory.js';
 import type { BackupListItem, BackupListReport, BackupShowReport } from '../../ops/backup-list.js';
 import type { RecoveryWindow } from '../../ops/backup-window.js';
+import type { BackupVerifyReport } from '../../ops/backup-verify.js';
 import { renderFields, renderTable } from './layout.js';
 
 /** server_version_num as PostgreSQL prints the version: 150004 -> 15.4. */
@@ -160,4 +161,27 @@ export function renderBackupShow(r: BackupShowReport): string {
   for (const n of b.notes) rows.push(['note', n]);
   for (const p of r.historyProblems) rows.push(['warning', p]);
   return renderFields(rows);
+}
+
+export function backupVerifyJson(r: BackupVerifyReport): Record<string, unknown> {
+  return { ok: r.backups.every((b) => b.problems.length === 0), ...r };
+}
+
+/** Every problem on a line of its own, prefixed by the backup's name, so scripts can grep them. */
+export function renderBackupVerify(r: BackupVerifyReport): string {
+  const lines = [`archive: ${r.archive}`];
+  for (const b of r.backups) {
+    const manifest = b.manifestFiles === null ? 'no manifest' : `${count(b.manifestFiles, 'manifest file')} matched`;
+    lines.push(
+      `${b.name}: ${count(b.packs, 'pack')} read (${formatBytes(b.bytesRead)}), ${count(b.files, 'file')} checked, ${manifest}, ` +
+        `${count(b.walSegments, 'WAL segment')} chained: ${b.problems.length === 0 ? 'OK' : `${count(b.problems.length, 'PROBLEM')}`}`,
+    );
+  }
+  for (const s of r.skipped) lines.push(`skipped: ${s}`);
+  for (const b of r.backups) for (const n of b.notes) lines.push(`note: ${b.name}: ${n}`);
+  const problems = r.backups.flatMap((b) => b.problems.map((p) => `${b.name}: ${p}`));
+  if (r.backups.length === 0) lines.push('no complete backups to verify');
+  lines.push(problems.length === 0 ? `OK: no problems found (${formatDuration(r.durationMs)})` : `PROBLEMS: ${problems.length}`);
+  lines.push(...problems);
+  return lines.join('\n');
 }
