@@ -17,6 +17,8 @@ import { registerIdentityRebuild } from './identity-rebuild.js';
 import { registerBackupList } from './backup-list.js';
 import { registerBackupShow } from './backup-show.js';
 import { registerBackupVerify } from './backup-verify.js';
+import { registerBackupDelete } from './backup-delete.js';
+import { registerExpire } from './expire.js';
 
 export function registerCommands(program: Command, run: RunFn): void {
   registerWalPush(program, run);
@@ -36,4 +38,6 @@ export function registerCommands(program: Command, run: RunFn): void {
   registerBackupList(program, run);
   registerBackupShow(program, run);
   registerBackupVerify(program, run);
+  registerBackupDelete(program, run);
+  registerExpire(program, run);
 }

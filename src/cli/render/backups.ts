@@ -8,6 +8,10 @@ import type { BackupEntry } from '../../backup/inventory.js';
 import type { BackupListItem, BackupListReport, BackupShowReport } from '../../ops/backup-list.js';
 import type { RecoveryWindow } from '../../ops/backup-window.js';
 import type { BackupVerifyReport } from '../../ops/backup-verify.js';
+import type { BackupDecision } from '../../ops/backup-retention.js';
+import type { BackupDeleteOutcome, BackupDeletePlan } from '../../ops/backup-delete.js';
+import type { ExpireOutcome, ExpirePlan } from '../../ops/expire.js';
+import type { RetentionObject } from '../../archive/catalog/retention.js';
 import { renderFields, renderTable } from './layout.js';
 
 /** server_version_num as PostgreSQL prints the version: 150004 -> 15.4. */
@@ -184,4 +188,63 @@ export function renderBackupVerify(r: BackupVerifyReport): string {
   lines.push(problems.length === 0 ? `OK: no problems found (${formatDuration(r.durationMs)})` : `PROBLEMS: ${problems.length}`);
   lines.push(...problems);
   return lines.join('\n');
+}
+
+function walSpan(objs: readonly RetentionObject[]): string {
+  if (objs.length === 0) return 'nothing';
+  const n = (kind: RetentionObject['kind']): number => objs.filter((o) => o.kind === kind).length;
+  const bytes = objs.reduce((s, o) => s + o.storedBytes, 0);
+  return (
+    `${count(objs.length, 'file')} (${formatBytes(bytes)} stored: ${count(n('segment'), 'segment')}, ${count(n('partial'), 'partial')}, ` +
+    `${count(n('backup'), 'backup label')}), ${objs[0]!.fileName} .. ${objs[objs.length - 1]!.fileName}`
+  );
+}
+
+export function expirePlanJson(p: ExpirePlan, outcome: ExpireOutcome | null, dryRun: boolean): Record<string, unknown> {
+  const d = (x: BackupDecision): Record<string, unknown> => ({ name: x.backup.name, status: x.backup.status, reason: x.reason });
+  return {
+    archive: p.archive,
+    policy: p.policy,
+    dryRun,
+    keep: p.backups.keep.map(d),
+    expire: p.backups.expire.map(d),
+    leftovers: p.backups.leftovers.map(d),
+    untouched: p.backups.untouched.map(d),
+    wal: {
+      delete: p.wal.delete.map((o) => ({ name: o.fileName, kind: o.kind, timeline: o.timeline, key: o.key, storedBytes: o.storedBytes })),
+      kept: p.wal.kept,
+      postponed: p.walPostponed,
+    },
+    historyProblems: p.historyProblems,
+    outcome,
+  };
+}
+
+export function renderExpirePlan(p: ExpirePlan): string {
+  const policy =
+    'retainFull' in p.policy ? `keep the ${p.policy.retainFull} newest full backups` : `keep ${p.policy.retainDays} days of recovery`;
+  const lines = [`archive: ${p.archive}`, `policy: ${policy} (backups ordered by stop LSN, then stop time)`];
+  for (const k of p.backups.keep) lines.push(`keep:    ${k.backup.name} (stop ${k.backup.record!.endLsn}): ${k.reason}`);
+  for (const e of p.backups.expire) lines.push(`delete:  ${e.backup.name} (stop ${e.backup.record!.endLsn}): ${e.reason}`);
+  for (const l of p.backups.leftovers) lines.push(`delete:  ${l.backup.name} (leftover of a failed backup-push: ${l.reason})`);
+  for (const u of p.backups.untouched) lines.push(`leave:   ${u.backup.name}: ${u.reason}`);
+  if (p.backups.keep.length === 0) lines.push('no complete backups: nothing is expired, no WAL is deleted');
+  lines.push(p.walPostponed ? `WAL: nothing deleted: ${p.walPostponed}` : `WAL to delete: ${walSpan(p.wal.delete)}`);
+  for (const k of p.wal.kept) lines.push(`kept: ${k.fileName}: ${k.reason}`);
+  for (const h of p.historyProblems) lines.push(`warning: ${h} (its timelines' WAL is kept)`);
+  return lines.join('\n');
+}
+
+export function renderExpireOutcome(o: ExpireOutcome): string {
+  const text =
+    `deleted ${count(o.backupsDeleted.length, 'backup')} and ${count(o.leftoversDeleted.length, 'leftover')} ` +
+    `(${count(o.backupObjects, 'object')}), ${count(o.walDeleted, 'WAL file')}; ${formatBytes(o.storedBytes)} freed`;
+  return o.interrupted ? `interrupted: ${text}. Run the same command again to finish.` : text;
+}
+
+export function renderBackupDelete(p: BackupDeletePlan, o: BackupDeleteOutcome | null): string {
+  const b = p.backup;
+  const what = `${b.name} (${b.status}, ${count(b.objects.length, 'object')}, ${formatBytes(b.storedBytes)})`;
+  if (!o) return `archive: ${p.archive}\nwould delete backup ${what}\ndry run: nothing deleted`;
+  return `archive: ${p.archive}\ndeleted backup ${what}: backup.json first, then ${count(o.objects - 1, 'other object')}\nits WAL stays until 'walvault expire' (or wal-delete) removes what no kept backup needs`;
 }
