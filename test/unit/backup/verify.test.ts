@@ -105,7 +105,7 @@ describe('backup-verify', () => {
     const ctx = await withBackup();
     const key = packKey(NAME, 2);
     const bytes = Buffer.from(await ctx.storage.getBuffer(key));
-    bytes[bytes.length - 1] ^= 0x01;
+    bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0x01;
     await ctx.storage.put(key, bytes);
     const problems = await problemsOf(ctx);
     expect(problems).toHaveLength(1);
