@@ -25,9 +25,10 @@ import { benchRestore } from './scenarios/restore.mjs';
 import { benchStream } from './scenarios/stream.mjs';
 import { benchCodecs } from './scenarios/codecs.mjs';
 import { profilePush, profileStream } from './scenarios/profile.mjs';
+import { benchScale } from './scenarios/scale.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const ALL = ['push', 'backlog', 'restore', 'stream', 'codecs', 'profile'];
+const ALL = ['push', 'backlog', 'restore', 'stream', 'codecs', 'profile', 'scale'];
 
 function parseArgs(argv) {
   const quick = argv.includes('--quick');
@@ -51,6 +52,8 @@ function parseArgs(argv) {
     profileStreamMb: num('BENCH_PROFILE_STREAM_MB', 128, 64),
     settleMs: num('BENCH_SETTLE_MS', 3000, 500),
     backlogCompression: process.env.BENCH_BACKLOG_COMPRESSION ?? 'zstd:3',
+    scaleObjects: num('BENCH_SCALE_OBJECTS', 200_000, 5_000),
+    scaleS3Objects: num('BENCH_SCALE_S3_OBJECTS', 20_000, 2_000),
   };
 }
 
@@ -134,80 +137,88 @@ async function main() {
   const results = { started: started.toISOString(), options: opts, loadavgBefore: loadBefore };
   try {
     log(`run directory ${runDir}; ${pgbrVersion}; scenarios ${opts.scenarios.join(', ')}`);
-    B.begin('corpus', { segments: opts.segments });
-    const corpusDir = B.dir('corpus');
-    const corpus = await makeCorpus(PgCluster, {
-      baseDir: B.dir('primary'),
-      outDir: corpusDir,
-      count: opts.segments,
-      log: (m) => log(`  ${m}`),
-    });
-    cluster = corpus.cluster;
-    B.corpus = { dir: corpusDir, names: corpus.names, labels: corpus.labels, backup: corpus.backup };
-    B.streamLoad = corpus.load;
-    B.end({
-      first: corpus.names[0],
-      last: corpus.names.at(-1),
-      rounds: corpus.rounds,
-      generationSeconds: corpus.seconds,
-      labels: corpus.labels,
-    });
-    log(`corpus: ${corpus.names.length} segments ${corpus.names[0]}..${corpus.names.at(-1)} in ${corpus.seconds.toFixed(1)} s`);
-
-    // One stanza-create against the running cluster; every repository is a copy of this one.
-    const tdir = B.dir('pgbr-template');
-    const template = join(tdir, 'repo');
-    const tconf = B.pgbrConfig(tdir, { repo: template, pgPath: cluster.dataDir, pgPort: cluster.port, pgSocket: cluster.socketDir });
-    await sh(`pgbackrest --config=${tconf} --stanza=${STANZA} stanza-create`, { cwd: '/', ids: B.ids });
-    B.pgbr = { template, version: pgbrVersion };
-
-    results.machine = machine(cluster.version, pgbrVersion);
-    const pgVersionText = (await runClient(cluster, 'pg_receivewal', ['--version'])).trim();
-    results.machine.pgReceivewal = pgVersionText;
-
-    let backlog;
-    if (opts.scenarios.includes('push')) {
-      s3 = await startS3rver(root, join(runDir, 's3rver'), 'walvault-bench');
-      B.begin('1 push', { segments: opts.pushSegments, s3: s3.endpoint });
-      results.push = await benchPush(B, { count: opts.pushSegments, s3 });
-      B.end();
-      await s3.stop();
-      s3 = undefined;
-    }
-    if (opts.scenarios.includes('backlog') || opts.scenarios.includes('restore')) {
-      B.begin('2 backlog', { segments: opts.segments, runs: opts.backlogRuns, compression: opts.backlogCompression });
-      backlog = await benchBacklog(B, {
-        runs: opts.scenarios.includes('backlog') ? opts.backlogRuns : 1,
-        compression: opts.backlogCompression,
+    // The scale scenario builds its own cluster and archive; it needs no corpus.
+    if (opts.scenarios.some((name) => name !== 'scale')) {
+      B.begin('corpus', { segments: opts.segments });
+      const corpusDir = B.dir('corpus');
+      const corpus = await makeCorpus(PgCluster, {
+        baseDir: B.dir('primary'),
+        outDir: corpusDir,
+        count: opts.segments,
+        log: (m) => log(`  ${m}`),
       });
-      results.backlog = backlog;
-      B.end();
+      cluster = corpus.cluster;
+      B.corpus = { dir: corpusDir, names: corpus.names, labels: corpus.labels, backup: corpus.backup };
+      B.streamLoad = corpus.load;
+      B.end({
+        first: corpus.names[0],
+        last: corpus.names.at(-1),
+        rounds: corpus.rounds,
+        generationSeconds: corpus.seconds,
+        labels: corpus.labels,
+      });
+      log(`corpus: ${corpus.names.length} segments ${corpus.names[0]}..${corpus.names.at(-1)} in ${corpus.seconds.toFixed(1)} s`);
+
+      // One stanza-create against the running cluster; every repository is a copy of this one.
+      const tdir = B.dir('pgbr-template');
+      const template = join(tdir, 'repo');
+      const tconf = B.pgbrConfig(tdir, { repo: template, pgPath: cluster.dataDir, pgPort: cluster.port, pgSocket: cluster.socketDir });
+      await sh(`pgbackrest --config=${tconf} --stanza=${STANZA} stanza-create`, { cwd: '/', ids: B.ids });
+      B.pgbr = { template, version: pgbrVersion };
+
+      results.machine = machine(cluster.version, pgbrVersion);
+      const pgVersionText = (await runClient(cluster, 'pg_receivewal', ['--version'])).trim();
+      results.machine.pgReceivewal = pgVersionText;
+
+      let backlog;
+      if (opts.scenarios.includes('push')) {
+        s3 = await startS3rver(root, join(runDir, 's3rver'), 'walvault-bench');
+        B.begin('1 push', { segments: opts.pushSegments, s3: s3.endpoint });
+        results.push = await benchPush(B, { count: opts.pushSegments, s3 });
+        B.end();
+        await s3.stop();
+        s3 = undefined;
+      }
+      if (opts.scenarios.includes('backlog') || opts.scenarios.includes('restore')) {
+        B.begin('2 backlog', { segments: opts.segments, runs: opts.backlogRuns, compression: opts.backlogCompression });
+        backlog = await benchBacklog(B, {
+          runs: opts.scenarios.includes('backlog') ? opts.backlogRuns : 1,
+          compression: opts.backlogCompression,
+        });
+        results.backlog = backlog;
+        B.end();
+      }
+      if (opts.scenarios.includes('restore')) {
+        B.begin('3 restore', { segments: opts.segments, runs: opts.restoreRuns, floor: opts.restoreFloor });
+        results.restore = await benchRestore(B, PgCluster, { runs: opts.restoreRuns, repos: backlog.repos, floor: opts.restoreFloor });
+        B.end();
+      }
+      if (opts.scenarios.includes('stream')) {
+        B.begin('4 stream', { mb: opts.streamMb, compressions: opts.streamCompressions });
+        results.stream = await benchStream(B, cluster, { mb: opts.streamMb, compressions: opts.streamCompressions });
+        B.end();
+      }
+      if (opts.scenarios.includes('profile')) {
+        // Profiles of the two places where walvault is furthest behind its peers (see README).
+        B.begin('profile', { push: 'zstd:3', stream: { mb: opts.profileStreamMb, compression: 'zstd' } });
+        const segs = Object.entries(B.corpus.labels)
+          .filter(([label]) => label !== 'bulk')
+          .map(([label, path]) => [label, path.slice(-24)]);
+        results.profile = await profilePush(B, { segments: segs, compression: 'zstd:3' });
+        results.profile.push(await profileStream(B, cluster, { mb: opts.profileStreamMb, compression: 'zstd' }));
+        B.end();
+      }
+      await cluster.destroy();
+      cluster = undefined;
+      if (opts.scenarios.includes('codecs')) {
+        B.begin('5 codecs', { reps: opts.codecReps });
+        results.codecs = await benchCodecs(B, { reps: opts.codecReps });
+        B.end();
+      }
     }
-    if (opts.scenarios.includes('restore')) {
-      B.begin('3 restore', { segments: opts.segments, runs: opts.restoreRuns, floor: opts.restoreFloor });
-      results.restore = await benchRestore(B, PgCluster, { runs: opts.restoreRuns, repos: backlog.repos, floor: opts.restoreFloor });
-      B.end();
-    }
-    if (opts.scenarios.includes('stream')) {
-      B.begin('4 stream', { mb: opts.streamMb, compressions: opts.streamCompressions });
-      results.stream = await benchStream(B, cluster, { mb: opts.streamMb, compressions: opts.streamCompressions });
-      B.end();
-    }
-    if (opts.scenarios.includes('profile')) {
-      // Profiles of the two places where walvault is furthest behind its peers (see README).
-      B.begin('profile', { push: 'zstd:3', stream: { mb: opts.profileStreamMb, compression: 'zstd' } });
-      const segs = Object.entries(B.corpus.labels)
-        .filter(([label]) => label !== 'bulk')
-        .map(([label, path]) => [label, path.slice(-24)]);
-      results.profile = await profilePush(B, { segments: segs, compression: 'zstd:3' });
-      results.profile.push(await profileStream(B, cluster, { mb: opts.profileStreamMb, compression: 'zstd' }));
-      B.end();
-    }
-    await cluster.destroy();
-    cluster = undefined;
-    if (opts.scenarios.includes('codecs')) {
-      B.begin('5 codecs', { reps: opts.codecReps });
-      results.codecs = await benchCodecs(B, { reps: opts.codecReps });
+    if (opts.scenarios.includes('scale')) {
+      B.begin('6 scale', { objects: opts.scaleObjects, s3Objects: opts.scaleS3Objects });
+      results.scale = await benchScale(B, PgCluster, { objects: opts.scaleObjects, s3Objects: opts.scaleS3Objects });
       B.end();
     }
   } catch (err) {

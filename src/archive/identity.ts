@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { ArchiveMismatchError, IdentityLostError, IntegrityError, NotFoundError, ObjectExistsError } from '../common/errors.js';
 import type { Storage } from '../storage/types.js';
 import { tryClassifyWalFileName } from '../segment/names.js';
-import { HISTORY_PREFIX, IDENTITY_COPY_KEY, IDENTITY_KEY, WAL_PREFIX, parseObjectKey } from './keys.js';
+import { BACKUPS_PREFIX, HISTORY_PREFIX, IDENTITY_COPY_KEY, IDENTITY_KEY, WAL_PREFIX, parseObjectKey } from './keys.js';
 import { decodeObjectHeader } from './object-header.js';
 
 /** The command that rebuilds a lost identity from the archived WAL (named in refusals). */
@@ -162,6 +162,8 @@ export async function findClusterObject(storage: Storage): Promise<string | unde
       }
     }
   }
+  // A base backup is of one cluster too (backup-push establishes the identity before it stores anything).
+  for await (const obj of storage.list(BACKUPS_PREFIX)) return obj.key;
   return undefined;
 }
 
@@ -193,7 +195,14 @@ async function identityForWrite(storage: Storage, action: string): Promise<Ident
       read.damaged.length > 0 ? { cause: read.damaged[0] } : {},
     );
   }
-  if (read.damaged.length > 0) throw read.damaged[0]!;
+  if (read.damaged.length > 0) {
+    const d = read.damaged[0]!;
+    throw new IntegrityError(
+      `unable to ${action}: archive identity '${d.key}' is damaged (${d.reason}) and the archive holds no WAL; nothing was written. ` +
+        `Run '${REBUILD_COMMAND}' to set it aside so the next push creates a new one`,
+      { cause: d },
+    );
+  }
   return read;
 }
 

@@ -8,6 +8,7 @@
  *                                                            which content a name is promised to (claim.ts)
  *   errors/<file>-<sha256>.<ext>[.enc]                       refused duplicates, kept for the operator
  *   errors/<file>-<sha256>.<ext>[.enc].damaged-<time>        damaged objects a push replaced
+ *   backups/<name>/...                                       base backups (src/backup/layout.ts)
  *
  * The SHA-256 of the original bytes is part of the key, so one prefix listing answers "absent",
  * "already archived with the same content" or "a different file holds this name" without a GET, and
@@ -22,6 +23,8 @@ export const HISTORY_PREFIX = 'history/';
 export const ERRORS_PREFIX = 'errors/';
 export const ENCRYPTED_SUFFIX = '.enc';
 export const CLAIMS_PREFIX = 'claims/';
+/** Base backups: src/backup/layout.ts owns what is below it. */
+export const BACKUPS_PREFIX = 'backups/';
 
 const SHA256_RE = /^[0-9a-f]{64}$/;
 const EXT_RE = /^[a-z0-9]{1,8}$/;

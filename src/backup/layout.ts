@@ -14,9 +14,10 @@
  * killed or failed backup-push, removed by the next backup-push or by expire once it is abandoned.
  */
 import { InvalidKeyError } from '../common/errors.js';
+import { BACKUPS_PREFIX } from '../archive/keys.js';
 import { isBackupName } from './names.js';
 
-export const BACKUPS_PREFIX = 'backups/';
+export { BACKUPS_PREFIX };
 export const RECORD_LEAF = 'backup.json';
 export const STARTED_LEAF = 'started.json';
 export const HEARTBEAT_LEAF = 'heartbeat.json';

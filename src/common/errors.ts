@@ -126,6 +126,15 @@ export class ReplicationError extends WalvaultError {
   override readonly exitCode = ExitCode.failure;
 }
 
+/**
+ * The server refused a base backup's content: page checksum failures (SQLSTATE XX001 after all
+ * data was sent). The data files are damaged on the server; no retry can fix it, hence integrity.
+ */
+export class BackupError extends WalvaultError {
+  override readonly code = 'WV_ERR_BACKUP_CORRUPT';
+  override readonly exitCode = ExitCode.integrity;
+}
+
 /** A plain SQL session with PostgreSQL (check, status) failed; not the replication protocol. */
 export class PostgresError extends WalvaultError {
   override readonly code = 'WV_ERR_POSTGRES';

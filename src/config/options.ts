@@ -158,6 +158,17 @@ export const OPTIONS = [
     doc: 'File holding the 32-byte key (raw, or base64 text). Preferred over `encryption-key`.',
   },
   {
+    name: 'verify-record',
+    env: 'WALVAULT_VERIFY_RECORD',
+    type: 'string',
+    group: 'archive',
+    default: 'auto',
+    doc:
+      'Directory of the local record of objects wal-verify has checked, so later runs do not read them again ' +
+      '(`auto`: `$XDG_CACHE_HOME/walvault` or `~/.cache/walvault`; `off`: no record). An object replaced, ' +
+      'resized or rewritten since is checked again; `wal-verify --recheck` checks everything.',
+  },
+  {
     name: 'encryption-key-file-access',
     env: 'WALVAULT_ENCRYPTION_KEY_FILE_ACCESS',
     type: 'enum',

@@ -19,28 +19,32 @@ import {
   decodeIdentity,
   encodeIdentity,
   readIdentity,
+  findClusterObject,
   readIdentityCopies,
   repairCopies,
   type ArchiveIdentity,
   type IdentityCopies,
 } from '../archive/identity.js';
-import { HISTORY_PREFIX, IDENTITY_COPY_KEY, IDENTITY_KEY, WAL_PREFIX, parseObjectKey } from '../archive/keys.js';
+import { HISTORY_PREFIX, IDENTITY_COPY_KEY, IDENTITY_KEY, WAL_PREFIX, damagedKey, parseObjectKey } from '../archive/keys.js';
 import type { ObjectMeta } from '../archive/object-header.js';
 import { ArchiveMismatchError, IdentityLostError, IntegrityError, NotFoundError, WalvaultError, describeCause } from '../common/errors.js';
 import { inspectSegment } from '../segment/inspect.js';
 import { tryClassifyWalFileName } from '../segment/names.js';
 import { readObjectHeader } from '../archive/header-read.js';
 
-export type RebuildAction = 'intact' | 'repaired' | 'rebuilt';
+export type RebuildAction = 'intact' | 'repaired' | 'rebuilt' | 'cleared';
 
 export interface RebuildReport {
   readonly archive: string;
   /** What was done (or, with dryRun, what would be done). */
   readonly action: RebuildAction;
   readonly dryRun: boolean;
-  readonly identity: ArchiveIdentity;
+  /** null when cleared: the archive holds nothing to take an identity from until its next push. */
+  readonly identity: ArchiveIdentity | null;
   /** Keys written (with dryRun: that would be written). */
   readonly written: readonly string[];
+  /** Damaged copies set aside under errors/ and removed (action 'cleared'). */
+  readonly setAside: readonly string[];
   /** Object headers read to rebuild (0 when a copy was intact). */
   readonly objectsRead: number;
   /** The segment whose page header gave the PostgreSQL major. */
@@ -68,12 +72,35 @@ export async function rebuildIdentity(ctx: ArchiveContext, opts: RebuildOptions 
     if (!(err instanceof IntegrityError)) throw err;
   }
   if (read?.identity && read.intactCopies === 2) {
-    return { archive, action: 'intact', dryRun, identity: read.identity, written: [], objectsRead: 0, decoded: null, unreadable: [] };
+    return {
+      archive,
+      action: 'intact',
+      dryRun,
+      identity: read.identity,
+      written: [],
+      setAside: [],
+      objectsRead: 0,
+      decoded: null,
+      unreadable: [],
+    };
   }
   if (read?.identity) {
     const broken = [...read.missing, ...read.damaged.map((d) => d.key)];
     const written = dryRun ? broken : await repairCopies(ctx.storage, read);
-    return { archive, action: 'repaired', dryRun, identity: read.identity, written, objectsRead: 0, decoded: null, unreadable: [] };
+    return {
+      archive,
+      action: 'repaired',
+      dryRun,
+      identity: read.identity,
+      written,
+      setAside: [],
+      objectsRead: 0,
+      decoded: null,
+      unreadable: [],
+    };
+  }
+  if (read && read.damaged.length > 0 && (await findClusterObject(ctx.storage)) === undefined) {
+    return clearDamaged(ctx, read, dryRun);
   }
 
   const scan = await scanHeaders(ctx, opts.parallel ?? 8);
@@ -95,9 +122,40 @@ export async function rebuildIdentity(ctx: ArchiveContext, opts: RebuildOptions 
     dryRun,
     identity,
     written,
+    setAside: [],
     objectsRead: scan.read,
     decoded: derived.decodedKey,
     unreadable: scan.unreadable.sort(),
+  };
+}
+
+/**
+ * Damaged copies in an archive that holds no WAL (a store that lost the end of the first write, like
+ * an S3 server killed after acknowledging it): there is nothing to rebuild from and nothing for the
+ * record to protect, yet every push refuses it. Keep the damaged bytes under errors/ for the
+ * operator, then remove them, so the next push creates the identity from its own segment. Only on
+ * this explicit command: a push never replaces a damaged record by itself.
+ */
+async function clearDamaged(ctx: ArchiveContext, read: IdentityCopies, dryRun: boolean): Promise<RebuildReport> {
+  const now = new Date();
+  const keys = read.damaged.map((d) => d.key);
+  const setAside = keys.map((k) => damagedKey(k, now));
+  if (!dryRun) {
+    for (const [i, key] of keys.entries()) {
+      await ctx.storage.put(setAside[i]!, await ctx.storage.getBuffer(key), { ifAbsent: true });
+    }
+    await ctx.storage.delete(keys);
+  }
+  return {
+    archive: ctx.storage.description,
+    action: 'cleared',
+    dryRun,
+    identity: null,
+    written: [],
+    setAside,
+    objectsRead: 0,
+    decoded: null,
+    unreadable: [],
   };
 }
 

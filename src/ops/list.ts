@@ -50,15 +50,17 @@ export async function listWal(ctx: ArchiveContext, filter: WalListFilter = {}): 
 
 /** Entries that match the filter. History files have no LSN and are kept unless their timeline is filtered out. */
 export function filterEntries(entries: readonly CatalogEntry[], segSize: number, filter: WalListFilter): CatalogEntry[] {
+  return entries.filter((e) => matchesFilter(e, segSize, filter));
+}
+
+export function matchesFilter(e: CatalogEntry, segSize: number, filter: WalListFilter): boolean {
+  if (filter.timeline !== undefined && e.timeline !== filter.timeline) return false;
+  if (e.segno === undefined) return true;
   const size = BigInt(segSize);
-  return entries.filter((e) => {
-    if (filter.timeline !== undefined && e.timeline !== filter.timeline) return false;
-    if (e.segno === undefined) return true;
-    const start = e.segno * size;
-    if (filter.to !== undefined && start > filter.to) return false;
-    if (filter.from !== undefined && start + size <= filter.from) return false;
-    return true;
-  });
+  const start = e.segno * size;
+  if (filter.to !== undefined && start > filter.to) return false;
+  if (filter.from !== undefined && start + size <= filter.from) return false;
+  return true;
 }
 
 export function codecLabel(extension: string): string {

@@ -5,9 +5,10 @@
 import type { ArchiveContext } from '../archive/context.js';
 import type { ArchiveIdentity } from '../archive/identity.js';
 import { historyFileName } from '../segment/names.js';
-import { loadHistories, loadInventory } from '../archive/catalog/inventory.js';
+import { loadArchiveIdentity, loadHistories } from '../archive/catalog/inventory.js';
+import { listCatalog, type CatalogEntry } from '../archive/catalog/listing.js';
+import { TimelineAggregator, historyProblems, type ArchiveLayout } from '../archive/catalog/timelines.js';
 import { loadBackupInventory } from '../backup/inventory.js';
-import { analyzeTimelines, historyProblems, type ArchiveLayout } from '../archive/catalog/timelines.js';
 
 export interface ShowReport {
   readonly archive: string;
@@ -28,12 +29,27 @@ export interface ShowBackup {
 }
 
 export async function showArchive(ctx: ArchiveContext): Promise<ShowReport> {
-  const { identity, segSize, entries } = await loadInventory(ctx);
-  const { histories, failures } = await loadHistories(ctx, entries);
-  const layout = analyzeTimelines(entries, histories, segSize);
+  const identity = await loadArchiveIdentity(ctx);
+  const segSize = identity.walSegSize;
+  // One pass over the listing into per-timeline tallies: memory grows with timelines and gaps, not objects.
+  const tally = new TimelineAggregator();
+  const historyEntries: CatalogEntry[] = [];
+  for await (const e of listCatalog(ctx.storage, segSize)) {
+    tally.add(e);
+    if (e.kind === 'history') historyEntries.push(e);
+  }
+  const { histories, failures } = await loadHistories(ctx, historyEntries);
+  const layout = tally.layout(histories, segSize);
+  // historyProblems only asks which timelines hold segments.
+  const withSegments = [...tally.present().keys()].map((timeline) => ({
+    fileName: '',
+    kind: 'segment' as const,
+    timeline,
+    storedBytes: 0,
+  }));
   const historyIssues = [
     ...failures.map((f) => `${f.fileName}: ${f.message}`),
-    ...historyProblems(entries, histories)
+    ...historyProblems([...withSegments, ...historyEntries], histories)
       .filter((p) => !failures.some((f) => f.timeline === p.timeline))
       .map((p) => `${historyFileName(p.timeline)}: ${p.message}`),
   ];

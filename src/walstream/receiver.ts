@@ -26,7 +26,7 @@ import { writeFileAtomic } from '../common/atomic-file.js';
 import type { ArchiveContext } from '../archive/context.js';
 import { pushFile } from '../archive/push.js';
 import { requireIdentity } from '../archive/identity.js';
-import { lastArchivedSegment } from '../archive/catalog/listing.js';
+import { lastArchivedSegment } from '../archive/catalog/newest.js';
 import { formatLsn, lsn, type Lsn } from '../segment/lsn.js';
 import { SegmentName, classifyWalFileName, historyFileName, parseWalFileName, segmentStartLsn, segnoOfLsn } from '../segment/names.js';
 import { parseSegSizeSetting } from '../segment/segsize.js';

@@ -3,7 +3,7 @@
  * sorted here (some S3-compatible services do not list in byte order), plus the decoded history
  * files, which are the only objects read in full to answer "which timeline came from where".
  */
-import { listCatalog, type CatalogEntry } from './listing.js';
+import { compareEntries, listCatalog, type CatalogEntry } from './listing.js';
 import type { ArchiveContext } from '../context.js';
 import { restoreFile } from '../../restore/fetch.js';
 import { readIdentity, type ArchiveIdentity } from '../identity.js';
@@ -19,20 +19,14 @@ export interface Inventory {
   readonly entries: readonly CatalogEntry[];
 }
 
-export function compareEntries(a: CatalogEntry, b: CatalogEntry): number {
-  if (a.timeline !== b.timeline) return a.timeline - b.timeline;
-  const sa = a.segno ?? -1n;
-  const sb = b.segno ?? -1n;
-  if (sa !== sb) return sa < sb ? -1 : 1;
-  if (a.fileName !== b.fileName) return a.fileName < b.fileName ? -1 : 1;
-  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
-}
+// Moved beside listCatalog so pure modules can sort entries without this module's I/O imports.
+export { compareEntries } from './listing.js';
 
 /**
- * Reads the identity and lists the archive. NotFoundError when the archive has no identity and no
- * WAL (nothing was ever archived there); IntegrityError when it has WAL but no identity.
+ * Reads the identity. NotFoundError when the archive has no identity and no WAL (nothing was ever
+ * archived there); IntegrityError when it has WAL but no identity.
  */
-export async function loadInventory(ctx: ArchiveContext, opts: { timeline?: number } = {}): Promise<Inventory> {
+export async function loadArchiveIdentity(ctx: ArchiveContext): Promise<ArchiveIdentity> {
   const identity = await readIdentity(ctx.storage);
   if (!identity) {
     for (const prefix of [WAL_PREFIX, HISTORY_PREFIX]) {
@@ -45,6 +39,15 @@ export async function loadInventory(ctx: ArchiveContext, opts: { timeline?: numb
     throw new NotFoundError(`unable to read archive '${ctx.storage.description}': it is empty (nothing was archived there yet)`);
   }
   ctx.identity = identity;
+  return identity;
+}
+
+/**
+ * Reads the identity and lists the whole archive into memory, sorted (see loadArchiveIdentity for
+ * the errors). The operator commands that only aggregate stream listCatalog instead.
+ */
+export async function loadInventory(ctx: ArchiveContext, opts: { timeline?: number } = {}): Promise<Inventory> {
+  const identity = await loadArchiveIdentity(ctx);
   const entries: CatalogEntry[] = [];
   for await (const e of listCatalog(ctx.storage, identity.walSegSize, opts)) entries.push(e);
   entries.sort(compareEntries);

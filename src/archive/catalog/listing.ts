@@ -16,9 +16,25 @@ export interface CatalogEntry extends ObjectKeyParts {
   readonly mtime: Date;
 }
 
+/** By timeline, then segment number (a timeline's history file first), then name and key. */
+export function compareEntries(a: CatalogEntry, b: CatalogEntry): number {
+  if (a.timeline !== b.timeline) return a.timeline - b.timeline;
+  const sa = a.segno ?? -1n;
+  const sb = b.segno ?? -1n;
+  if (sa !== sb) return sa < sb ? -1 : 1;
+  if (a.fileName !== b.fileName) return a.fileName < b.fileName ? -1 : 1;
+  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+}
+
 /** Every WAL-archive object (segments, partials, backup labels, history files), in key order. */
-export async function* listCatalog(storage: Storage, segSize: number, opts: { timeline?: number } = {}): AsyncGenerator<CatalogEntry> {
-  const prefixes = opts.timeline !== undefined ? [timelinePrefix(opts.timeline), HISTORY_PREFIX] : [WAL_PREFIX, HISTORY_PREFIX];
+export async function* listCatalog(
+  storage: Storage,
+  segSize: number,
+  opts: { timeline?: number; only?: 'wal' | 'history' } = {},
+): AsyncGenerator<CatalogEntry> {
+  const prefixes = [opts.timeline !== undefined ? timelinePrefix(opts.timeline) : WAL_PREFIX, HISTORY_PREFIX].filter(
+    (p) => opts.only === undefined || (opts.only === 'history') === (p === HISTORY_PREFIX),
+  );
   for (const prefix of prefixes) {
     for await (const obj of storage.list(prefix)) {
       const parts = parseObjectKey(obj.key);
@@ -51,14 +67,5 @@ export async function* listCatalog(storage: Storage, segSize: number, opts: { ti
   }
 }
 
-/** The full segment that reaches furthest in WAL (highest segment number, then timeline), if any. */
-export async function lastArchivedSegment(storage: Storage, segSize: number): Promise<SegmentName | undefined> {
-  let best: SegmentName | undefined;
-  for await (const e of listCatalog(storage, segSize)) {
-    if (e.kind !== 'segment' || e.segno === undefined) continue;
-    if (!best || e.segno > best.segno || (e.segno === best.segno && e.timeline > best.timeline)) {
-      best = SegmentName.of(e.timeline, e.segno, segSize);
-    }
-  }
-  return best;
-}
+// Kept here for callers that found it beside listCatalog; it no longer lists the whole archive.
+export { lastArchivedSegment } from './newest.js';

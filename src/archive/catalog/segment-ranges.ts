@@ -75,3 +75,97 @@ export function clipRange(r: SegmentRange, within: SegmentRange): SegmentRange |
   const last = r.last < within.last ? r.last : within.last;
   return first <= last ? { first, last } : undefined;
 }
+
+/**
+ * A set of segment numbers kept as sorted, disjoint, non-touching ranges: the segments an archive
+ * holds on one timeline take one range per gap, not one entry per segment. Adding in ascending
+ * order (as a listing yields them) extends the last range in O(1); any other order still works.
+ */
+export class RangeSet {
+  private readonly list: Array<{ first: bigint; last: bigint }> = [];
+  /** Distinct numbers in the set. */
+  size = 0n;
+
+  add(v: bigint): void {
+    const n = this.list.length;
+    const tail = this.list[n - 1];
+    if (!tail || v > tail.last + 1n) {
+      this.list.push({ first: v, last: v });
+    } else if (v === tail.last + 1n) {
+      tail.last = v;
+    } else if (v >= tail.first) {
+      return; // already in
+    } else {
+      this.insert(v);
+      return;
+    }
+    this.size++;
+  }
+
+  /** Out-of-order insertion: join the neighbours it touches. */
+  private insert(v: bigint): void {
+    let lo = 0;
+    let hi = this.list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.list[mid]!.last < v) lo = mid + 1;
+      else hi = mid;
+    }
+    const at = this.list[lo];
+    if (at && at.first <= v) return;
+    const prev = this.list[lo - 1];
+    const joinsPrev = prev !== undefined && prev.last + 1n === v;
+    const joinsNext = at !== undefined && at.first - 1n === v;
+    if (joinsPrev && joinsNext) {
+      prev.last = at.last;
+      this.list.splice(lo, 1);
+    } else if (joinsPrev) prev.last = v;
+    else if (joinsNext) at.first = v;
+    else this.list.splice(lo, 0, { first: v, last: v });
+    this.size++;
+  }
+
+  get first(): bigint | undefined {
+    return this.list[0]?.first;
+  }
+
+  get last(): bigint | undefined {
+    return this.list[this.list.length - 1]?.last;
+  }
+
+  ranges(): readonly SegmentRange[] {
+    return this.list;
+  }
+
+  static of(values: Iterable<bigint>): RangeSet {
+    const s = new RangeSet();
+    for (const v of values) s.add(v);
+    return s;
+  }
+}
+
+/** The smallest number of `ranges` (sorted, disjoint) inside `within`, if any. */
+export function firstInRanges(ranges: readonly SegmentRange[], within: SegmentRange): bigint | undefined {
+  for (const r of ranges) {
+    if (r.last < within.first) continue;
+    if (r.first > within.last) return undefined;
+    return r.first > within.first ? r.first : within.first;
+  }
+  return undefined;
+}
+
+/** The numbers in `within` that `ranges` (sorted, disjoint) lack, as ranges, ascending. */
+export function missingFromRanges(ranges: readonly SegmentRange[], within: SegmentRange): SegmentRange[] {
+  const out: SegmentRange[] = [];
+  if (within.last < within.first) return out;
+  let next = within.first;
+  for (const r of ranges) {
+    if (r.last < next) continue;
+    if (r.first > within.last) break;
+    if (r.first > next) out.push({ first: next, last: r.first - 1n });
+    next = r.last + 1n;
+    if (next > within.last) return out;
+  }
+  if (next <= within.last) out.push({ first: next, last: within.last });
+  return out;
+}

@@ -13,7 +13,7 @@ import { makeTimelineHistory, timelineSpans, type TimelineHistory } from '../../
 import type { Lsn } from '../../segment/lsn.js';
 import { historyFileName, segmentFileName, segnoOfLsn, type WalFileKind } from '../../segment/names.js';
 import { timeline as toTimeline, type Timeline } from '../../segment/timeline.js';
-import { firstIn, mergeRanges, missingRanges, sortedUnique, type SegmentRange } from './segment-ranges.js';
+import { RangeSet, firstInRanges, mergeRanges, missingFromRanges, sortedUnique, type SegmentRange } from './segment-ranges.js';
 
 /** What the analysis needs of a catalog entry (CatalogEntry has all of it). */
 export interface WalObjectInfo {
@@ -100,18 +100,28 @@ export function chainRanges(
   return out;
 }
 
+/** Full segments archived per timeline, as ranges (timelines without a full segment are absent). */
+export type PresentRanges = ReadonlyMap<number, readonly SegmentRange[]>;
+
 /**
  * Segments missing on the way to `history.timeline`'s newest segment, from the oldest segment of
  * that way still in the archive. Empty when the timeline has no segment yet.
  */
 export function chainGaps(present: ReadonlyMap<number, readonly bigint[]>, history: TimelineHistory, segSize: number): TimelineGap[] {
+  const ranges = new Map<number, readonly SegmentRange[]>();
+  for (const [tli, list] of present) ranges.set(tli, RangeSet.of(list).ranges());
+  return chainGapsOfRanges(ranges, history, segSize);
+}
+
+/** chainGaps over ranges: what the streaming aggregators keep instead of every segment number. */
+export function chainGapsOfRanges(present: PresentRanges, history: TimelineHistory, segSize: number): TimelineGap[] {
   const own = present.get(history.timeline) ?? [];
-  const lastOwn = own[own.length - 1];
+  const lastOwn = own[own.length - 1]?.last;
   if (lastOwn === undefined) return [];
   const ranges = chainRanges(history, lastOwn, segSize);
   let start: bigint | undefined;
   for (const { timeline, range } of ranges) {
-    const f = firstIn(present.get(timeline) ?? [], range);
+    const f = firstInRanges(present.get(timeline) ?? [], range);
     if (f !== undefined && (start === undefined || f < start)) start = f;
   }
   if (start === undefined) return [];
@@ -119,7 +129,7 @@ export function chainGaps(present: ReadonlyMap<number, readonly bigint[]>, histo
   for (const { timeline, range } of ranges) {
     if (range.last < start) continue;
     const from = range.first > start ? range.first : start;
-    for (const g of missingRanges(present.get(timeline) ?? [], { first: from, last: range.last })) gaps.push({ timeline, ...g });
+    for (const g of missingFromRanges(present.get(timeline) ?? [], { first: from, last: range.last })) gaps.push({ timeline, ...g });
   }
   return gaps;
 }
@@ -145,40 +155,81 @@ export function analyzeTimelines(
   histories: ReadonlyMap<number, TimelineHistory>,
   segSize: number,
 ): ArchiveLayout {
-  const present = presentSegments(objects);
-  const timelines = new Set<number>([...objects.map((o) => o.timeline), ...histories.keys()]);
-  const allGaps = mergeGaps([...present.keys()].flatMap((tli) => chainGaps(present, historyOrSelf(histories, tli), segSize)));
-  const summaries: TimelineSummary[] = [];
-  for (const tli of [...timelines].sort((a, b) => a - b)) {
-    const own = objects.filter((o) => o.timeline === tli);
-    const segs = present.get(tli) ?? [];
-    const history = histories.get(tli);
-    const lastEntry = history?.entries[history.entries.length - 1];
-    const gaps = allGaps.filter((g) => g.timeline === tli).map(({ first, last }) => ({ first, last }));
-    const first = segs[0] ?? null;
-    const last = segs[segs.length - 1] ?? null;
-    const spanStart = [first, ...gaps.map((g) => g.first)]
-      .filter((v): v is bigint => v !== null)
-      .reduce<bigint | null>((a, b) => (a === null || b < a ? b : a), null);
-    summaries.push({
-      timeline: toTimeline(tli),
-      parent: lastEntry?.parent ?? null,
-      switchPoint: lastEntry?.switchpoint ?? null,
-      history: history ? 'present' : tli === 1 ? 'none' : 'missing',
-      segments: segs.length,
-      storedBytes: own.reduce((n, o) => n + o.storedBytes, 0),
-      first,
-      last,
-      partials: sortedUnique(own.filter((o) => o.kind === 'partial' && o.segno !== undefined).map((o) => o.segno!)),
-      backups: own
-        .filter((o) => o.kind === 'backup')
-        .map((o) => o.fileName)
-        .sort(),
-      gaps,
-      span: spanStart !== null && last !== null ? { first: spanStart, last } : null,
-    });
+  const agg = new TimelineAggregator();
+  for (const o of objects) agg.add(o);
+  return agg.layout(histories, segSize);
+}
+
+interface TimelineTally {
+  readonly segments: RangeSet;
+  storedBytes: number;
+  readonly partials: bigint[];
+  readonly backups: string[];
+}
+
+/**
+ * What wal-show needs of a listing, taken one object at a time in any order: per timeline the
+ * segments as ranges, byte totals, partials and backup labels. Its state grows with timelines,
+ * gaps, partials and backup labels, never with the number of segments.
+ */
+export class TimelineAggregator {
+  private readonly tallies = new Map<number, TimelineTally>();
+
+  add(o: WalObjectInfo): void {
+    let t = this.tallies.get(o.timeline);
+    if (!t) {
+      t = { segments: new RangeSet(), storedBytes: 0, partials: [], backups: [] };
+      this.tallies.set(o.timeline, t);
+    }
+    t.storedBytes += o.storedBytes;
+    if (o.segno !== undefined && o.kind === 'segment') t.segments.add(o.segno);
+    else if (o.segno !== undefined && o.kind === 'partial') t.partials.push(o.segno);
+    else if (o.kind === 'backup') t.backups.push(o.fileName);
   }
-  return { segSize, timelines: summaries, gaps: allGaps };
+
+  /** Full segments per timeline, as ranges; only timelines that hold one. */
+  present(): Map<number, readonly SegmentRange[]> {
+    const out = new Map<number, readonly SegmentRange[]>();
+    for (const [tli, t] of this.tallies) if (t.segments.size > 0n) out.set(tli, t.segments.ranges());
+    return out;
+  }
+
+  /** Timelines with at least one object. */
+  timelines(): number[] {
+    return [...this.tallies.keys()];
+  }
+
+  layout(histories: ReadonlyMap<number, TimelineHistory>, segSize: number): ArchiveLayout {
+    const present = this.present();
+    const allGaps = mergeGaps([...present.keys()].flatMap((tli) => chainGapsOfRanges(present, historyOrSelf(histories, tli), segSize)));
+    const summaries: TimelineSummary[] = [];
+    for (const tli of [...new Set([...this.tallies.keys(), ...histories.keys()])].sort((a, b) => a - b)) {
+      const t = this.tallies.get(tli);
+      const history = histories.get(tli);
+      const lastEntry = history?.entries[history.entries.length - 1];
+      const gaps = allGaps.filter((g) => g.timeline === tli).map(({ first, last }) => ({ first, last }));
+      const first = t?.segments.first ?? null;
+      const last = t?.segments.last ?? null;
+      const spanStart = [first, ...gaps.map((g) => g.first)]
+        .filter((v): v is bigint => v !== null)
+        .reduce<bigint | null>((a, b) => (a === null || b < a ? b : a), null);
+      summaries.push({
+        timeline: toTimeline(tli),
+        parent: lastEntry?.parent ?? null,
+        switchPoint: lastEntry?.switchpoint ?? null,
+        history: history ? 'present' : tli === 1 ? 'none' : 'missing',
+        segments: Number(t?.segments.size ?? 0n),
+        storedBytes: t?.storedBytes ?? 0,
+        first,
+        last,
+        partials: sortedUnique(t?.partials ?? []),
+        backups: [...(t?.backups ?? [])].sort(),
+        gaps,
+        span: spanStart !== null && last !== null ? { first: spanStart, last } : null,
+      });
+    }
+    return { segSize, timelines: summaries, gaps: allGaps };
+  }
 }
 
 /** Names of the segments in a gap, for messages: one name, or `first .. last (n segments)`. */

@@ -2,12 +2,12 @@
  * The part of wal-verify that needs no object contents: continuity of every recovery path, the
  * history files, and names stored with different contents. Pure.
  */
-import type { CatalogEntry } from './listing.js';
+import { compareEntries, type CatalogEntry } from './listing.js';
 import { historyIncludes, type TimelineHistory } from '../../segment/history.js';
 import type { Lsn } from '../../segment/lsn.js';
 import { SegmentName, historyFileName, segmentFileName, segnoOfLsn, tryClassifyWalFileName } from '../../segment/names.js';
-import { clipRange, type SegmentRange } from './segment-ranges.js';
-import { chainGaps, describeGap, historyOrSelf, historyProblems, mergeGaps, presentSegments } from './timelines.js';
+import { RangeSet, clipRange, type SegmentRange } from './segment-ranges.js';
+import { chainGapsOfRanges, describeGap, historyOrSelf, historyProblems, mergeGaps } from './timelines.js';
 
 export type ProblemKind = 'gap' | 'history' | 'duplicate' | 'wrong-cluster' | 'header' | 'damaged';
 
@@ -45,77 +45,134 @@ export function checkStructure(
   opts: VerifyScope = {},
   claimed: readonly string[] = [],
 ): StructureResult {
-  const problems: Problem[] = [];
-  const notes: string[] = [];
-  const window: SegmentRange = {
-    first: opts.from !== undefined ? segnoOfLsn(opts.from, segSize) : 0n,
-    last: opts.to !== undefined ? segnoOfLsn(opts.to, segSize) : (1n << 64n) - 1n,
-  };
-  const present = presentSegments(entries);
-  const chainTimelines = opts.timeline !== undefined ? [opts.timeline] : [...present.keys()].sort((a, b) => a - b);
-  const inTimelines = (tli: number): boolean =>
-    opts.timeline === undefined || historyIncludes(historyOrSelf(histories, opts.timeline), tli);
-  const inWindow = (e: CatalogEntry): boolean => e.segno === undefined || (e.segno >= window.first && e.segno <= window.last);
+  const agg = new StructureAggregator(histories, historyFailures, segSize, opts);
+  // The aggregator finds copies of one name among neighbours, as a listing in key order has them.
+  for (const e of [...entries].sort(compareEntries)) agg.add(e);
+  const stored = new Set(entries.map((e) => e.fileName));
+  const result = agg.finish(claimed.filter((name) => !stored.has(name)));
+  return { ...result, scope: entries.filter((e) => agg.inScope(e)) };
+}
 
-  if (opts.timeline !== undefined && !present.has(opts.timeline)) notes.push(`timeline ${opts.timeline} has no segments in the archive`);
-  for (const tli of new Set(entries.filter((e) => e.kind === 'history').map((e) => e.timeline))) {
-    if (!present.has(tli) && inTimelines(tli)) notes.push(`timeline ${tli} has a history file but no segments yet`);
+/**
+ * checkStructure one catalog entry at a time, for a listing too large to hold: segments are kept
+ * as ranges per timeline, and copies of one name are compared while they are neighbours (all keys
+ * of one name share the prefix `<dir>/<name>-`, so any listing in key order yields them together).
+ * Its state grows with timelines, gaps and history files, not with objects.
+ */
+export class StructureAggregator {
+  private readonly present = new Map<number, RangeSet>();
+  private readonly historyTimelines = new Set<number>();
+  private readonly window: SegmentRange;
+  private readonly problems: Problem[] = [];
+  private group: CatalogEntry[] = [];
+  /** Full segments in scope (every copy counts). */
+  segmentsInScope = 0;
+
+  constructor(
+    private readonly histories: ReadonlyMap<number, TimelineHistory>,
+    private readonly historyFailures: ReadonlyArray<{ fileName: string; timeline: number; message: string }>,
+    private readonly segSize: number,
+    private readonly opts: VerifyScope = {},
+  ) {
+    this.window = {
+      first: opts.from !== undefined ? segnoOfLsn(opts.from, segSize) : 0n,
+      last: opts.to !== undefined ? segnoOfLsn(opts.to, segSize) : (1n << 64n) - 1n,
+    };
   }
 
-  for (const f of historyFailures) {
-    if (inTimelines(f.timeline)) problems.push({ kind: 'history', timeline: f.timeline, subject: f.fileName, message: f.message });
-  }
-  for (const p of historyProblems(entries, histories)) {
-    // A damaged file is reported above, not again as missing.
-    if (!inTimelines(p.timeline) || historyFailures.some((f) => f.timeline === p.timeline)) continue;
-    problems.push({ kind: 'history', timeline: p.timeline, subject: historyFileName(p.timeline), message: p.message });
+  private inTimelines(tli: number): boolean {
+    return this.opts.timeline === undefined || historyIncludes(historyOrSelf(this.histories, this.opts.timeline), tli);
   }
 
-  for (const g of mergeGaps(chainTimelines.flatMap((tli) => chainGaps(present, historyOrSelf(histories, tli), segSize)))) {
-    const clipped = clipRange(g, window);
-    if (!clipped) continue;
-    problems.push({
-      kind: 'gap',
-      timeline: g.timeline,
-      subject: segmentFileName(g.timeline, clipped.first, segSize),
-      ...(clipped.last !== clipped.first ? { through: segmentFileName(g.timeline, clipped.last, segSize) } : {}),
-      message: `missing ${describeGap({ timeline: g.timeline, ...clipped }, segSize)}`,
-    });
+  /** Whether the entry's object is checked (its timeline is on the chain, its WAL in the window). */
+  inScope(e: CatalogEntry): boolean {
+    return this.inTimelines(e.timeline) && (e.segno === undefined || (e.segno >= this.window.first && e.segno <= this.window.last));
   }
 
-  const scope = entries.filter((e) => inTimelines(e.timeline) && inWindow(e));
-  // Same-content copies (two codecs after racing pushes) restore fine; different contents do not.
-  const copies = new Map<string, CatalogEntry[]>();
-  for (const e of scope) if (e.kind !== 'partial') copies.set(e.fileName, [...(copies.get(e.fileName) ?? []), e]);
-  for (const [name, list] of copies) {
+  /** Takes the next entry of the listing; returns whether it is in scope. */
+  add(e: CatalogEntry): boolean {
+    if (e.kind === 'segment' && e.segno !== undefined) {
+      let set = this.present.get(e.timeline);
+      if (!set) this.present.set(e.timeline, (set = new RangeSet()));
+      set.add(e.segno);
+    }
+    if (e.kind === 'history') this.historyTimelines.add(e.timeline);
+    const scoped = this.inScope(e);
+    if (scoped && e.kind === 'segment') this.segmentsInScope++;
+    if (scoped && e.kind !== 'partial') {
+      if (this.group.length > 0 && this.group[0]!.fileName !== e.fileName) this.closeGroup();
+      this.group.push(e);
+    }
+    return scoped;
+  }
+
+  private closeGroup(): void {
+    const list = this.group;
+    this.group = [];
+    // Same-content copies (two codecs after racing pushes) restore fine; different contents do not.
     const distinct = new Set(list.map((c) => c.sha256)).size;
     if (distinct > 1) {
-      problems.push({
+      this.problems.push({
         kind: 'duplicate',
         timeline: list[0]!.timeline,
-        subject: name,
+        subject: list[0]!.fileName,
         message:
           `the archive holds ${distinct} different versions (${list.map((c) => c.key).join(', ')}); recovery refuses to choose ` +
-          `(run 'walvault wal-resolve ${name}')`,
+          `(run 'walvault wal-resolve ${list[0]!.fileName}')`,
       });
     }
   }
-  // A claim without data is a push that stopped between claiming and uploading: nothing was
-  // acknowledged for it, so it is not damage; PostgreSQL's retry of the same file completes it.
-  const stored = new Set(entries.map((e) => e.fileName));
-  for (const name of claimed) {
-    if (stored.has(name)) continue;
-    const c = tryClassifyWalFileName(name);
-    if (!c || !inTimelines(c.timeline)) continue;
-    if (c.kind !== 'history') {
-      const segno = segnoOfName(name, segSize);
-      if (segno === undefined || segno < window.first || segno > window.last) continue;
+
+  /** The result, given the claimed names that have no stored object. */
+  finish(unstoredClaims: readonly string[]): Omit<StructureResult, 'scope'> {
+    this.closeGroup();
+    const { opts, histories, historyFailures, segSize, window } = this;
+    const problems: Problem[] = [];
+    const notes: string[] = [];
+    const present = new Map<number, readonly SegmentRange[]>([...this.present].map(([tli, set]) => [tli, set.ranges()]));
+    const chainTimelines = opts.timeline !== undefined ? [opts.timeline] : [...present.keys()].sort((a, b) => a - b);
+
+    if (opts.timeline !== undefined && !present.has(opts.timeline)) notes.push(`timeline ${opts.timeline} has no segments in the archive`);
+    for (const tli of this.historyTimelines) {
+      if (!present.has(tli) && this.inTimelines(tli)) notes.push(`timeline ${tli} has a history file but no segments yet`);
     }
-    notes.push(
-      `'${name}' is claimed but not archived (an unfinished push; retrying it completes it, 'walvault wal-resolve ${name}' removes the claim)`,
-    );
+    for (const f of historyFailures) {
+      if (this.inTimelines(f.timeline)) problems.push({ kind: 'history', timeline: f.timeline, subject: f.fileName, message: f.message });
+    }
+    // historyProblems only asks which timelines hold segments.
+    const withSegments = [...present.keys()].map((timeline) => ({ fileName: '', kind: 'segment' as const, timeline, storedBytes: 0 }));
+    for (const p of historyProblems(withSegments, histories)) {
+      // A damaged file is reported above, not again as missing.
+      if (!this.inTimelines(p.timeline) || historyFailures.some((f) => f.timeline === p.timeline)) continue;
+      problems.push({ kind: 'history', timeline: p.timeline, subject: historyFileName(p.timeline), message: p.message });
+    }
+    for (const g of mergeGaps(chainTimelines.flatMap((tli) => chainGapsOfRanges(present, historyOrSelf(histories, tli), segSize)))) {
+      const clipped = clipRange(g, window);
+      if (!clipped) continue;
+      problems.push({
+        kind: 'gap',
+        timeline: g.timeline,
+        subject: segmentFileName(g.timeline, clipped.first, segSize),
+        ...(clipped.last !== clipped.first ? { through: segmentFileName(g.timeline, clipped.last, segSize) } : {}),
+        message: `missing ${describeGap({ timeline: g.timeline, ...clipped }, segSize)}`,
+      });
+    }
+    problems.push(...this.problems);
+    // A claim without data is a push that stopped between claiming and uploading: nothing was
+    // acknowledged for it, so it is not damage; PostgreSQL's retry of the same file completes it.
+    for (const name of unstoredClaims) {
+      const c = tryClassifyWalFileName(name);
+      if (!c || !this.inTimelines(c.timeline)) continue;
+      if (c.kind !== 'history') {
+        const segno = segnoOfName(name, segSize);
+        if (segno === undefined || segno < window.first || segno > window.last) continue;
+      }
+      notes.push(
+        `'${name}' is claimed but not archived (an unfinished push; retrying it completes it, 'walvault wal-resolve ${name}' removes the claim)`,
+      );
+    }
+    return { problems, notes, chainTimelines };
   }
-  return { problems, notes, chainTimelines, scope };
 }
 
 export function sortProblems(problems: Problem[]): Problem[] {

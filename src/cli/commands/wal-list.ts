@@ -1,7 +1,7 @@
 import { type Command } from 'commander';
 import type { RunFn } from '../context.js';
 import { addConfigOptions } from '../options.js';
-import { emit, withArchive } from '../with-archive.js';
+import { withArchive } from '../with-archive.js';
 
 interface Flags {
   timeline?: string;
@@ -29,15 +29,22 @@ export function registerWalList(program: Command, run: RunFn): void {
       cmd,
       async (ctx) => {
         const { lsnArg, timelineArg } = await import('../args.js');
-        const { listWal } = await import('../../ops/list.js');
-        const { renderWalList } = await import('../render/list.js');
+        const { eachWalRow } = await import('../../ops/list-stream.js');
+        const { WalListPrinter } = await import('../render/list-stream.js');
         const f = cmd.opts<Flags>();
         const filter = {
           ...(f.timeline !== undefined ? { timeline: timelineArg(f.timeline)! } : {}),
           ...(f.from !== undefined ? { from: lsnArg('--from', f.from)! } : {}),
           ...(f.to !== undefined ? { to: lsnArg('--to', f.to)! } : {}),
         };
-        emit(ctx, f.json, await withArchive(ctx, (archive) => listWal(archive, filter)), renderWalList);
+        // Rows stream through a temp file: wal-list's memory does not grow with the archive.
+        const printer = new WalListPrinter(f.json === true);
+        try {
+          const head = await withArchive(ctx, (archive) => eachWalRow(archive, filter, printer));
+          await printer.print(head, ctx.out);
+        } finally {
+          printer.dispose();
+        }
       },
       { defaultLogLevel: 'warn' },
     ),

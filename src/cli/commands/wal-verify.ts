@@ -9,6 +9,7 @@ interface Flags {
   from?: string;
   to?: string;
   deep?: boolean;
+  recheck?: boolean;
   parallel?: string;
   json?: boolean;
 }
@@ -31,6 +32,7 @@ export function registerWalVerify(program: Command, run: RunFn): void {
       .option('--from <lsn>', 'only WAL at or after this LSN')
       .option('--to <lsn>', 'only WAL at or before this LSN')
       .option('--deep', 'download and verify every object (decrypt, decompress, SHA-256)')
+      .option('--recheck', 'check objects again that the verify-record says an earlier run checked')
       .option('--parallel <n>', 'objects checked at once (default 4)')
       .option('--json', 'machine-readable output'),
     ['storage', 's3', 'archive'],
@@ -70,6 +72,11 @@ export function registerWalVerify(program: Command, run: RunFn): void {
           }
         };
 
+        const { verifiedRecordPath } = await import('../../archive/catalog/verified-record.js');
+        const recordOption = (setting: string, description: string): { recordPath?: string } => {
+          const path = verifiedRecordPath(setting, description);
+          return path !== undefined ? { recordPath: path } : {};
+        };
         return withArchive(ctx, async (archive) => {
           try {
             const report = await verifyArchive(archive, {
@@ -77,6 +84,8 @@ export function registerWalVerify(program: Command, run: RunFn): void {
               ...(from !== undefined ? { from } : {}),
               ...(to !== undefined ? { to } : {}),
               deep: f.deep === true,
+              recheck: f.recheck === true,
+              ...recordOption(ctx.config['verify-record'], archive.storage.description),
               parallel,
               onProgress,
             });

@@ -4,6 +4,13 @@ import { formatSegSize } from '../../segment/segsize.js';
 
 export function renderRebuild(r: RebuildReport): string {
   const id = r.identity;
+  if (id === null) {
+    const keys = r.setAside.map((k) => `'${k}'`).join(', ');
+    return [
+      `${r.dryRun ? 'would set aside' : 'set aside'} the damaged identity record (the archive holds no WAL to rebuild it from): ${keys}`,
+      '  the next wal-push or stream creates a new identity from its own segment',
+    ].join('\n');
+  }
   const what = `database system ${id.systemId}, PostgreSQL ${id.pgMajor}, ${formatSegSize(id.walSegSize)} segments`;
   const lines: string[] = [];
   if (r.action === 'intact') lines.push(`archive identity is intact (both copies): ${what}; nothing to do`);

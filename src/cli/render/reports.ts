@@ -26,6 +26,8 @@ export function renderVerify(r: VerifyReport): string {
       `(${r.deep ? 'downloaded and verified in full' : 'headers; add --deep to download and verify every object'}), ` +
       `${formatBytes(r.bytesRead)} read in ${formatDuration(r.durationMs)}`,
   ];
+  if (r.fromRecord > 0)
+    lines.push(`not read again: ${count(r.fromRecord, 'object')} an earlier run checked as they are now (--recheck reads them)`);
   for (const n of r.notes) lines.push(`note: ${n}`);
   if (r.problems.length === 0) {
     lines.push('OK: no problems found');

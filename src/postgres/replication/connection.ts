@@ -6,12 +6,13 @@
  */
 import pg from 'pg';
 import type { Logger } from '../../common/log.js';
-import { ReplicationError, describeCause, isPgRefusal, sqlStateOf } from '../../common/errors.js';
+import { BackupError, ReplicationError, SqlState, describeCause, isPgRefusal, sqlStateOf } from '../../common/errors.js';
 import { isTransientNetworkCode } from '../../common/retry.js';
 import { formatLsn, parseLsn, type Lsn } from '../../segment/lsn.js';
 import { timeline as toTimeline, type Timeline } from '../../segment/timeline.js';
 import { parseReplicationMessage, serializeStandbyStatus, type ReplicationMessage, type StandbyStatus } from './protocol.js';
 import { parseConnInfo, type ConnInfo } from './conninfo.js';
+import { checksumFailureFiles, type ResultSet } from './base-backup.js';
 
 /** The slice of pg's internal Connection we rely on. */
 interface PgInternalConnection {
@@ -22,6 +23,23 @@ interface PgInternalConnection {
   endCopyFrom(): void;
   stream: NodeJS.ReadableStream & { pause(): void; resume(): void; destroy(err?: Error): void };
 }
+
+/** The protocol events of a simple query that pg's Query does not hand on as they arrive. */
+interface PgMessageEvents {
+  on(event: string, fn: (msg: never) => void): void;
+  off(event: string, fn: (msg: never) => void): void;
+}
+
+/** What BASE_BACKUP sends, in order: result sets, and CopyOut streams (one or more). */
+export type BaseBackupEvent =
+  | { readonly kind: 'result'; readonly result: ResultSet }
+  | { readonly kind: 'copyStart' }
+  /** `chunk` is only valid until the handler's promise settles. */
+  | { readonly kind: 'copyData'; readonly chunk: Buffer }
+  | { readonly kind: 'copyEnd' };
+
+/** Checksum failure WARNINGs named in a backup error; the server log has the full list. */
+const MAX_NAMED_FILES = 10;
 
 export interface SystemInfo {
   readonly systemId: string;
@@ -66,11 +84,15 @@ export class ReplicationConnection {
       await client.connect();
     } catch (err) {
       await client.end().catch(() => undefined);
-      throw new ReplicationError(`unable to connect for replication to ${info.description}: ${describeCause(err)}`, {
+      const state = sqlStateOf(err);
+      // The server's own text differs by major ("must be superuser or replication role to start
+      // walsender", 16+: "permission denied to start WAL sender"); say what fixes it.
+      const hint = state === SqlState.insufficientPrivilege ? ' (the role needs the REPLICATION attribute)' : '';
+      throw new ReplicationError(`unable to connect for replication to ${info.description}: ${describeCause(err)}${hint}`, {
         cause: err,
         // Authentication and privilege failures need the operator; anything else (refused,
         // too many connections, starting up) may pass by itself.
-        retryable: !isPgRefusal(sqlStateOf(err)),
+        retryable: !isPgRefusal(state),
       });
     }
     return new ReplicationConnection(client, log, info);
@@ -179,6 +201,91 @@ export class ReplicationConnection {
     }
   }
 
+  /**
+   * Runs a BASE_BACKUP `command` and hands every event to `onEvent` in order. While a returned
+   * promise is pending the socket is paused (events already parsed from the last read wait in a
+   * queue of at most one socket read), so memory stays bounded however slow the consumer is. A
+   * consumer failure drops the connection at once (the server aborts the backup) and is rethrown.
+   * WARNINGs are collected: page checksum failures come as WARNINGs and then, after all data, an
+   * ERROR with SQLSTATE XX001, which becomes a BackupError naming the files.
+   */
+  async baseBackup(command: string, label: string, onEvent: (ev: BaseBackupEvent) => Promise<void> | void): Promise<void> {
+    const conn = this.internal();
+    const events = conn as unknown as PgMessageEvents;
+    const warnings: string[] = [];
+    const queue: BaseBackupEvent[] = [];
+    let failure: Error | undefined;
+    // `busy` is set before drain() runs: it may finish synchronously when no handler returns a promise.
+    let busy = false;
+    let idle: Promise<void> = Promise.resolve();
+    let columns: string[] | undefined;
+    let rows: Array<Array<string | null>> = [];
+
+    const drain = async (): Promise<void> => {
+      let paused = false;
+      try {
+        for (let ev = queue.shift(); ev && !failure; ev = queue.shift()) {
+          const pending = onEvent(ev);
+          if (pending) {
+            if (!paused) conn.stream.pause();
+            paused = true;
+            await pending;
+          }
+        }
+      } catch (err) {
+        failure = err instanceof Error ? err : new Error(String(err));
+        queue.length = 0;
+        conn.stream.destroy(failure);
+        return;
+      } finally {
+        busy = false;
+      }
+      if (paused) conn.stream.resume();
+    };
+    const push = (ev: BaseBackupEvent): void => {
+      if (failure) return;
+      queue.push(ev);
+      if (!busy) {
+        busy = true;
+        idle = drain();
+      }
+    };
+    const listeners: Record<string, (msg: never) => void> = {
+      rowDescription: (msg: { fields: Array<{ name: string }> }) => {
+        columns = msg.fields.map((f) => f.name);
+        rows = [];
+      },
+      dataRow: (msg: { fields: Array<string | null> }) => void rows.push(msg.fields),
+      commandComplete: () => {
+        if (columns) push({ kind: 'result', result: { columns, rows } });
+        columns = undefined;
+      },
+      copyOutResponse: () => push({ kind: 'copyStart' }),
+      copyData: (msg: { chunk: Buffer }) => push({ kind: 'copyData', chunk: msg.chunk }),
+      copyDone: () => push({ kind: 'copyEnd' }),
+    };
+    const onNotice = (msg: { code?: string | undefined; message?: string | undefined; severity?: string | undefined }): void => {
+      // Class 01 is "warning" whatever lc_messages translates the severity to.
+      if (msg.code?.startsWith('01')) warnings.push(msg.message ?? '');
+      const level = msg.code?.startsWith('01') ? 'warn' : 'info';
+      this.log[level]({ sqlState: msg.code, severity: msg.severity }, `server: ${msg.message ?? ''}`);
+    };
+    for (const [name, fn] of Object.entries(listeners)) events.on(name, fn);
+    this.client.on('notice', onNotice);
+    let queryError: unknown;
+    try {
+      await this.client.query(command);
+    } catch (err) {
+      queryError = err;
+    } finally {
+      for (const [name, fn] of Object.entries(listeners)) events.off(name, fn);
+      this.client.off('notice', onNotice);
+    }
+    while (busy) await idle;
+    if (failure) throw failure;
+    if (queryError !== undefined) throw baseBackupError(queryError, label, warnings);
+  }
+
   private streaming = false;
 
   sendStatus(status: StandbyStatus): void {
@@ -208,6 +315,24 @@ export class ReplicationConnection {
   destroy(): void {
     this.internal().stream.destroy();
   }
+}
+
+function baseBackupError(err: unknown, label: string, warnings: readonly string[]): Error {
+  const state = sqlStateOf(err);
+  if (state === 'XX001') {
+    const files = checksumFailureFiles(warnings);
+    const named = files.slice(0, MAX_NAMED_FILES).join(', ');
+    const more = files.length > MAX_NAMED_FILES ? ` and ${files.length - MAX_NAMED_FILES} more` : '';
+    const where = files.length > 0 ? ` in ${named}${more}` : '';
+    return new BackupError(`unable to take base backup '${label}': page checksum verification failed${where} (${describeCause(err)})`, {
+      cause: err,
+    });
+  }
+  return new ReplicationError(`unable to take base backup '${label}': ${describeCause(err)}`, {
+    cause: err,
+    // A lost connection or exhausted resources (class 53) may pass; the server refusing the backup will not.
+    retryable: isConnectionLoss(err) || state?.startsWith('53') === true,
+  });
 }
 
 function quoteIdent(name: string): string {

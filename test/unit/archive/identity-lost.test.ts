@@ -271,6 +271,36 @@ describe.each(DRIVERS)('%s storage', (driver) => {
       expect((await storage.getBuffer(IDENTITY_COPY_KEY)).equals(original)).toBe(true);
     });
 
+    it('a damaged record in an archive without WAL: pushes refused pointing at the rebuild, which sets it aside', async () => {
+      const storage = await newStorage(driver);
+      const src = await tempDir('src');
+      const seg = await writeFixture(src, 15, SEG7);
+      await pushFile(makeCtx(storage), seg);
+      // What a store that acknowledged the first write and lost its end leaves: no WAL, a torn record, no copy.
+      await storage.delete(await keysUnder(storage, 'wal/'));
+      await storage.delete(await keysUnder(storage, 'claims/'));
+      const torn = (await storage.getBuffer(IDENTITY_KEY)).subarray(0, 40);
+      await overwrite(storage, IDENTITY_KEY, torn);
+      await storage.delete([IDENTITY_COPY_KEY]);
+      const refused = expectWalvault(await rejectionOf(pushFile(makeCtx(storage), seg)), IntegrityError, ExitCode.integrity);
+      expect(refused.message).toContain("the archive holds no WAL; nothing was written. Run 'walvault identity-rebuild'");
+      expect(refused.message).not.toMatch(/\n/);
+
+      const dry = await rebuildIdentity(makeCtx(storage), { dryRun: true });
+      expect(dry.action).toBe('cleared');
+      expect((await storage.getBuffer(IDENTITY_KEY)).equals(torn)).toBe(true);
+
+      const cleared = await rebuildIdentity(makeCtx(storage));
+      expect(cleared.action).toBe('cleared');
+      expect(cleared.identity).toBeNull();
+      expect(cleared.setAside).toHaveLength(1);
+      expect((await storage.getBuffer(cleared.setAside[0]!)).equals(torn)).toBe(true);
+      expect(await storage.head(IDENTITY_KEY)).toBeUndefined();
+
+      await pushFile(makeCtx(storage), seg);
+      expect((await readIdentity(storage))?.pgMajor).toBe(15);
+    });
+
     it('an archive with no segment has nothing to rebuild from', async () => {
       const storage = await newStorage(driver);
       await pushFile(makeCtx(storage), await writeFixture(await tempDir('src'), 15, HISTORY));
