@@ -154,4 +154,19 @@ describe('expire on a real archive (posix, four backups)', () => {
     expect(plan.expire).toEqual([]);
     expect(plan.wal.delete).toEqual([]);
   });
+
+  it('backup-verify exits 128 naming the pack and the file when one byte of a stored pack flips', async () => {
+    const key = `backups/${names[3]!}/packs/000000001`;
+    const file = join(archiveDir, ...key.split('/'));
+    const bytes = readFileSync(file);
+    bytes[bytes.length - 5] = bytes[bytes.length - 5]! ^ 0x40;
+    writeFileSync(file, bytes);
+    const res = await vv('backup-verify', names[3]!);
+    example('backup-verify-damaged', res);
+    expect(res.code).toBe(128);
+    expect(res.stdout).toContain(`${names[3]!}: pack 1: unable to`);
+    expect(res.stdout).toContain(`'${key}'`);
+    expect(res.stdout).toContain("3 files lost: 'backup_label', 'PG_VERSION', 'global/pg_control'");
+    example('wal-show', await vv('wal-show', '--width', '60'));
+  });
 });
