@@ -80,6 +80,8 @@ describe('expire on a real archive (posix, four backups)', () => {
             walSegSize: MB,
             startLsn: b.startLsn,
             endLsn: b.stopLsn,
+            checkpointLsn: /^CHECKPOINT LOCATION: (\S+)$/m.exec(b.labelFile)?.[1] ?? null,
+            label: b.label,
             walFirst: b.startWalFile,
             walLast: b.stopWalFile,
             startTime: startTime.toISOString(),
