@@ -7,7 +7,6 @@ import { VERSION } from '../common/version.js';
 import type { CliContext, CommandBody, RunOptions } from './context.js';
 import { configFlags } from './options.js';
 import { registerCommands } from './commands/index.js';
-import { walFetchArgumentsExitCode } from './commands/wal-fetch.js';
 import { addHelpExtras } from './help.js';
 
 /**
@@ -66,14 +65,19 @@ function flushStdout(): Promise<void> {
   });
 }
 
-export function buildProgram(programName = 'walvault'): Command {
+/**
+ * The program for `args` (the command line after the program name): the command they dispatch to
+ * is loaded in full, the others are stubs that only show in help (see commands/index.ts). `all`
+ * loads every command.
+ */
+export async function buildProgram(args: readonly string[], all = false, programName = 'walvault'): Promise<Command> {
   const program = new Command(programName)
     .description('PostgreSQL WAL archive agent')
     .version(VERSION)
     // One line, like every other error: PostgreSQL copies archive/restore_command output into its log.
     .configureOutput({ outputError: (text, write) => write(`${text.trim().replace(/\s*\n\s*/g, ' ')} (add --help for usage)\n`) })
     .exitOverride();
-  registerCommands(program, runBody);
+  await registerCommands(program, runBody, args, all);
   addHelpExtras(program);
   return program;
 }
@@ -82,14 +86,17 @@ export function buildProgram(programName = 'walvault'): Command {
 export async function main(argv: readonly string[], prepend: readonly string[] = []): Promise<void> {
   // archive_command output lands in the PostgreSQL log: keep the AWS SDK's Node-version notice out of it.
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
-  const program = buildProgram();
   const args = [...prepend, ...argv.slice(2)];
+  const program = await buildProgram(args);
   try {
     await program.parseAsync(args, { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) {
       // restore_command must never answer a usage mistake with a code PostgreSQL reads as "no such file".
-      if (args[0] === 'wal-fetch') process.exit(walFetchArgumentsExitCode(args.slice(1), err.exitCode));
+      if (args[0] === 'wal-fetch') {
+        const { walFetchArgumentsExitCode } = await import('./commands/wal-fetch.js');
+        process.exit(walFetchArgumentsExitCode(args.slice(1), err.exitCode));
+      }
       // --help and --version end here with code 0; usage mistakes with 2.
       process.exit(err.exitCode === 0 ? 0 : ExitCode.usage);
     }

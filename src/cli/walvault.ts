@@ -1,7 +1,14 @@
 #!/usr/bin/env node
 // Compiled entry point behind bin/walvault, bin/wal-push and bin/wal-fetch.
 // `WALVAULT_FASTPATH_COMMAND` is set by the sh launchers (wal-push / wal-fetch) to pick the command.
-import { main } from './main.js';
-
+// Everything is imported on demand: `--version` needs one small module, not the command-line parser.
 const prepend = process.env['WALVAULT_FASTPATH_COMMAND'] ? [process.env['WALVAULT_FASTPATH_COMMAND']] : [];
-await main(process.argv, prepend);
+const first = [...prepend, ...process.argv.slice(2)][0];
+if (first === '--version' || first === '-V') {
+  // As commander answers it: the version on stdout, exit 0, whatever follows.
+  const { VERSION } = await import('../common/version.js');
+  process.stdout.write(`${VERSION}\n`);
+} else {
+  const { main } = await import('./main.js');
+  await main(process.argv, prepend);
+}

@@ -5,13 +5,15 @@
  * parallel uploads instead of one process start per segment. It never touches archive_status: the
  * markers live in the state directory, and PostgreSQL still calls archive_command for every file.
  */
-import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import PQueue from 'p-queue';
 import { DEFAULT_RETRY_POLICY, backoffDelayMs, sleep, type RetryPolicy } from '../common/retry.js';
 import { pushFile, type PushResult } from '../archive/push.js';
 import type { ArchiveContext } from '../archive/context.js';
 import { hasMarker, sweepMarkers, writeMarker } from './markers.js';
+import { readyFiles } from './ready.js';
+
+export { readyFiles };
 
 export interface AheadOptions {
   readonly walDir: string;
@@ -28,6 +30,8 @@ export interface AheadOptions {
   readonly onError?: (name: string, err: unknown) => void;
   /** How long a failed file waits before the next attempt (the growing window of the policy). */
   readonly retry?: RetryPolicy;
+  /** A file the wal-push that started this run uploads itself: skipped while it is `.ready`. */
+  readonly exclude?: string;
 }
 
 /** A file whose upload failed: tried again once `retryAt` has passed, so an outage is not forever. */
@@ -41,20 +45,6 @@ export interface AheadSummary {
   failed: number;
 }
 
-/** Names of `.ready` files, oldest first (WAL file names sort in WAL order). */
-export async function readyFiles(walDir: string): Promise<string[]> {
-  let entries: string[];
-  try {
-    entries = await readdir(join(walDir, 'archive_status'));
-  } catch {
-    return [];
-  }
-  return entries
-    .filter((n) => n.endsWith('.ready'))
-    .map((n) => n.slice(0, -'.ready'.length))
-    .sort();
-}
-
 export async function runAhead(ctx: ArchiveContext, opts: AheadOptions): Promise<AheadSummary> {
   const log = ctx.log.child({ component: 'push.ahead' });
   const queue = new PQueue({ concurrency: opts.concurrency });
@@ -62,7 +52,7 @@ export async function runAhead(ctx: ArchiveContext, opts: AheadOptions): Promise
   const failed = new Map<string, FailedFile>();
   // Archived by this run and still `.ready`: the launcher consumes our marker and exits 0 before
   // PostgreSQL renames `.ready` to `.done`, so without this set the next poll would push it again.
-  const archivedHere = new Set<string>();
+  const archivedHere = new Set<string>(opts.exclude !== undefined ? [opts.exclude] : []);
   const retry = opts.retry ?? DEFAULT_RETRY_POLICY;
   const summary: AheadSummary = { archived: 0, failed: 0 };
   let started = 0;

@@ -1,7 +1,9 @@
 /**
  * archive_command's work for one file: answer from a look-ahead marker when one vouches for the
- * file, else give a running uploader a moment to finish it, else upload it here; and say when the
- * detached look-ahead uploader should be started because other files wait.
+ * file, else give a running uploader a moment to finish it, else upload it here. When other files
+ * wait and no uploader runs, the detached look-ahead uploader is started first, before this call
+ * uploads its own file: it boots while this upload runs, so the next calls find markers instead of
+ * each paying a cold push.
  */
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Logger } from '../common/log.js';
@@ -9,27 +11,39 @@ import { lockHolderAlive, tryLock } from '../common/pid-lock.js';
 import type { Config } from '../config/load.js';
 import { openArchive } from '../archive/open.js';
 import { pushFile } from '../archive/push.js';
-import { readyFiles, runAhead, type AheadSummary } from './ahead.js';
+import type { AheadSummary } from './ahead.js';
+import { readyFiles } from './ready.js';
 import { consumeMarker, waitForMarker } from './markers.js';
 import { stateDirFor, stateDirForWalPath } from './state-dir.js';
 
 /** The detached uploader stops after this long without new `.ready` files. */
-export const DETACHED_AHEAD_IDLE_MS = 2000;
+export const DETACHED_AHEAD_IDLE_MS = 5000;
 
 export interface StartAhead {
   readonly walDir: string;
   readonly pgdata: string;
   readonly stateDir: string;
   readonly waiting: number;
+  /** The file this call uploads itself: the uploader leaves it alone. */
+  readonly exclude: string;
 }
 
 export interface WalPushResult {
   readonly how: 'marker' | 'running-uploader' | 'uploaded';
-  /** Set when other files wait and no uploader runs: the caller starts one (`wal-push-ahead`). */
-  readonly startAhead?: StartAhead;
 }
 
-export async function walPush(config: Config, log: Logger, signal: AbortSignal, path: string): Promise<WalPushResult> {
+export interface WalPushHooks {
+  /** Starts the detached uploader (`wal-push-ahead`); called when other files wait and none runs. */
+  readonly startAhead?: (s: StartAhead) => void;
+}
+
+export async function walPush(
+  config: Config,
+  log: Logger,
+  signal: AbortSignal,
+  path: string,
+  hooks: WalPushHooks = {},
+): Promise<WalPushResult> {
   const abs = resolve(path);
   const name = basename(abs);
   const walDir = dirname(abs);
@@ -45,15 +59,17 @@ export async function walPush(config: Config, log: Logger, signal: AbortSignal, 
     log.info({ segment: name }, 'archived by the running uploader');
     return { how: 'running-uploader' };
   }
+  if (stateDir && config['push-lookahead'] > 0 && hooks.startAhead && !lockHolderAlive(aheadLock(stateDir))) {
+    const waiting = (await readyFiles(walDir)).filter((n) => n !== name).length;
+    if (waiting > 0) hooks.startAhead({ walDir, pgdata: dirname(walDir), stateDir, waiting, exclude: name });
+  }
   const archive = await openArchive(config, log, signal);
   try {
     await pushFile(archive, abs, name);
   } finally {
     await archive.storage.close();
   }
-  if (!stateDir || config['push-lookahead'] <= 0 || lockHolderAlive(aheadLock(stateDir))) return { how: 'uploaded' };
-  const waiting = (await readyFiles(walDir)).filter((n) => n !== name).length;
-  return waiting === 0 ? { how: 'uploaded' } : { how: 'uploaded', startAhead: { walDir, pgdata: dirname(walDir), stateDir, waiting } };
+  return { how: 'uploaded' };
 }
 
 /** One bounded look-ahead run (the detached helper); undefined when another uploader holds the lock. */
@@ -62,11 +78,13 @@ export async function runDetachedAhead(
   log: Logger,
   signal: AbortSignal,
   walDir: string,
+  exclude?: string,
 ): Promise<AheadSummary | undefined> {
   const stateDir = stateDirFor(dirname(resolve(walDir)));
   const release = tryLock(aheadLock(stateDir));
   if (!release) return undefined;
   try {
+    const { runAhead } = await import('./ahead.js');
     const archive = await openArchive(config, log, signal);
     try {
       return await runAhead(archive, {
@@ -75,6 +93,7 @@ export async function runDetachedAhead(
         concurrency: config['push-parallel'],
         maxFiles: config['push-lookahead'],
         idleMs: DETACHED_AHEAD_IDLE_MS,
+        ...(exclude !== undefined ? { exclude } : {}),
       });
     } finally {
       await archive.storage.close();

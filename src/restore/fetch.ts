@@ -25,6 +25,12 @@ export interface RestoredFile {
   readonly storedBytes: number;
 }
 
+export interface RestoreOptions {
+  readonly expectedSystemId?: string;
+  /** Called once the archive is known to hold the file, before its bytes are downloaded. */
+  readonly onFound?: () => void | Promise<void>;
+}
+
 export interface FetchResult {
   readonly name: string;
   readonly key: string;
@@ -68,10 +74,11 @@ export async function readObject(ctx: ArchiveContext, obj: StoredObject): Promis
  * WAL wins. Checks that segments belong to this archive's cluster (and to `expectedSystemId`, the
  * cluster being restored, when the caller knows it).
  */
-export async function restoreFile(ctx: ArchiveContext, fileName: string, opts: { expectedSystemId?: string } = {}): Promise<RestoredFile> {
+export async function restoreFile(ctx: ArchiveContext, fileName: string, opts: RestoreOptions = {}): Promise<RestoredFile> {
   const kind = classifyWalFileName(fileName).kind;
   const versions = await findVersions(ctx, fileName);
   if (versions.length === 0) throw await absenceError(ctx, fileName, opts.expectedSystemId);
+  await opts.onFound?.();
   const contents = new Set(versions.map((v) => v.parts.sha256));
   if (contents.size > 1 && kind !== 'partial') {
     throw new IntegrityError(
@@ -136,12 +143,7 @@ async function absenceError(ctx: ArchiveContext, fileName: string, expectedSyste
 }
 
 /** Restores `fileName` into `destPath` atomically (temp file, fsync, rename, directory fsync). */
-export async function fetchFile(
-  ctx: ArchiveContext,
-  fileName: string,
-  destPath: string,
-  opts: { expectedSystemId?: string } = {},
-): Promise<FetchResult> {
+export async function fetchFile(ctx: ArchiveContext, fileName: string, destPath: string, opts: RestoreOptions = {}): Promise<FetchResult> {
   const started = performance.now();
   const restored = await restoreFile(ctx, fileName, opts);
   try {

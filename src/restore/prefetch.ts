@@ -9,7 +9,7 @@
  * and starts over when it moves to another timeline (which also drops every file of other timelines).
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import PQueue from 'p-queue';
 import { NotFoundError, describeCause } from '../common/errors.js';
@@ -20,45 +20,9 @@ import type { ArchiveContext } from '../archive/context.js';
 import { restoreFile } from './fetch.js';
 import { readIdentity } from '../archive/identity.js';
 import { SegmentName, tryClassifyWalFileName } from '../segment/names.js';
+import { CURSOR, prefetchDir, setCursor, takePrefetched } from './prefetch-dir.js';
 
-export function prefetchDir(stateDir: string): string {
-  return join(stateDir, 'prefetch');
-}
-
-const CURSOR = '.cursor';
-
-/** Records the name wal-fetch just served, and drops prefetched files it makes useless. */
-export async function setCursor(stateDir: string, served: string): Promise<void> {
-  const dir = prefetchDir(stateDir);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await writeFileAtomic(join(dir, CURSOR), Buffer.from(served));
-  await dropStale(dir, served);
-}
-
-/** Moves a prefetched file into place; false when there is none. */
-export async function takePrefetched(stateDir: string, fileName: string, dest: string): Promise<boolean> {
-  try {
-    await rename(join(prefetchDir(stateDir), fileName), dest);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    if ((err as NodeJS.ErrnoException).code === 'EXDEV') return false; // other file system: fetch normally
-    throw err;
-  }
-}
-
-/** Removes temp files, files of other timelines, files at or before the cursor, and anything foreign. */
-async function dropStale(dir: string, cursor: string): Promise<void> {
-  const c = tryClassifyWalFileName(cursor);
-  if (!c || c.kind !== 'segment') return;
-  for (const name of await readdir(dir).catch(() => [] as string[])) {
-    // Dot files are the cursor and the prefetcher's in-flight temp files (renamed into place when whole).
-    if (name.startsWith('.')) continue;
-    const k = tryClassifyWalFileName(name);
-    const keep = k?.kind === 'segment' && k.timeline === c.timeline && name > cursor;
-    if (!keep) await unlink(join(dir, name)).catch(() => undefined);
-  }
-}
+export { prefetchDir, setCursor, takePrefetched };
 
 export interface PrefetchOptions {
   readonly stateDir: string;

@@ -1,8 +1,10 @@
 /**
  * restore_command's work for one file: take it from the prefetch directory when the prefetcher got
  * it, else restore it from the archive (falling back to the streaming agent's `.partial` for the
- * newest segment when allowed), move the prefetch cursor, and say when the detached prefetcher
- * should be started.
+ * newest segment when allowed), move the prefetch cursor, and have the detached prefetcher started
+ * when none runs. That happens as soon as the archive is known to hold the file, before this call
+ * downloads it: the first calls of a recovery would otherwise each pay a cold download while the
+ * prefetcher is still booting.
  */
 import { join, resolve } from 'node:path';
 import { NotInArchiveError } from '../common/errors.js';
@@ -29,27 +31,43 @@ export interface StartPrefetcher {
 
 export interface WalFetchResult {
   readonly how: 'prefetch' | 'archive' | 'partial';
-  /** Set when prefetching is on and no prefetcher runs: the caller starts one (`wal-prefetch`). */
-  readonly startPrefetcher?: StartPrefetcher;
 }
 
-export async function walFetch(config: Config, log: Logger, signal: AbortSignal, name: string, path: string): Promise<WalFetchResult> {
+export interface WalFetchHooks {
+  /** Starts the detached prefetcher (`wal-prefetch`); called when prefetching is on and none runs. */
+  readonly startPrefetcher?: (s: StartPrefetcher) => void;
+}
+
+export async function walFetch(
+  config: Config,
+  log: Logger,
+  signal: AbortSignal,
+  name: string,
+  path: string,
+  hooks: WalFetchHooks = {},
+): Promise<WalFetchResult> {
   const pgdata = dataDirOfWalPath(path);
   const kind = classifyWalFileName(name).kind;
   const dest = resolve(path);
   const stateDir = pgdata === undefined ? undefined : stateDirForWalPath(path);
   const prefetching = stateDir !== undefined && kind === 'segment' && config['fetch-prefetch'] > 0;
-  const { setCursor, takePrefetched } = await import('./prefetch.js');
+  const { setCursor, takePrefetched } = await import('./prefetch-dir.js');
   if (prefetching && (await takePrefetched(stateDir, name, dest))) {
     log.info({ segment: name }, 'restored from prefetch');
     return { how: 'prefetch' };
   }
   const systemId = pgdata === undefined ? undefined : readSystemIdentifier(pgdata);
   const opts = systemId ? { expectedSystemId: systemId } : {};
+  // The cursor says "served": the prefetcher works from the segment after this one.
+  const startPrefetching = async (): Promise<void> => {
+    if (!prefetching || pgdata === undefined) return;
+    await setCursor(stateDir, name);
+    if (!lockHolderAlive(prefetchLock(stateDir))) hooks.startPrefetcher?.({ pgdata, stateDir });
+  };
   const archive = await openArchive(config, log, signal);
   try {
     try {
-      await fetchFile(archive, name, dest, opts);
+      await fetchFile(archive, name, dest, { ...opts, onFound: startPrefetching });
     } catch (err) {
       if (!(err instanceof NotInArchiveError && kind === 'segment' && config['fetch-partial'])) throw err;
       // The newest WAL may exist only as the streaming agent's .partial (zero-padded to full size).
@@ -60,9 +78,7 @@ export async function walFetch(config: Config, log: Logger, signal: AbortSignal,
   } finally {
     await archive.storage.close();
   }
-  if (!prefetching || pgdata === undefined) return { how: 'archive' };
-  await setCursor(stateDir, name);
-  return lockHolderAlive(prefetchLock(stateDir)) ? { how: 'archive' } : { how: 'archive', startPrefetcher: { pgdata, stateDir } };
+  return { how: 'archive' };
 }
 
 /** The detached prefetcher's whole run; returns at once when another one holds the lock. */

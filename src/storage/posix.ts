@@ -116,6 +116,12 @@ async function writeFully(handle: FileHandle, data: Buffer): Promise<void> {
   }
 }
 
+/**
+ * The sticky bit on a directory inside the archive means "its entry may not be durable yet" (see
+ * ensureDir); it has no other use in an archive, where one OS user owns everything.
+ */
+const PENDING_DIR_BIT = 0o1000;
+
 export class PosixStorage implements Storage {
   readonly kind = 'posix';
   readonly description: string;
@@ -167,27 +173,70 @@ export class PosixStorage implements Storage {
   }
 
   /**
-   * Creates missing directories between the root and `dir`, and makes every level's entry durable
-   * once per process: a level that already exists may have been made by a concurrent put that has
-   * not fsynced its parent yet.
+   * Creates missing directories between the root and `dir` so that their entries are durable when
+   * this returns. A directory is created with the sticky bit set, which is cleared only after its
+   * parent was fsynced: a directory without it has a durable entry, and so do all its ancestors
+   * (its creator made sure of them first). A push into an existing directory therefore costs one
+   * stat here, no fsync. A directory found with the bit still set (its creator is mid-way or was
+   * killed) gets its parent fsynced here, and the bit cleared. When `dirMode` itself has the
+   * sticky bit, existing directories cannot be told apart and every level's parent is fsynced once
+   * per process, as before.
    */
   private async ensureDir(dir: string): Promise<void> {
     if (this.durableDirs.has(dir)) return;
+    if (await this.publishedDir(dir)) {
+      this.durableDirs.add(dir);
+      return;
+    }
     let parent = this.root;
     for (const segment of path.relative(this.root, dir).split(path.sep)) {
       const current = path.join(parent, segment);
       if (!this.durableDirs.has(current)) {
+        let created = false;
         try {
-          await fs.mkdir(current, this.dirMode);
-          if (this.owner) await fs.chown(current, this.owner.uid, this.owner.gid);
-          await fs.chmod(current, this.dirMode);
+          await fs.mkdir(current, this.dirMode | PENDING_DIR_BIT);
+          created = true;
         } catch (err) {
           if (errnoOf(err) !== 'EEXIST') throw err;
         }
-        await fsyncDir(parent);
+        if (created) {
+          if (this.owner) await fs.chown(current, this.owner.uid, this.owner.gid);
+          await fs.chmod(current, this.dirMode | PENDING_DIR_BIT);
+        }
+        if (created || !(await this.publishedDir(current))) {
+          await fsyncDir(parent);
+          await this.publish(current, created);
+        }
         this.durableDirs.add(current);
       }
       parent = current;
+    }
+  }
+
+  /** Whether `dir` exists with its entry (and its ancestors') known durable: no pending bit. */
+  private async publishedDir(dir: string): Promise<boolean> {
+    if (this.dirMode & PENDING_DIR_BIT) return false;
+    try {
+      const st = await fs.stat(dir);
+      return st.isDirectory() && (st.mode & PENDING_DIR_BIT) === 0;
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENOTDIR') return false;
+      throw err;
+    }
+  }
+
+  /** Clears the pending bit once the entry is durable; someone else's directory may refuse (EPERM). */
+  private async publish(dir: string, created: boolean): Promise<void> {
+    if (this.dirMode & PENDING_DIR_BIT) return;
+    try {
+      if (created) await fs.chmod(dir, this.dirMode);
+      else {
+        const st = await fs.stat(dir);
+        if (st.mode & PENDING_DIR_BIT) await fs.chmod(dir, st.mode & 0o7777 & ~PENDING_DIR_BIT);
+      }
+    } catch (err) {
+      if (created) throw err;
+      // Not ours to change: the next process fsyncs this parent again, which is only slower.
     }
   }
 

@@ -102,10 +102,11 @@ export function registerWalFetch(program: Command, run: RunFn): void {
 }
 
 async function restoreCommand(ctx: CliContext, name: string, path: string): Promise<number> {
-  const { startPrefetcher: s } = await walFetch(ctx.config, ctx.log, ctx.signal, name, path);
-  if (s) {
-    const opts = { cwd: s.pgdata, config: ctx.config as unknown as Record<string, unknown>, sources: ctx.sources };
-    spawnDetached(['wal-prefetch', '--pgdata', s.pgdata], { ...opts, logFile: join(s.stateDir, BACKGROUND_LOG_NAME) });
-  }
+  await walFetch(ctx.config, ctx.log, ctx.signal, name, path, {
+    startPrefetcher: (s) => {
+      const opts = { cwd: s.pgdata, config: ctx.config as unknown as Record<string, unknown>, sources: ctx.sources };
+      spawnDetached(['wal-prefetch', '--pgdata', s.pgdata], { ...opts, logFile: join(s.stateDir, BACKGROUND_LOG_NAME) });
+    },
+  });
   return ExitCode.ok;
 }

@@ -28,12 +28,14 @@ export function registerWalPush(program: Command, run: RunFn): void {
     run(
       cmd,
       async (ctx) => {
-        const { startAhead: s } = await walPush(ctx.config, ctx.log, ctx.signal, path);
-        if (s) {
-          const opts = { cwd: s.pgdata, config: ctx.config as unknown as Record<string, unknown>, sources: ctx.sources };
-          spawnDetached(['wal-push-ahead', '--wal-dir', s.walDir], { ...opts, logFile: join(s.stateDir, BACKGROUND_LOG_NAME) });
-          ctx.log.debug({ waiting: s.waiting }, 'started the look-ahead uploader');
-        }
+        await walPush(ctx.config, ctx.log, ctx.signal, path, {
+          startAhead: (s) => {
+            const opts = { cwd: s.pgdata, config: ctx.config as unknown as Record<string, unknown>, sources: ctx.sources };
+            const args = ['wal-push-ahead', '--wal-dir', s.walDir, '--exclude', s.exclude];
+            spawnDetached(args, { ...opts, logFile: join(s.stateDir, BACKGROUND_LOG_NAME) });
+            ctx.log.debug({ waiting: s.waiting }, 'started the look-ahead uploader');
+          },
+        });
         return ExitCode.ok;
       },
       { exitCodeFor: pushExitCode, defaultLogLevel: 'warn' },
@@ -43,10 +45,13 @@ export function registerWalPush(program: Command, run: RunFn): void {
   const ahead = addConfigOptions(
     program.command('wal-push-ahead', { hidden: true }).description('Background look-ahead uploader started by wal-push'),
     ['storage', 's3', 'archive', 'push'],
-  ).requiredOption('--wal-dir <dir>', 'the pg_wal directory');
+  )
+    .requiredOption('--wal-dir <dir>', 'the pg_wal directory')
+    .option('--exclude <name>', 'a file the starting wal-push uploads itself');
   ahead.action(() =>
     run(ahead, async (ctx) => {
-      const summary = await runDetachedAhead(ctx.config, ctx.log, ctx.signal, ahead.opts<{ walDir: string }>().walDir);
+      const o = ahead.opts<{ walDir: string; exclude?: string }>();
+      const summary = await runDetachedAhead(ctx.config, ctx.log, ctx.signal, o.walDir, o.exclude);
       if (summary) ctx.log.info(summary, 'look-ahead run finished');
       return ExitCode.ok;
     }),

@@ -86,6 +86,38 @@ describe('posix storage: modes', () => {
   });
 });
 
+describe('posix storage: durable directories', () => {
+  // The sticky bit marks a directory whose entry may not be durable yet (its creator has not
+  // fsynced the parent); only a directory without it lets a put skip the parent fsyncs.
+  it('publishes the directories it creates: none keeps the pending bit', async () => {
+    const s = new PosixStorage({ root });
+    await s.put('wal/00000001/0000000100000000/a', Buffer.from('x'));
+    for (const d of ['wal', 'wal/00000001', 'wal/00000001/0000000100000000']) {
+      expect((await stat(path.join(root, d))).mode & 0o7777, d).toBe(0o700);
+    }
+  });
+
+  it('finishes the directories a killed writer left pending, at every level, and keeps their modes', async () => {
+    // As a writer killed between mkdir and its parent's fsync leaves them.
+    await mkdir(path.join(root, 'wal/00000001'), { recursive: true });
+    await chmod(path.join(root, 'wal'), 0o1750);
+    await chmod(path.join(root, 'wal/00000001'), 0o1700);
+    const s = new PosixStorage({ root });
+    await s.put('wal/00000001/seg', Buffer.from('x'));
+    expect((await stat(path.join(root, 'wal'))).mode & 0o7777).toBe(0o750);
+    expect((await stat(path.join(root, 'wal/00000001'))).mode & 0o7777).toBe(0o700);
+    expect((await s.getBuffer('wal/00000001/seg')).toString()).toBe('x');
+  });
+
+  it('with a sticky dirMode it cannot tell, and still writes', async () => {
+    const s = new PosixStorage({ root, dirMode: 0o1700 });
+    await s.put('wal/seg', Buffer.from('x'));
+    await new PosixStorage({ root, dirMode: 0o1700 }).put('wal/seg2', Buffer.from('y'));
+    expect((await stat(path.join(root, 'wal'))).mode & 0o7777).toBe(0o1700);
+    expect((await s.getBuffer('wal/seg2')).toString()).toBe('y');
+  });
+});
+
 describe('posix storage: temp files', () => {
   it('leaves no temp file after a failing body, an abort, a conflict or a length mismatch', async () => {
     const s = new PosixStorage({ root });

@@ -1,0 +1,47 @@
+/**
+ * The prefetch directory as wal-fetch uses it: take a prefetched file, move the cursor. Its own
+ * module so that a cold wal-fetch does not load the prefetcher itself (and its queue library).
+ */
+import { mkdir, readdir, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../common/atomic-file.js';
+import { tryClassifyWalFileName } from '../segment/names.js';
+
+export function prefetchDir(stateDir: string): string {
+  return join(stateDir, 'prefetch');
+}
+
+export const CURSOR = '.cursor';
+
+/** Records the name wal-fetch just served, and drops prefetched files it makes useless. */
+export async function setCursor(stateDir: string, served: string): Promise<void> {
+  const dir = prefetchDir(stateDir);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await writeFileAtomic(join(dir, CURSOR), Buffer.from(served));
+  await dropStale(dir, served);
+}
+
+/** Moves a prefetched file into place; false when there is none. */
+export async function takePrefetched(stateDir: string, fileName: string, dest: string): Promise<boolean> {
+  try {
+    await rename(join(prefetchDir(stateDir), fileName), dest);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    if ((err as NodeJS.ErrnoException).code === 'EXDEV') return false; // other file system: fetch normally
+    throw err;
+  }
+}
+
+/** Removes temp files, files of other timelines, files at or before the cursor, and anything foreign. */
+async function dropStale(dir: string, cursor: string): Promise<void> {
+  const c = tryClassifyWalFileName(cursor);
+  if (!c || c.kind !== 'segment') return;
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    // Dot files are the cursor and the prefetcher's in-flight temp files (renamed into place when whole).
+    if (name.startsWith('.')) continue;
+    const k = tryClassifyWalFileName(name);
+    const keep = k?.kind === 'segment' && k.timeline === c.timeline && name > cursor;
+    if (!keep) await unlink(join(dir, name)).catch(() => undefined);
+  }
+}

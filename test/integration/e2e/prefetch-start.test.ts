@@ -1,0 +1,82 @@
+/**
+ * The first wal-fetch of a recovery starts the prefetcher before it downloads its own file (issue
+ * 14): otherwise the first calls each pay a cold download while the prefetcher boots. Shown by a
+ * call whose own download fails its checks: the prefetcher it started still brings the next segment.
+ */
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdtempSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { lockHolderAlive } from '../../../src/common/pid-lock.js';
+import { stateDirFor } from '../../../src/push/state-dir.js';
+import { prefetchDir } from '../../../src/restore/prefetch.js';
+import { fixtureManifest, loadFixture } from '../../support/fixtures.js';
+import { runCli } from '../../support/walvault.js';
+
+const SEG7 = '000000010000000000000007';
+const SEG8 = '000000010000000000000008';
+
+async function until(what: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (what()) return true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return what();
+}
+
+describe('wal-fetch starts the prefetcher first', () => {
+  const root = mkdtempSync(join(tmpdir(), 'walvault-prefetch-start-'));
+  const archive = join(root, 'archive');
+  const stateBase = join(root, 'state');
+  // A stand-in data directory in archive recovery: what wal-fetch reads of one (PG_VERSION, the
+  // system identifier in pg_control, recovery.signal).
+  const pgdata = join(root, 'pgdata');
+  const env = {
+    WALVAULT_CONFIG: '/dev/null',
+    WALVAULT_ARCHIVE: `file://${archive}`,
+    WALVAULT_STATE_DIR: stateBase,
+    WALVAULT_FETCH_PREFETCH: '4',
+  };
+  let lock: string | undefined;
+
+  afterAll(async () => {
+    // Recovery "ends": the prefetcher stops on its own and deletes what it downloaded.
+    rmSync(join(pgdata, 'recovery.signal'), { force: true });
+    if (lock) await until(() => !lockHolderAlive(lock!), 20_000);
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('brings the next segment although the first call fails to restore its own', async () => {
+    mkdirSync(archive);
+    for (const seg of [SEG7, SEG8]) {
+      writeFileSync(join(root, seg), loadFixture(15, seg));
+      const res = await runCli('wal-push', [join(root, seg)], { env: { ...env, WALVAULT_NO_FASTPATH: '1' } });
+      expect(res.code, res.stderr).toBe(0);
+    }
+    // Damage segment 7's object: found in the archive, but its download cannot be verified.
+    const dir7 = join(archive, 'wal', '00000001', '0000000100000000');
+    const obj7 = readdirSync(dir7).find((n) => n.startsWith(`${SEG7}-`))!;
+    const bytes = readFileSync(join(dir7, obj7));
+    bytes[bytes.length - 10] ^= 0xff;
+    writeFileSync(join(dir7, obj7), bytes);
+
+    mkdirSync(join(pgdata, 'global'), { recursive: true });
+    mkdirSync(join(pgdata, 'pg_wal'));
+    writeFileSync(join(pgdata, 'PG_VERSION'), '15\n');
+    const control = Buffer.alloc(8192);
+    control.writeBigUInt64LE(BigInt(fixtureManifest(15).systemId), 0);
+    writeFileSync(join(pgdata, 'global', 'pg_control'), control);
+    writeFileSync(join(pgdata, 'recovery.signal'), '');
+    const state = stateDirFor(pgdata, { WALVAULT_STATE_DIR: stateBase });
+    lock = join(state, 'prefetch.pid');
+
+    const res = await runCli('wal-fetch', [SEG7, 'pg_wal/RECOVERYXLOG'], { env, cwd: pgdata });
+    // An integrity failure stops recovery (above 125), and nothing was written to %p.
+    expect(res.code, res.stderr).toBe(128);
+    expect(existsSync(join(pgdata, 'pg_wal', 'RECOVERYXLOG'))).toBe(false);
+    const next = join(prefetchDir(state), SEG8);
+    expect(await until(() => existsSync(next), 30_000), `no ${SEG8} in ${prefetchDir(state)}`).toBe(true);
+    expect(readFileSync(next).equals(loadFixture(15, SEG8))).toBe(true);
+  });
+});
