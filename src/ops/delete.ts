@@ -1,5 +1,7 @@
 /**
  * wal-delete: plan with the retention rules (retention.ts), then delete oldest first in batches.
+ * WAL that a complete base backup needs is refused unless forced (expire deletes old backups and
+ * their WAL together).
  * An interruption (SIGINT/SIGTERM) lets the running batch finish and stops before the next, so the
  * archive is always "the oldest WAL gone, everything after it whole", and running the same command
  * again completes the job.
@@ -9,6 +11,8 @@ import type { ArchiveIdentity } from '../archive/identity.js';
 import { claimKey } from '../archive/keys.js';
 import { loadHistories, loadInventory } from '../archive/catalog/inventory.js';
 import { parseBefore, planRetention, type BeforeSpec, type RetentionPlan } from '../archive/catalog/retention.js';
+import { completeBackups, loadBackupInventory } from '../backup/inventory.js';
+import { backupWalNeeds } from './backup-retention.js';
 
 export interface DeletePlan {
   readonly archive: string;
@@ -29,9 +33,14 @@ export async function planWalDelete(
   const { identity, segSize, entries } = await loadInventory(ctx);
   const spec = parseBefore(before, segSize, opts.now ?? new Date());
   const { histories, failures } = await loadHistories(ctx, entries);
+  // Every complete walvault backup is kept by wal-delete: its WAL is protected (expire deletes both).
+  const records = completeBackups(await loadBackupInventory(ctx));
+  const timelines = [...new Set([...entries.map((e) => e.timeline), ...histories.keys()])];
+  const needs = backupWalNeeds(records, histories, timelines, segSize);
   const plan = planRetention(entries, histories, spec, segSize, {
     ...(opts.timeline !== undefined ? { timeline: opts.timeline } : {}),
     ...(opts.force ? { force: true } : {}),
+    needs,
   });
   return {
     archive: ctx.storage.description,

@@ -8,6 +8,7 @@ import { historyFileName } from '../segment/names.js';
 import { loadArchiveIdentity, loadHistories } from '../archive/catalog/inventory.js';
 import { listCatalog, type CatalogEntry } from '../archive/catalog/listing.js';
 import { TimelineAggregator, historyProblems, type ArchiveLayout } from '../archive/catalog/timelines.js';
+import { loadBackupInventory } from '../backup/inventory.js';
 
 export interface ShowReport {
   readonly archive: string;
@@ -15,6 +16,16 @@ export interface ShowReport {
   readonly layout: ArchiveLayout;
   /** History files that are missing, unreadable or inconsistent. */
   readonly historyIssues: readonly string[];
+  /** The archive's base backups (complete ones with their LSNs), oldest first by stop LSN. */
+  readonly backups: readonly ShowBackup[];
+}
+
+export interface ShowBackup {
+  readonly name: string;
+  readonly status: string;
+  readonly timeline: number | null;
+  readonly startLsn: string | null;
+  readonly endLsn: string | null;
 }
 
 export async function showArchive(ctx: ArchiveContext): Promise<ShowReport> {
@@ -42,5 +53,12 @@ export async function showArchive(ctx: ArchiveContext): Promise<ShowReport> {
       .filter((p) => !failures.some((f) => f.timeline === p.timeline))
       .map((p) => `${historyFileName(p.timeline)}: ${p.message}`),
   ];
-  return { archive: ctx.storage.description, identity, layout, historyIssues };
+  const backups = (await loadBackupInventory(ctx)).backups.map((b) => ({
+    name: b.name,
+    status: b.status,
+    timeline: b.record?.endTimeline ?? null,
+    startLsn: b.record?.startLsn ?? null,
+    endLsn: b.record?.endLsn ?? null,
+  }));
+  return { archive: ctx.storage.description, identity, layout, historyIssues, backups };
 }

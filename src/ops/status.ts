@@ -14,6 +14,7 @@ import { parseLsn, formatLsn, lsn } from '../segment/lsn.js';
 import { SegmentName, tryClassifyWalFileName } from '../segment/names.js';
 import { parseAgentStatus } from '../daemon/agent-status.js';
 import { errorText } from '../common/format.js';
+import { loadBackupInventory } from '../backup/inventory.js';
 import {
   archiverFailing,
   closeServer,
@@ -74,9 +75,44 @@ export interface StatusReport {
   readonly unavailable: readonly string[];
   /** The detached uploader's and prefetcher's log file, when the data directory is known here. */
   readonly backgroundLog?: LogFileSummary;
+  /** The archive's base backups, when the archive was asked. */
+  readonly backups?: BackupsSummary;
 }
 
 /** The background helpers' log of data directory `pgdata` (its state directory), if it exists. */
+export interface BackupsSummary {
+  readonly complete: number;
+  /** The newest complete backup by stop LSN and time. */
+  readonly newest: { readonly name: string; readonly stopTime: string; readonly endLsn: string } | null;
+  readonly running: number;
+  readonly failed: number;
+  readonly damaged: number;
+  /** Reading the backups failed (the rest of the status stands). */
+  readonly error: string | null;
+}
+
+/** One listing of backups/ and each backup's record. */
+export async function backupsOf(ctx: ArchiveContext): Promise<BackupsSummary> {
+  const none = { complete: 0, newest: null, running: 0, failed: 0, damaged: 0 };
+  try {
+    const { backups } = await loadBackupInventory(ctx);
+    const n = (s: string): number => backups.filter((b) => b.status === s).length;
+    const complete = backups.flatMap((b) => (b.record ? [b.record] : []));
+    const last = complete[complete.length - 1];
+    return {
+      complete: complete.length,
+      newest: last ? { name: last.name, stopTime: last.stopTime, endLsn: last.endLsn } : null,
+      running: n('running'),
+      failed: n('failed'),
+      damaged: n('damaged'),
+      error: null,
+    };
+  } catch (err) {
+    if (ctx.signal?.aborted) throw err;
+    return { ...none, error: errorText(err) };
+  }
+}
+
 export function backgroundLogOf(pgdata: string): LogFileSummary | undefined {
   try {
     return summarizeLogFile(join(stateDirFor(pgdata), BACKGROUND_LOG_NAME));

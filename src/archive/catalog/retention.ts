@@ -10,8 +10,9 @@
  * check can tell a silent archiver from an empty archive); history files that a remaining segment
  * needs (its own timeline's and its ancestors') or that recovery_target_timeline = 'latest' must
  * find when it probes upwards from the oldest remaining timeline; anything outside wal/ and
- * history/ (archive.info, archive.info.copy, errors/). Deleting WAL that the newest base backup
- * (its `.backup` file) needs is refused unless forced.
+ * history/ (archive.info, archive.info.copy, errors/). Deleting WAL that a complete walvault base
+ * backup needs (`needs`, from the backups' records) is refused unless forced; in an archive without
+ * walvault backups, the newest `.backup` history file (pg_basebackup and friends) stands in.
  */
 import { UsageError, asUsageError } from '../../common/errors.js';
 import { parseLsn, type Lsn, formatLsn } from '../../segment/lsn.js';
@@ -93,11 +94,27 @@ export interface RetentionPlan {
   readonly kept: readonly KeptNote[];
 }
 
+/** The WAL one complete base backup needs: segments from `firstSegno` on, on these timelines. */
+export interface BackupWalNeed {
+  readonly name: string;
+  readonly firstSegno: bigint;
+  /** Its start and end timeline, the timelines descending from its end timeline, and any of unknown ancestry. */
+  readonly timelines: ReadonlySet<number>;
+}
+
+/** The first backup (of `needs`) that needs this WAL file, if any. */
+export function neededBy(o: WalObjectInfo, needs: readonly BackupWalNeed[]): BackupWalNeed | undefined {
+  if (o.segno === undefined) return undefined;
+  return needs.find((n) => o.segno! >= n.firstSegno && n.timelines.has(o.timeline));
+}
+
 export interface RetentionOptions {
   /** Only this timeline's files (its segments, partials, backup labels and history file). */
   readonly timeline?: number;
-  /** Delete WAL that the newest base backup needs. */
+  /** Delete WAL that a base backup needs. */
   readonly force?: boolean;
+  /** What the archive's complete walvault backups need; without any, the newest `.backup` file is the rule. */
+  readonly needs?: readonly BackupWalNeed[];
 }
 
 function bySegment(a: RetentionObject, b: RetentionObject): number {
@@ -147,9 +164,25 @@ export function planRetention(
     return c !== null && o.segno! < c;
   });
 
+  const needs = opts.needs ?? [];
+  const needed =
+    needs.length > 0 && !opts.force
+      ? [...doomed]
+          .sort(bySegment)
+          .filter((o) => o.kind === 'segment')
+          .map((o) => ({ o, by: neededBy(o, needs) }))
+      : [];
+  const hit = needed.find((x) => x.by !== undefined);
+  if (hit) {
+    throw new UsageError(
+      `unable to delete WAL ${describeBefore(before)}: base backup ${hit.by!.name} needs ${hit.o.fileName} and the WAL after it; ` +
+        "without it that backup cannot be restored (delete the backup first with 'walvault expire' or 'walvault backup-delete', " +
+        'choose an earlier cut, or pass --force)',
+    );
+  }
   const backups = wal.filter((o) => o.kind === 'backup');
   const newestBackup = backups.sort(bySegment)[backups.length - 1];
-  if (newestBackup && !opts.force && doomed.some((o) => o.kind === 'segment' && o.segno! >= newestBackup.segno!)) {
+  if (needs.length === 0 && newestBackup && !opts.force && doomed.some((o) => o.kind === 'segment' && o.segno! >= newestBackup.segno!)) {
     throw new UsageError(
       `unable to delete WAL ${describeBefore(before)}: the newest base backup (${newestBackup.fileName}) needs WAL from ` +
         `${segmentFileName(newestBackup.timeline, newestBackup.segno!, segSize)} on; without it no archived backup can be restored ` +
@@ -162,14 +195,14 @@ export function planRetention(
   const historyObjects = objects.filter((o) => o.kind === 'history');
   const doomedHistories: RetentionObject[] = [];
   // Also when nothing else goes: a rerun finishes what an interrupted run left.
-  const needed = neededHistories(
+  const neededTl = neededHistories(
     remaining,
     histories,
     objects.map((o) => o.timeline),
   );
   for (const h of historyObjects) {
     if (!inScope(h)) continue;
-    const why = needed.get(h.timeline);
+    const why = neededTl.get(h.timeline);
     if (why === undefined) doomedHistories.push(h);
     else if (remaining.every((o) => o.timeline !== h.timeline)) kept.push({ fileName: h.fileName, reason: why });
   }

@@ -41,6 +41,11 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'status', usage: '[options]', summary: 'Archiving status: last archived segment, lag, queue, last error', load: async () => (await import('./status.js')).registerStatus },
   { name: 'identity-rebuild', usage: '[options]', summary: 'Rebuild a lost or damaged archive identity record from the archived WAL', load: async () => (await import('./identity-rebuild.js')).registerIdentityRebuild },
   { name: 'backup-push', usage: '[options]', summary: 'Take a base backup over the replication protocol into the archive', load: async () => (await import('./backup-push.js')).registerBackupPush },
+  { name: 'backup-list', usage: '[options]', summary: 'List base backups with status, LSNs, sizes and the recovery window each opens', load: async () => (await import('./backup-list.js')).registerBackupList },
+  { name: 'backup-show', usage: '[options] <name>', summary: 'Show everything about one base backup', load: async () => (await import('./backup-show.js')).registerBackupShow },
+  { name: 'backup-verify', usage: '[options] [name]', summary: 'Verify a base backup is restorable (exit 128 when problems are found)', load: async () => (await import('./backup-verify.js')).registerBackupVerify },
+  { name: 'backup-delete', usage: '[options] <name>', summary: 'Delete one base backup (its backup.json first)', load: async () => (await import('./backup-delete.js')).registerBackupDelete },
+  { name: 'expire', usage: '[options]', summary: 'Retention: delete old base backups, failed leftovers and the WAL no kept backup needs', load: async () => (await import('./expire.js')).registerExpire },
 ];
 
 /** The registry entry `args` dispatch to (`help <name>` counts as `<name>`), if any. */

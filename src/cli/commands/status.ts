@@ -26,7 +26,7 @@ export function registerStatus(program: Command, run: RunFn): void {
     run(
       cmd,
       async (ctx) => {
-        const { backgroundLogOf, collectStatus } = await import('../../ops/status.js');
+        const { backgroundLogOf, backupsOf, collectStatus } = await import('../../ops/status.js');
         const { renderStatus } = await import('../render/reports.js');
         const { openArchive } = await import('../../archive/open.js');
         const f = cmd.opts<Flags>();
@@ -41,7 +41,8 @@ export function registerStatus(program: Command, run: RunFn): void {
           });
           const pgdata = c.pgdata ?? process.env['PGDATA'];
           const backgroundLog = pgdata !== undefined ? backgroundLogOf(pgdata) : undefined;
-          const report = backgroundLog ? { ...collected, backgroundLog } : collected;
+          const withLog = backgroundLog ? { ...collected, backgroundLog } : collected;
+          const report = archive ? { ...withLog, backups: await backupsOf(archive) } : withLog;
           ctx.out(f.json ? JSON.stringify(report, null, 2) : renderStatus(report, new Date()));
           return report.state === 'ok' ? ExitCode.ok : ExitCode.failure;
         } finally {

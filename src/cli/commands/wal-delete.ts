@@ -20,7 +20,7 @@ export function registerWalDelete(program: Command, run: RunFn): void {
       .summary('Retention: delete WAL before a segment, an LSN or a time')
       .description(
         'Retention: delete WAL older than a segment, an LSN or a time, oldest first and in batches (safe to interrupt). ' +
-          'Keeps the newest segment, history files still needed, archive.info; refuses WAL the newest backup needs unless --force',
+          'Keeps the newest segment, history files still needed, archive.info; refuses WAL a complete base backup needs unless --force',
       )
       .requiredOption(
         '--before <segment|lsn|time>',
@@ -28,7 +28,7 @@ export function registerWalDelete(program: Command, run: RunFn): void {
       )
       .option('--timeline <tli>', 'only this timeline')
       .option('--dry-run', 'show what would be deleted, delete nothing')
-      .option('--force', 'also delete WAL that the newest base backup (.backup file) needs')
+      .option('--force', 'also delete WAL that a complete base backup needs (or, without walvault backups, the newest .backup file)')
       .option('--batch <n>', 'objects per delete request (default 100)')
       .option('--json', 'machine-readable output'),
     ['storage', 's3', 'archive'],

@@ -10,7 +10,7 @@ import type { DeleteOutcome, DeletePlan } from '../../ops/delete.js';
 import { count, formatBytes, formatDuration, formatTime } from '../../common/format.js';
 import { renderFields } from './layout.js';
 import { describeBefore, type RetentionObject } from '../../archive/catalog/retention.js';
-import type { StatusReport } from '../../ops/status.js';
+import type { BackupsSummary, StatusReport } from '../../ops/status.js';
 import type { VerifyReport } from '../../ops/verify.js';
 
 export function renderVerify(r: VerifyReport): string {
@@ -156,6 +156,7 @@ export function renderStatus(r: StatusReport, now: Date): string {
       : '';
     rows.push(['archiver', `${a.archivedCount} archived, ${a.failedCount} failed${failure}`]);
   }
+  if (r.backups) rows.push(['backups', backupsText(r.backups, now)]);
   rows.push(['last error', r.lastError ?? 'none']);
   for (const u of r.unavailable) rows.push(['unavailable', u]);
   if (r.backgroundLog) {
@@ -163,4 +164,17 @@ export function renderStatus(r: StatusReport, now: Date): string {
     rows.push(['background log', `${r.backgroundLog.path} (${formatBytes(r.backgroundLog.bytes)}; ${last})`]);
   }
   return renderFields(rows);
+}
+
+function backupsText(b: BackupsSummary, now: Date): string {
+  if (b.error !== null) return `unknown: ${b.error}`;
+  const newest = b.newest
+    ? `, newest ${b.newest.name} (stopped ${formatTime(new Date(b.newest.stopTime))}, ${formatDuration(now.getTime() - Date.parse(b.newest.stopTime))} ago, at ${b.newest.endLsn})`
+    : ' (none complete: walvault backup-push takes one)';
+  const others = [
+    b.running > 0 ? `${b.running} running` : null,
+    b.failed > 0 ? `${b.failed} failed` : null,
+    b.damaged > 0 ? `${b.damaged} DAMAGED` : null,
+  ].filter((x) => x !== null);
+  return `${b.complete} complete${newest}${others.length > 0 ? `; ${others.join(', ')}` : ''}`;
 }

@@ -33,6 +33,7 @@ export function showJson(r: ShowReport): Record<string, unknown> {
       })),
     })),
     historyIssues: r.historyIssues,
+    backups: r.backups,
   };
 }
 
@@ -79,6 +80,12 @@ export function renderShow(r: ShowReport, opts: { width: number }): string {
     ...t.backups.map((b) => `  ${b}`),
   ]);
   if (extras.length > 0) lines.push('partial segments and backup labels:', ...extras);
+  if (r.backups.length > 0) {
+    lines.push('base backups (walvault backup-list for more):');
+    for (const b of r.backups) {
+      lines.push(b.endLsn === null ? `  ${b.name}: ${b.status}` : `  ${b.name}: timeline ${b.timeline}, ${b.startLsn} .. ${b.endLsn}`);
+    }
+  }
   if (r.historyIssues.length > 0) lines.push('history problems:', ...r.historyIssues.map((i) => `  ${i}`));
   lines.push('', ...renderTimelineMap(r.layout, { width: opts.width }));
   return lines.join('\n');
