@@ -295,4 +295,29 @@ describe('incremental backups (PostgreSQL 17)', () => {
       await c.query('SELECT pg_reload_conf()');
     }
   });
+
+  it('refuses when the WAL summaries since the parent are gone', async () => {
+    const c = h.cluster;
+    const full = await takeBackup(c, join(work, 'full4'), 'full4');
+    await c.query('CREATE TABLE later AS SELECT g FROM generate_series(1, 1000) g');
+    await c.switchWal();
+    await c.query('CHECKPOINT');
+    // Let the summarizer write the summaries up to here first, so none appears after the removal.
+    const [{ lsn }] = (await c.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')) as [{ lsn: string }];
+    for (let i = 0; i < 300; i++) {
+      const [row] = await c.query<{ ok: boolean }>(`SELECT summarized_lsn >= '${lsn}'::pg_lsn AS ok FROM pg_get_wal_summarizer_state()`);
+      if (row?.ok) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // Removing the summaries is what wal_summary_keep_time does to a parent that is too old.
+    const dir = join(c.dataDir, 'pg_wal', 'summaries');
+    // temp.summary is the summarizer's file in progress: it may vanish under us.
+    for (const f of await readdir(dir)) if (/^[0-9A-F]{40}\.summary$/.test(f)) await rm(join(dir, f), { force: true });
+    const err = await takeBackup(c, join(work, 'x4'), 'x4', full.manifestBytes).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IncrementalUnavailableError);
+    expect((err as IncrementalUnavailableError).reason).toBe('summaries-missing');
+    expect((err as Error).message).toMatch(
+      /the WAL summaries do not cover the time since the parent backup \((55000: )?WAL summaries are required on timeline 1/,
+    );
+  });
 });
