@@ -14,6 +14,7 @@ import { AbortedError, ReplicationError } from '../common/errors.js';
 import { formatLsn } from '../segment/lsn.js';
 import type { BaseBackupEvent, ReplicationConnection } from '../postgres/replication/connection.js';
 import {
+  INCREMENTAL_VERSION_NUM,
   NEW_PROTOCOL_VERSION_NUM,
   baseBackupCommand,
   parseCopyStreamMessage,
@@ -25,6 +26,7 @@ import {
 } from '../postgres/replication/base-backup.js';
 import type { BackupEnd, BackupEntrySink } from './entry-sink.js';
 import { TarParser, type TarEntry } from './tar.js';
+import { IncrementalUnavailableError, classifyIncrementalError } from './incremental/errors.js';
 
 export interface ReadBaseBackupOptions {
   readonly label: string;
@@ -33,6 +35,12 @@ export interface ReadBaseBackupOptions {
   readonly maxRateKbps?: number;
   /** Aborting drops the connection at once (also while the server waits for its checkpoint). */
   readonly signal?: AbortSignal;
+  /**
+   * PG17+: an incremental backup relative to the backup whose PostgreSQL backup_manifest this is
+   * (UPLOAD_MANIFEST, then BASE_BACKUP (INCREMENTAL) on the same connection). Refusals become
+   * IncrementalUnavailableError (see incremental/errors.ts).
+   */
+  readonly incremental?: { readonly parentManifest: Buffer };
 }
 
 export interface BaseBackupResult extends BackupEnd {
@@ -49,9 +57,19 @@ export async function readBaseBackup(
   log: Logger,
 ): Promise<BaseBackupResult> {
   const serverVersionNum = Number(await conn.show('server_version_num'));
-  const command = baseBackupCommand({ ...options, serverVersionNum });
+  const { incremental } = options;
+  if (incremental && serverVersionNum < INCREMENTAL_VERSION_NUM) {
+    throw new IncrementalUnavailableError(
+      `unable to take incremental backup '${options.label}': the server is PostgreSQL ${serverVersionNum}, incremental backups need 17 or newer`,
+      'parent-unsupported',
+    );
+  }
+  const command = baseBackupCommand({ ...options, serverVersionNum, incremental: incremental !== undefined });
   const reader = new BackupStreamReader(sink, options.label, serverVersionNum >= NEW_PROTOCOL_VERSION_NUM);
-  log.info({ serverVersionNum, checkpoint: options.checkpoint }, 'base backup requested (waits for the checkpoint)');
+  log.info(
+    { serverVersionNum, checkpoint: options.checkpoint, incremental: incremental !== undefined },
+    'base backup requested (waits for the checkpoint)',
+  );
   const { signal } = options;
   const aborted = (): AbortedError => new AbortedError(`unable to take base backup '${options.label}': aborted`);
   if (signal?.aborted) throw aborted();
@@ -59,10 +77,11 @@ export async function readBaseBackup(
   const onAbort = (): void => conn.destroy();
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
+    if (incremental) await conn.uploadManifest(incremental.parentManifest, options.label);
     await conn.baseBackup(command, options.label, (ev) => reader.handle(ev));
   } catch (err) {
     if (signal?.aborted) throw aborted();
-    throw err;
+    throw incremental ? classifyIncrementalError(err, options.label) : err;
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }

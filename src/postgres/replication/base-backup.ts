@@ -15,6 +15,8 @@ import { timeline as toTimeline, type Timeline } from '../../segment/timeline.js
 
 /** First server version with the option-list syntax and the single typed CopyOut stream. */
 export const NEW_PROTOCOL_VERSION_NUM = 150000;
+/** First server version with UPLOAD_MANIFEST and BASE_BACKUP (INCREMENTAL). */
+export const INCREMENTAL_VERSION_NUM = 170000;
 /** MAX_RATE bounds in kB/s (basebackup.c). */
 export const MAX_RATE_MIN_KBPS = 32;
 export const MAX_RATE_MAX_KBPS = 1_048_576;
@@ -28,6 +30,8 @@ export interface BaseBackupCommandOptions {
   readonly maxRateKbps?: number;
   /** server_version_num of the server the command is for, e.g. 150004. */
   readonly serverVersionNum: number;
+  /** PG17+: send only what changed since the manifest uploaded before on this connection. */
+  readonly incremental?: boolean;
 }
 
 /**
@@ -51,9 +55,15 @@ export function baseBackupCommand(opts: BaseBackupCommandOptions): string {
   if (!Number.isInteger(opts.serverVersionNum) || opts.serverVersionNum < 130000) {
     throw new UsageError(`unable to build BASE_BACKUP for server version ${opts.serverVersionNum}: PostgreSQL 13 or newer is needed`);
   }
+  if (opts.incremental === true && opts.serverVersionNum < INCREMENTAL_VERSION_NUM) {
+    throw new UsageError(
+      `unable to build an incremental BASE_BACKUP for server version ${opts.serverVersionNum}: PostgreSQL 17 or newer is needed`,
+    );
+  }
   if (opts.serverVersionNum >= NEW_PROTOCOL_VERSION_NUM) {
     const list = [`LABEL ${label}`, 'PROGRESS', `CHECKPOINT '${opts.checkpoint === 'fast' ? 'fast' : 'spread'}'`, 'WAIT false'];
     if (rate !== undefined) list.push(`MAX_RATE ${rate}`);
+    if (opts.incremental === true) list.push('INCREMENTAL');
     list.push("MANIFEST 'yes'", "MANIFEST_CHECKSUMS 'SHA256'", "TARGET 'client'");
     return `BASE_BACKUP (${list.join(', ')})`;
   }

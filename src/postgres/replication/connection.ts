@@ -40,6 +40,8 @@ export type BaseBackupEvent =
 
 /** Checksum failure WARNINGs named in a backup error; the server log has the full list. */
 const MAX_NAMED_FILES = 10;
+/** CopyData message size for UPLOAD_MANIFEST. */
+const UPLOAD_CHUNK_BYTES = 1 << 20;
 
 export interface SystemInfo {
   readonly systemId: string;
@@ -284,6 +286,37 @@ export class ReplicationConnection {
     while (busy) await idle;
     if (failure) throw failure;
     if (queryError !== undefined) throw baseBackupError(queryError, label, warnings);
+  }
+
+  /**
+   * UPLOAD_MANIFEST (PG17+): the server answers CopyInResponse and takes the parent backup's
+   * backup_manifest as CopyData; it keeps it for this session, for a following BASE_BACKUP
+   * (INCREMENTAL). pg's Query answers every CopyInResponse with CopyFail, so this one query gets
+   * its own handler that sends the bytes and CopyDone instead. Server refusals (a version 1
+   * manifest, a bad manifest checksum) come back as the query's error, with the pg error as cause.
+   */
+  async uploadManifest(manifest: Buffer, label: string): Promise<void> {
+    const query = new pg.Query('UPLOAD_MANIFEST') as pg.Query & { handleCopyInResponse(c: PgInternalConnection): void };
+    query.handleCopyInResponse = (c: PgInternalConnection): void => {
+      // Many moderate messages rather than one the size of the manifest (it may be hundreds of MB).
+      for (let off = 0; off < manifest.length; off += UPLOAD_CHUNK_BYTES) {
+        c.sendCopyFromChunk(manifest.subarray(off, off + UPLOAD_CHUNK_BYTES));
+      }
+      c.endCopyFrom();
+    };
+    const done = new Promise<void>((resolve, reject) => {
+      query.on('end', () => resolve());
+      query.on('error', reject);
+    });
+    try {
+      void this.client.query(query);
+      await done;
+    } catch (err) {
+      throw new ReplicationError(`unable to upload the parent manifest for base backup '${label}': ${describeCause(err)}`, {
+        cause: err,
+        retryable: isConnectionLoss(err),
+      });
+    }
   }
 
   private streaming = false;
