@@ -57,6 +57,13 @@ export const CONFIG_SECTIONS = [
   'wal-delete',
   'wal-resolve',
   'identity-rebuild',
+  'backup-push',
+  'backup-list',
+  'backup-show',
+  'backup-verify',
+  'backup-delete',
+  'expire',
+  'restore',
   'segment',
   'inspect',
 ] as const;
