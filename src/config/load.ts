@@ -59,6 +59,7 @@ export const CONFIG_SECTIONS = [
   'identity-rebuild',
   'segment',
   'inspect',
+  'restore',
 ] as const;
 
 /** The section a command reads, from its path below the program (`walvault config show` reads `[config]`). */

@@ -135,3 +135,90 @@ export async function writeFixtureBackup(ctx: ArchiveContext, opts: FixtureOptio
   if (!opts.incomplete) await ctx.storage.put(recordKey(opts.name), encodeRecord(record), { ifAbsent: true });
   return record;
 }
+
+export interface DirectoryBackupOptions {
+  readonly name: string;
+  /** A plain-format base backup: `pg_basebackup -Fp -X none` or the harness's `PgCluster.baseBackup()`. */
+  readonly dir: string;
+  readonly startLsn: string;
+  readonly endLsn: string;
+  readonly walFirst: string;
+  readonly walLast: string;
+  /** When the backup ended (at or after pg_backup_stop returned). */
+  readonly stopTime: Date;
+  readonly startTime?: Date;
+  readonly packSize?: number;
+  readonly walSegSize?: number;
+}
+
+/**
+ * Stores a real plain-format base backup directory in the storage format, as BASE_BACKUP without
+ * TABLESPACE_MAP would deliver it: backup_label first, every directory, file (mode, mtime) and
+ * `pg_tblspc/<oid>` link of the data directory, each tablespace's files (walked at the link's
+ * target) under its oid, global/pg_control last. The reader under test (restore) then works on a
+ * cluster a real server made, independently of backup-push.
+ */
+export async function writeBackupFromDirectory(ctx: ArchiveContext, opts: DirectoryBackupOptions): Promise<BackupRecord> {
+  const { lstat, readFile, readdir, readlink } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const files: FixtureFile[] = [];
+  const tablespaces: { oid: number; location: string; bytes: number }[] = [];
+  const walk = async (abs: string, rel: string, tablespace: number | null): Promise<void> => {
+    for (const name of (await readdir(abs)).sort()) {
+      const a = join(abs, name);
+      const r = rel === '' ? name : `${rel}/${name}`;
+      if (tablespace === null && (r === 'backup_label' || r === 'global/pg_control')) continue;
+      const st = await lstat(a);
+      const meta = { path: r, tablespace, mode: st.mode & 0o7777, mtime: Math.floor(st.mtimeMs / 1000) };
+      if (st.isSymbolicLink()) {
+        const target = await readlink(a);
+        files.push({ ...meta, type: 'link', target });
+        const oid = tablespace === null && /^pg_tblspc\/(\d+)$/.exec(r)?.[1];
+        if (oid) {
+          const before = files.length;
+          await walk(target, '', Number(oid));
+          const bytes = files.slice(before).reduce((n, f) => n + (f.content?.length ?? 0), 0);
+          tablespaces.push({ oid: Number(oid), location: target, bytes });
+        }
+      } else if (st.isDirectory()) {
+        files.push({ ...meta, type: 'dir' });
+        await walk(a, r, tablespace);
+      } else if (st.isFile()) {
+        files.push({ ...meta, type: 'file', content: await readFile(a) });
+      }
+    }
+  };
+  const fileMeta = async (rel: string): Promise<FixtureFile> => {
+    const st = await lstat(join(opts.dir, rel));
+    return { path: rel, mode: st.mode & 0o7777, mtime: Math.floor(st.mtimeMs / 1000), content: await readFile(join(opts.dir, rel)) };
+  };
+  const label = await fileMeta('backup_label');
+  await walk(opts.dir, '', null);
+  const control = await fileMeta('global/pg_control');
+  const pgVersion = Number((await readFile(join(opts.dir, 'PG_VERSION'), 'utf8')).trim());
+  const labelText = label.content!.toString('utf8');
+  const startTimeline = Number(/START TIMELINE: (\d+)/.exec(labelText)?.[1] ?? '1');
+  const checkpoint = /CHECKPOINT LOCATION: ([0-9A-F]+\/[0-9A-F]+)/.exec(labelText)?.[1] ?? null;
+  return writeFixtureBackup(ctx, {
+    name: opts.name,
+    files: [label, ...files, control],
+    packSize: opts.packSize ?? 1 << 20,
+    record: {
+      label: 'fixture from a data directory',
+      systemId: control.content!.readBigUInt64LE(0).toString(),
+      pgVersionNum: pgVersion * 10000,
+      walSegSize: opts.walSegSize ?? 16 * 1024 * 1024,
+      startLsn: opts.startLsn,
+      startTimeline,
+      endLsn: opts.endLsn,
+      endTimeline: startTimeline,
+      checkpointLsn: checkpoint,
+      startTime: (opts.startTime ?? opts.stopTime).toISOString(),
+      stopTime: opts.stopTime.toISOString(),
+      walFirst: opts.walFirst,
+      walLast: opts.walLast,
+      tablespaces,
+      backupLabel: labelText,
+    },
+  });
+}

@@ -14,6 +14,7 @@ import { registerCheck } from './check.js';
 import { registerStatus } from './status.js';
 import { registerDaemon } from './daemon.js';
 import { registerIdentityRebuild } from './identity-rebuild.js';
+import { registerRestore } from './restore.js';
 
 export function registerCommands(program: Command, run: RunFn): void {
   registerWalPush(program, run);
@@ -30,4 +31,5 @@ export function registerCommands(program: Command, run: RunFn): void {
   registerCheck(program, run);
   registerStatus(program, run);
   registerIdentityRebuild(program, run);
+  registerRestore(program, run);
 }
