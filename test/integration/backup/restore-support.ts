@@ -25,9 +25,10 @@ export interface RestoredServer {
 
 type Like = Pick<PgCluster, 'binaries' | 'osUser'>;
 
-export async function archiveContext(archiveDir: string): Promise<ArchiveContext> {
+/** An archive opened in-process (for the fixture writer): a posix directory, or settings as flags. */
+export async function archiveContext(archive: string | Record<string, unknown>): Promise<ArchiveContext> {
   const { config } = loadConfig({
-    flags: { archive: `file://${archiveDir}`, compression: 'zstd' },
+    flags: typeof archive === 'string' ? { archive: `file://${archive}`, compression: 'zstd' } : archive,
     env: {},
     defaultConfigFile: '/nonexistent',
   });
