@@ -2,7 +2,8 @@
  * `restore --delta`: over an existing data directory, keep every file whose SHA-256 already
  * matches the backup's and remove everything the backup does not have. The walk never follows a
  * symbolic link: a link is removed as a link, and the tablespaces are walked at the locations this
- * restore puts them, never where an old `pg_tblspc/<oid>` link happened to point.
+ * restore puts them, never where an old `pg_tblspc/<oid>` link happened to point, and there only
+ * inside PostgreSQL's `PG_<version>_<catversion>` directories.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -46,6 +47,7 @@ export async function scanForDelta(
     removed++;
   };
 
+  const tablespaceRoot = new Set(tablespaces.map((t) => `pg_tblspc/${t.oid}`));
   const walk = async (absDir: string, relDir: string): Promise<void> => {
     for (const name of await readdir(absDir)) {
       const abs = join(absDir, name);
@@ -58,6 +60,9 @@ export async function scanForDelta(
         await remove(abs);
         continue;
       }
+      // At a tablespace's root only PostgreSQL's own PG_<version>_<catversion> directories are ours:
+      // a mount point's lost+found or an operator's file there stays.
+      if (!want && tablespaceRoot.has(relDir) && !/^PG_\d/.test(name)) continue;
       if (!want) await remove(abs);
       else if (want.type === 'dir') {
         if (st.isDirectory()) await walk(abs, rel);
