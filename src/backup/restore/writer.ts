@@ -7,7 +7,8 @@
  * - a file spread over several packs is re-read once its last extent is written (its extents
  *   arrive out of order, and holding them to hash in order would need unbounded memory).
  * Then it is fsynced and gets its mode and mtime. Packs themselves are checked by loadBackupObject
- * (size, codec, SHA-256, authenticated encryption) before any of their bytes are used.
+ * (size, codec, SHA-256, authenticated encryption) before any of their bytes are used. Damage does
+ * not stop the other packs; it is reported together at the end, naming the files.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -137,6 +138,9 @@ export async function writeFiles(
   const budget = new ByteBudget(opts.bufferBytes);
   let next = 0;
   let failure: unknown;
+  // Damage (a pack or a file whose checksum fails) does not stop the other packs: the operator gets
+  // every damaged file at once, and a --delta run afterwards has only those left to fetch.
+  const damaged: IntegrityError[] = [];
   const handlePack = async (pack: number): Promise<void> => {
     const ref = packRef(backup, catalog, pack);
     const pieces = byPack.get(pack)!;
@@ -185,7 +189,8 @@ export async function writeFiles(
       try {
         if (failure === undefined) await handlePack(pack);
       } catch (err) {
-        failure ??= err;
+        if (err instanceof IntegrityError) damaged.push(err);
+        else failure ??= err;
       } finally {
         budget.release(size);
       }
@@ -193,5 +198,17 @@ export async function writeFiles(
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.parallel, packs.length)) }, worker));
   if (failure !== undefined) throw failure;
+  if (damaged.length === 1) throw damaged[0]!;
+  if (damaged.length > 1) {
+    throw new IntegrityError(
+      `${damaged[0]!.message}; ${damaged.length - 1} more damaged: ${damaged
+        .slice(1)
+        .map((e) => e.message)
+        .join('; ')}`,
+      {
+        cause: damaged[0],
+      },
+    );
+  }
   return { bytes, packs: packs.length };
 }

@@ -192,10 +192,10 @@ describe.each(MAJORS)('PostgreSQL %i: walvault restore', (major) => {
   });
 
   it('fails on a flipped byte in a stored pack, naming the file, and leaves a directory PostgreSQL will not start', async () => {
-    // The pack with global/pg_control (the last file): everything else PostgreSQL needs to start is
-    // written, so the refusal below is PostgreSQL's own about pg_control, not a missing config file.
+    // A pack in the middle (files of base/): every other file, postgresql.conf included, is written,
+    // so the refusal below is PostgreSQL's own about the missing pg_control.
     const packs = join(archiveDir, 'backups', name, 'packs');
-    const pack = join(packs, readdirSync(packs).sort().at(-1)!);
+    const pack = join(packs, readdirSync(packs).sort()[1]!);
     const original = readFileSync(pack);
     const damaged = Buffer.from(original);
     damaged[Math.floor(damaged.length / 2)]! ^= 0x10;
@@ -204,8 +204,8 @@ describe.each(MAJORS)('PostgreSQL %i: walvault restore', (major) => {
       const dir = pgOwnedDir(join(root, 'r-damaged'));
       const res = await restore(dir, ...mapped(dir));
       expect(res.code).toBe(128);
-      // pg_control shares its pack with other small files of global/: the first of them is named.
-      expect(res.stderr).toMatch(new RegExp(`unable to restore file 'global/[^']+' of backup '${name}'.*packs/`));
+      expect(res.stderr).toMatch(new RegExp(`unable to restore file 'base/[^']+' of backup '${name}'.*packs/000000002`));
+      expect(existsSync(join(dir, 'postgresql.conf'))).toBe(true);
       expect(existsSync(join(dir, 'global/pg_control'))).toBe(false);
       expect(existsSync(join(dir, 'recovery.signal'))).toBe(false);
       expect(readFileSync(join(dir, 'walvault-restore.incomplete'), 'utf8')).toMatch(/failed at/);
