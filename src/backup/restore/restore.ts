@@ -174,7 +174,13 @@ async function restoreInto(ctx: ArchiveContext, opts: RestoreOptions, p: Prepare
   const dirs = entries.filter((e) => e.type === 'dir');
   const mainDirs = dirs.filter((e) => e.tablespace === null).sort((a, b) => depth(a.path) - depth(b.path));
   const tsDirs = dirs.filter((e) => e.tablespace !== null).sort((a, b) => depth(a.path) - depth(b.path));
-  for (const d of mainDirs) await mkdir(abs(d), { recursive: true, mode: 0o700 });
+  // Owned as they are made, not at the end: a restore that fails half-way still leaves a tree the
+  // data directory's owner can inspect, delete or reuse with --delta.
+  const makeDir = async (d: CatalogEntry): Promise<void> => {
+    await mkdir(abs(d), { recursive: true, mode: 0o700 });
+    if (owner) await lchown(abs(d), owner.uid, owner.gid);
+  };
+  for (const d of mainDirs) await makeDir(d);
   await mkdir(join(pgdata, 'pg_tblspc'), { recursive: true, mode: 0o700 });
   for (const t of tablespaces) {
     await mkdir(t.location, { recursive: true, mode: 0o700 });
@@ -190,7 +196,7 @@ async function restoreInto(ctx: ArchiveContext, opts: RestoreOptions, p: Prepare
       throw new UsageError(`unable to restore backup '${record.name}': link '${restoredPath(e)}' is outside pg_tblspc; not supported`);
     }
   }
-  for (const d of tsDirs) await mkdir(abs(d), { recursive: true, mode: 0o700 });
+  for (const d of tsDirs) await makeDir(d);
   // Parents of files the catalog lists without their directory (none from BASE_BACKUP; cheap to be sure).
   const madeDirs = new Set(dirs.map((d) => restoredPath(d)));
   const files = entries.filter((e) => e.type === 'file');
@@ -199,6 +205,7 @@ async function restoreInto(ctx: ArchiveContext, opts: RestoreOptions, p: Prepare
     const parent = rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '';
     if (parent !== '' && !madeDirs.has(parent)) {
       await mkdir(join(pgdata, parent), { recursive: true, mode: 0o700 });
+      if (owner) await lchown(join(pgdata, parent), owner.uid, owner.gid);
       madeDirs.add(parent);
     }
   }

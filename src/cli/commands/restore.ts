@@ -43,33 +43,37 @@ export function registerRestore(program: Command, run: RunFn): void {
     ['storage', 's3', 'archive', 'fetch', 'restore'],
   );
   cmd.action(() =>
-    run(cmd, async (ctx) => {
-      const plan = await import('../../backup/restore/plan.js');
-      const { parseTablespaceMap } = await import('../../backup/restore/tablespaces.js');
-      const { persistedArchiveSettings } = await import('../../backup/restore/recovery.js');
-      const { runRestore } = await import('../../backup/restore/restore.js');
-      const { renderRestore } = await import('../../backup/restore/report.js');
-      const f = cmd.opts<Flags>();
-      const target = plan.parseTarget(f);
-      const options = {
-        pgdata: f.pgdata,
-        backup: f.backup,
-        target,
-        action: plan.parseTargetAction(f.targetAction),
-        timeline: plan.parseTargetTimeline(f.targetTimeline),
-        tablespaceMap: parseTablespaceMap(f.tablespaceMap ?? []),
-        delta: f.delta === true,
-        parallel: ctx.config['restore-parallel'],
-        bufferBytes: ctx.config['restore-buffer'],
-        archiveSettings: persistedArchiveSettings(ctx.config, ctx.sources),
-        stateDir: process.env['WALVAULT_STATE_DIR'],
-      };
-      return withArchive(ctx, async (archive) => {
-        const result = await runRestore(archive, options);
-        ctx.out(renderRestore(result, target));
-        return ExitCode.ok;
-      });
-    }),
+    run(
+      cmd,
+      async (ctx) => {
+        const plan = await import('../../backup/restore/plan.js');
+        const { parseTablespaceMap } = await import('../../backup/restore/tablespaces.js');
+        const { persistedArchiveSettings } = await import('../../backup/restore/recovery.js');
+        const { runRestore } = await import('../../backup/restore/restore.js');
+        const { renderRestore } = await import('../../backup/restore/report.js');
+        const f = cmd.opts<Flags>();
+        const target = plan.parseTarget(f);
+        const options = {
+          pgdata: f.pgdata,
+          backup: f.backup,
+          target,
+          action: plan.parseTargetAction(f.targetAction),
+          timeline: plan.parseTargetTimeline(f.targetTimeline),
+          tablespaceMap: parseTablespaceMap(f.tablespaceMap ?? []),
+          delta: f.delta === true,
+          parallel: ctx.config['restore-parallel'],
+          bufferBytes: ctx.config['restore-buffer'],
+          archiveSettings: persistedArchiveSettings(ctx.config, ctx.sources),
+          stateDir: process.env['WALVAULT_STATE_DIR'],
+        };
+        return withArchive(ctx, async (archive) => {
+          const result = await runRestore(archive, options);
+          ctx.out(renderRestore(result, target));
+          return ExitCode.ok;
+        });
+      },
+      { defaultLogLevel: 'warn' },
+    ),
   );
 }
 

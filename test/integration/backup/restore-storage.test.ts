@@ -106,7 +106,7 @@ describe('walvault restore into a file system that fills up', () => {
 
   it('exits 3 with one line and leaves the marker, no pg_control and no recovery.signal', async () => {
     const dir = join(small, 'data');
-    const res = await runCli('walvault', ['restore', '--pgdata', dir, '--log-level', 'warn'], {
+    const res = await runCli('walvault', ['restore', '--pgdata', dir], {
       env: { WALVAULT_ARCHIVE: `file://${archiveDir}` },
     });
     expect(res.code).toBe(3);
