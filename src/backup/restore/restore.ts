@@ -13,7 +13,7 @@
  * so until step 5 no `pg_ctl start` can run on a partial restore, with or without the marker.
  */
 import { chmod, lchown, mkdir, rename, rm, symlink } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { ArchiveContext } from '../../archive/context.js';
 import { lastArchivedSegment } from '../../archive/catalog/listing.js';
 import { fsyncDirectory, writeFileAtomic } from '../../common/atomic-file.js';
@@ -104,6 +104,19 @@ function rootMode(entries: readonly CatalogEntry[]): number {
   return global && (global.mode & 0o050) === 0o050 ? 0o750 : 0o700;
 }
 
+/**
+ * mkdir -p where every directory it creates gets the restore's owner: a tablespace location or data
+ * directory under a new path must be reachable by the postgres user, not only its last component.
+ */
+async function mkdirOwned(dir: string, owner: Owner | undefined): Promise<void> {
+  const first = await mkdir(dir, { recursive: true, mode: 0o700 });
+  if (!owner || first === undefined) return;
+  for (let d = dir; d.length >= first.length; d = dirname(d)) {
+    await lchown(d, owner.uid, owner.gid);
+    if (d === first) break;
+  }
+}
+
 async function writeOwned(abs: string, text: string, mode: number, owner: Owner | undefined): Promise<void> {
   await writeFileAtomic(abs, Buffer.from(text, 'utf8'), mode);
   await chmod(abs, mode);
@@ -124,7 +137,7 @@ export async function runRestore(ctx: ArchiveContext, opts: RestoreOptions): Pro
     for (const t of tablespaces) refuseNonEmpty(t.location, `tablespace ${t.oid} location`, hint);
   }
   const owner = restoreOwner(pgdata);
-  await mkdir(pgdata, { recursive: true, mode: 0o700 });
+  await mkdirOwned(pgdata, owner);
   const marker = join(pgdata, INCOMPLETE_MARKER);
   const markerText = (why: string): string =>
     `walvault restore of backup '${record.name}' into this directory ${why}.\n` +
@@ -183,7 +196,7 @@ async function restoreInto(ctx: ArchiveContext, opts: RestoreOptions, p: Prepare
   for (const d of mainDirs) await makeDir(d);
   await mkdir(join(pgdata, 'pg_tblspc'), { recursive: true, mode: 0o700 });
   for (const t of tablespaces) {
-    await mkdir(t.location, { recursive: true, mode: 0o700 });
+    await mkdirOwned(t.location, owner);
     await chmod(t.location, 0o700);
     if (owner) await lchown(t.location, owner.uid, owner.gid);
     const link = join(pgdata, 'pg_tblspc', String(t.oid));

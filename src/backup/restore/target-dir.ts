@@ -64,12 +64,13 @@ export interface Owner {
 
 /**
  * Who restored files belong to: when root restores, the owner of the data directory (or of its
- * parent when it does not exist yet), so that a directory prepared for the postgres user stays
+ * nearest existing ancestor when it does not exist yet), so that a directory prepared for the postgres user stays
  * usable by it. Undefined when no chown is needed (not root, or root-owned target).
  */
 export function restoreOwner(pgdata: string): Owner | undefined {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) return undefined;
-  const probe = existsSync(pgdata) ? pgdata : dirname(pgdata);
+  let probe = pgdata;
+  while (!existsSync(probe) && dirname(probe) !== probe) probe = dirname(probe);
   try {
     const st = statSync(probe);
     return st.uid === 0 ? undefined : { uid: st.uid, gid: st.gid };

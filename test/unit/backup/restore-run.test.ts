@@ -1,4 +1,5 @@
 import {
+  chownSync,
   mkdtempSync,
   mkdirSync,
   readFileSync,
@@ -117,6 +118,29 @@ describe('runRestore against the memory fixture', () => {
     const conf = join(pgdata, 'walvault-restore.conf');
     expect(lstatSync(conf).mode & 0o777).toBe(0o600);
     expect(readFileSync(conf, 'utf8')).toContain('archive = "file:///srv/archive"\ncompression = "zstd:3"\n');
+  });
+
+  it('run as root, gives everything it creates (new parents too) the owner of the nearest existing directory', async () => {
+    const parent = join(work, 'owned');
+    mkdirSync(parent);
+    chownSync(parent, 4242, 4343);
+    const pgdata = join(parent, 'a/b/data');
+    await runRestore(ctx, opts(pgdata, { tablespaceMap: new Map([[16400, join(parent, 'x/y/ts')]]) }));
+    for (const p of [
+      'a',
+      'a/b',
+      'a/b/data',
+      'a/b/data/base/1',
+      'a/b/data/base/1/1259',
+      'a/b/data/global/pg_control',
+      'a/b/data/recovery.signal',
+      'x',
+      'x/y',
+      'x/y/ts/PG_17_1/5/16401',
+    ]) {
+      expect([lstatSync(join(parent, p)).uid, lstatSync(join(parent, p)).gid], p).toEqual([4242, 4343]);
+    }
+    expect(lstatSync(join(pgdata, 'pg_tblspc/16400')).uid).toBe(4242);
   });
 
   it('maps a tablespace elsewhere', async () => {
