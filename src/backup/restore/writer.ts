@@ -12,7 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, lchown, open, utimes } from 'node:fs/promises';
+import { chmod, lchown, open, utimes, type FileHandle } from 'node:fs/promises';
 import type { ArchiveContext } from '../../archive/context.js';
 import { CryptoError, IntegrityError, describeCause } from '../../common/errors.js';
 import { packRef, type Catalog, type CatalogEntry } from '../catalog.js';
@@ -79,6 +79,20 @@ async function finish(backup: string, state: FileState, opts: WriteOptions, know
   }
   await applyMeta(task.abs, task.entry, opts.owner);
   opts.onFileDone?.(task);
+}
+
+/**
+ * Writes all of `data` at `position`. A write can be short (a file system that is filling up
+ * returns what fitted before it reports ENOSPC); counting it as done would leave a hole that only
+ * the checksum would catch, as "damage" instead of "disk full".
+ */
+async function writeAll(handle: FileHandle, data: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < data.length) {
+    const { bytesWritten } = await handle.write(data, done, data.length - done, position + done);
+    if (bytesWritten <= 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+    done += bytesWritten;
+  }
 }
 
 /** A small counting semaphore over bytes: one pack always fits, so a pack larger than the budget still runs alone. */
@@ -161,7 +175,7 @@ export async function writeFiles(
         if (sha !== task.entry.sha256) throw mismatch(backup, task, sha);
         const handle = await open(task.abs, 'w', 0o600);
         try {
-          await handle.write(slice, 0, slice.length, 0);
+          await writeAll(handle, slice, 0);
           await handle.sync();
         } finally {
           await handle.close();
@@ -173,7 +187,7 @@ export async function writeFiles(
       }
       const handle = await open(task.abs, 'r+');
       try {
-        await handle.write(slice, 0, slice.length, piece.fileOffset);
+        await writeAll(handle, slice, piece.fileOffset);
       } finally {
         await handle.close();
       }
