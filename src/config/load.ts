@@ -66,6 +66,7 @@ export const CONFIG_SECTIONS = [
   'restore',
   'segment',
   'inspect',
+  'restore',
 ] as const;
 
 /** The section a command reads, from its path below the program (`walvault config show` reads `[config]`). */

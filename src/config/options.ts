@@ -22,7 +22,7 @@ export interface OptionDef {
   readonly example?: string;
 }
 
-export type OptionGroup = 'general' | 'storage' | 's3' | 'archive' | 'push' | 'fetch' | 'stream' | 'backup' | 'observability';
+export type OptionGroup = 'general' | 'storage' | 's3' | 'archive' | 'push' | 'fetch' | 'stream' | 'backup' | 'restore' | 'observability';
 
 export const GROUP_TITLES: Record<OptionGroup, string> = {
   general: 'General',
@@ -34,6 +34,7 @@ export const GROUP_TITLES: Record<OptionGroup, string> = {
   stream: 'Streaming agent (walvault stream)',
   backup: 'Base backups (walvault backup-push)',
   observability: 'Logging and metrics',
+  restore: 'Restoring a base backup (walvault restore)',
 };
 
 export const OPTIONS = [
@@ -480,6 +481,29 @@ export const OPTIONS = [
     group: 'storage',
     default: '0700',
     doc: 'Octal mode of the directories walvault creates in a posix archive (e.g. `0750` for a group of readers).',
+  },
+  // walvault restore (issue 12).
+  {
+    name: 'restore-parallel',
+    env: 'WALVAULT_RESTORE_PARALLEL',
+    type: 'int',
+    group: 'restore',
+    default: 4,
+    min: 1,
+    max: 64,
+    doc:
+      'Backup packs `walvault restore` downloads and writes at once (also the files it hashes at once ' +
+      'for `--delta`). More helps on high-latency object storage; the local disk is the limit otherwise.',
+  },
+  {
+    name: 'restore-buffer',
+    env: 'WALVAULT_RESTORE_BUFFER',
+    type: 'size',
+    group: 'restore',
+    default: 268435456,
+    doc:
+      'Most decoded pack bytes (default 256 MiB; accepts `512MB`, `1GB`) `walvault restore` holds in memory at once (a pack larger than this still ' +
+      'runs, alone): with `restore-parallel` it bounds the memory of a restore whatever the database size.',
   },
 ] as const satisfies readonly OptionDef[];
 

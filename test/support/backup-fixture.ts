@@ -135,3 +135,158 @@ export async function writeFixtureBackup(ctx: ArchiveContext, opts: FixtureOptio
   if (!opts.incomplete) await ctx.storage.put(recordKey(opts.name), encodeRecord(record), { ifAbsent: true });
   return record;
 }
+
+export interface BackupFacts {
+  readonly name: string;
+  readonly startLsn: string;
+  readonly endLsn: string;
+  readonly walFirst: string;
+  readonly walLast: string;
+  /** When the backup ended (at or after pg_backup_stop returned). */
+  readonly stopTime: Date;
+  readonly startTime?: Date;
+  readonly packSize?: number;
+  readonly walSegSize?: number;
+}
+
+export interface DirectoryBackupOptions extends BackupFacts {
+  /** A plain-format base backup: `pg_basebackup -Fp -X none` or the harness's `PgCluster.baseBackup()`. */
+  readonly dir: string;
+}
+
+/** What a walk of a data directory found; global/pg_control apart because it goes last. */
+export interface CollectedDirectory {
+  readonly files: FixtureFile[];
+  readonly control: FixtureFile;
+  readonly tablespaces: { oid: number; location: string; bytes: number }[];
+  readonly pgVersion: number;
+}
+
+/** Files of a live data directory BASE_BACKUP does not send (basebackup.c excludeFiles). */
+const LIVE_SKIP_FILES = new Set([
+  'postmaster.pid',
+  'postmaster.opts',
+  'backup_label',
+  'backup_label.old',
+  'tablespace_map',
+  'tablespace_map.old',
+  'backup_manifest',
+  'current_logfiles',
+  'recovery.signal',
+  'standby.signal',
+  'postgresql.auto.conf.tmp',
+]);
+/** Directories BASE_BACKUP sends empty (basebackup.c excludeDirContents, plus pg_wal). */
+const LIVE_EMPTY_DIRS = new Set([
+  'pg_wal',
+  'pg_replslot',
+  'pg_dynshmem',
+  'pg_notify',
+  'pg_serial',
+  'pg_snapshots',
+  'pg_stat_tmp',
+  'pg_subtrans',
+]);
+
+/**
+ * Walks a data directory as BASE_BACKUP without TABLESPACE_MAP sends it: every directory, file
+ * (mode, mtime) and `pg_tblspc/<oid>` link, each tablespace's files (walked at the link's target)
+ * under its oid. `live`: a running server's directory between pg_backup_start and pg_backup_stop,
+ * so runtime files, WAL and temp files are left out and files that vanish are skipped.
+ */
+export async function collectDataDirectory(dir: string, live: boolean): Promise<CollectedDirectory> {
+  const { lstat, readFile, readdir, readlink } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const files: FixtureFile[] = [];
+  const tablespaces: { oid: number; location: string; bytes: number }[] = [];
+  const gone = (err: unknown): boolean => (err as NodeJS.ErrnoException).code === 'ENOENT';
+  const walk = async (abs: string, rel: string, tablespace: number | null): Promise<void> => {
+    for (const name of (await readdir(abs)).sort()) {
+      const a = join(abs, name);
+      const r = rel === '' ? name : `${rel}/${name}`;
+      if (tablespace === null && (r === 'backup_label' || r === 'global/pg_control')) continue;
+      if (
+        live &&
+        ((tablespace === null && rel === '' && LIVE_SKIP_FILES.has(name)) || name.startsWith('pgsql_tmp') || name === 'pg_internal.init')
+      ) {
+        continue;
+      }
+      const st = await lstat(a).catch((err: unknown) => (gone(err) ? undefined : Promise.reject(err)));
+      if (!st) continue;
+      const meta = { path: r, tablespace, mode: st.mode & 0o7777, mtime: Math.floor(st.mtimeMs / 1000) };
+      if (st.isSymbolicLink()) {
+        const target = await readlink(a);
+        files.push({ ...meta, type: 'link', target });
+        const oid = tablespace === null && /^pg_tblspc\/(\d+)$/.exec(r)?.[1];
+        if (oid) {
+          const before = files.length;
+          await walk(target, '', Number(oid));
+          const bytes = files.slice(before).reduce((n, f) => n + (f.content?.length ?? 0), 0);
+          tablespaces.push({ oid: Number(oid), location: target, bytes });
+        }
+      } else if (st.isDirectory()) {
+        files.push({ ...meta, type: 'dir' });
+        if (!(live && tablespace === null && LIVE_EMPTY_DIRS.has(r))) await walk(a, r, tablespace);
+        else if (r === 'pg_wal') files.push({ ...meta, path: 'pg_wal/archive_status', type: 'dir' });
+      } else if (st.isFile()) {
+        const content = await readFile(a).catch((err: unknown) => (gone(err) ? undefined : Promise.reject(err)));
+        if (content) files.push({ ...meta, type: 'file', content });
+      }
+    }
+  };
+  await walk(dir, '', null);
+  const st = await lstat(join(dir, 'global/pg_control'));
+  const control: FixtureFile = {
+    path: 'global/pg_control',
+    mode: st.mode & 0o7777,
+    mtime: Math.floor(st.mtimeMs / 1000),
+    content: await readFile(join(dir, 'global/pg_control')),
+  };
+  const pgVersion = Number((await readFile(join(dir, 'PG_VERSION'), 'utf8')).trim());
+  return { files, control, tablespaces, pgVersion };
+}
+
+/** Stores a collected directory with its backup_label (first) and tablespace_map, pg_control last. */
+export async function writeCollectedBackup(
+  ctx: ArchiveContext,
+  collected: CollectedDirectory,
+  facts: BackupFacts & { backupLabel: string; tablespaceMap?: string | null },
+): Promise<BackupRecord> {
+  const now = Math.floor(Date.now() / 1000);
+  const head: FixtureFile[] = [{ path: 'backup_label', mode: 0o600, mtime: now, content: Buffer.from(facts.backupLabel) }];
+  if (facts.tablespaceMap) head.push({ path: 'tablespace_map', mode: 0o600, mtime: now, content: Buffer.from(facts.tablespaceMap) });
+  const startTimeline = Number(/START TIMELINE: (\d+)/.exec(facts.backupLabel)?.[1] ?? '1');
+  const checkpoint = /CHECKPOINT LOCATION: ([0-9A-F]+\/[0-9A-F]+)/.exec(facts.backupLabel)?.[1] ?? null;
+  return writeFixtureBackup(ctx, {
+    name: facts.name,
+    files: [...head, ...collected.files.filter((f) => f.path !== 'tablespace_map' || f.tablespace), collected.control],
+    packSize: facts.packSize ?? 1 << 20,
+    record: {
+      label: 'fixture from a data directory',
+      systemId: collected.control.content!.readBigUInt64LE(0).toString(),
+      pgVersionNum: collected.pgVersion * 10000,
+      walSegSize: facts.walSegSize ?? 16 * 1024 * 1024,
+      startLsn: facts.startLsn,
+      startTimeline,
+      endLsn: facts.endLsn,
+      endTimeline: startTimeline,
+      checkpointLsn: checkpoint,
+      startTime: (facts.startTime ?? facts.stopTime).toISOString(),
+      stopTime: facts.stopTime.toISOString(),
+      walFirst: facts.walFirst,
+      walLast: facts.walLast,
+      tablespaces: collected.tablespaces,
+      backupLabel: facts.backupLabel,
+    },
+  });
+}
+
+/** A plain-format base backup directory (its backup_label and tablespace_map files included). */
+export async function writeBackupFromDirectory(ctx: ArchiveContext, opts: DirectoryBackupOptions): Promise<BackupRecord> {
+  const { readFile } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const collected = await collectDataDirectory(opts.dir, false);
+  const backupLabel = await readFile(join(opts.dir, 'backup_label'), 'utf8');
+  const tablespaceMap = await readFile(join(opts.dir, 'tablespace_map'), 'utf8').catch(() => null);
+  return writeCollectedBackup(ctx, collected, { ...opts, backupLabel, tablespaceMap });
+}

@@ -46,6 +46,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'backup-verify', usage: '[options] [name]', summary: 'Verify a base backup is restorable (exit 128 when problems are found)', load: async () => (await import('./backup-verify.js')).registerBackupVerify },
   { name: 'backup-delete', usage: '[options] <name>', summary: 'Delete one base backup (its backup.json first)', load: async () => (await import('./backup-delete.js')).registerBackupDelete },
   { name: 'expire', usage: '[options]', summary: 'Retention: delete old base backups, failed leftovers and the WAL no kept backup needs', load: async () => (await import('./expire.js')).registerExpire },
+  { name: 'restore', usage: '[options]', summary: 'Restore a base backup into a data directory, set up for point-in-time recovery', load: async () => (await import('./restore.js')).registerRestore },
 ];
 
 /** The registry entry `args` dispatch to (`help <name>` counts as `<name>`), if any. */
