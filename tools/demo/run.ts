@@ -1,9 +1,10 @@
 /**
  * `npm run demo`: the whole job on an embedded default, in about a minute. A throwaway local
  * PostgreSQL archives through `wal-push` (archive_command) while `walvault stream` receives the same
- * WAL over physical replication into a posix archive in the working directory; a write load runs, a
- * recovery target is recorded, the archive is listed, and a point-in-time restore from a base backup
- * through `wal-fetch` (restore_command) must hold exactly the rows committed at the target.
+ * WAL over physical replication into a posix archive in the working directory; `walvault backup-push`
+ * takes a base backup over the replication protocol, a write load runs, a recovery target is
+ * recorded, the archive and its backups are listed, and `walvault restore` to that target (then
+ * `pg_ctl start`, recovering through `wal-fetch`) must hold exactly the rows committed at the target.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -11,7 +12,9 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../../src/common/errors.js';
 import { ClusterError, PgCluster } from '../pgcluster/index.js';
-import { pgUser } from '../pgcluster/user.js';
+import { pgUser, type PgUser } from '../pgcluster/user.js';
+import { freePort } from '../pgcluster/proc.js';
+import { runBinary, runBinaryOk } from '../pgcluster/run.js';
 import { createStorage } from '../../src/storage/factory.js';
 import { parseCompression } from '../../src/codec/codec.js';
 import { silentLogger } from '../../src/common/log.js';
@@ -54,9 +57,11 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   writeFileSync(configFile, `archive = file://${archiveDir}\ncompression = zstd\n`, { mode: 0o644 });
   const env = `WALVAULT_NODE='${process.execPath}' WALVAULT_CONFIG='${configFile}' WALVAULT_STATE_DIR='${stateDir}'`;
   const archiveCommand = `${env} ${join(REPO, 'bin', 'wal-push')} %p`;
-  const restoreCommand = `${env} ${join(REPO, 'bin', 'wal-fetch')} %f %p`;
+  const walvault = (args: string[]): Promise<{ code: number | null; out: string }> =>
+    runWalvault(args, { WALVAULT_CONFIG: configFile, WALVAULT_STATE_DIR: stateDir }, user);
 
   const clusters: PgCluster[] = [];
+  let restoredDir: string | undefined;
   let agent: ChildProcess | undefined;
   try {
     step('starting a throwaway PostgreSQL (1 MiB WAL segments, archive_command = wal-push)');
@@ -96,8 +101,18 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     );
 
     await primary.query('CREATE TABLE orders (id bigserial PRIMARY KEY, placed timestamptz DEFAULT now(), note text)');
-    step('taking a base backup (pg_backup_start / copy / pg_backup_stop)');
-    const backup = await withTimeout(primary.baseBackup({ waitForArchive: true }), 120_000, primary, 'the base backup');
+    step('taking a base backup over the replication protocol (walvault backup-push)');
+    const pushed = await walvault([
+      'backup-push',
+      '--pg-conninfo',
+      primary.conninfo(),
+      '--backup-checkpoint',
+      'fast',
+      '--log-level',
+      'warn',
+    ]);
+    for (const line of pushed.out.trim().split('\n')) say(`        ${line}`);
+    if (pushed.code !== 0) throw new ClusterError(`backup-push failed with exit code ${pushed.code}`);
 
     step('write load: 40 batches of 500 orders');
     let target: { lsn: string; rows: number } | undefined;
@@ -119,15 +134,15 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     const report = await showArchive({ storage, compression: parseCompression('zstd'), log: silentLogger() });
     for (const line of renderShow(report, { width: 60 }).split('\n')) say(`        ${line}`);
 
-    step(`point-in-time restore from the base backup to LSN ${target!.lsn} (restore_command = wal-fetch)`);
-    const restored = await PgCluster.fromBackup(backup.dir, {
-      recovery: { restoreCommand, targetLsn: target!.lsn, targetAction: 'promote' },
-      config: { archive_mode: 'off' },
-    });
-    clusters.push(restored);
-    await restored.start();
-    await restored.waitForRecoveryEnd({ timeoutMs: 120_000 });
-    const rows = Number((await restored.query<{ n: string }>('SELECT count(*)::text AS n FROM orders'))[0]!.n);
+    const listed = await walvault(['backup-list']);
+    for (const line of listed.out.trim().split('\n')) say(`        ${line}`);
+
+    step(`point-in-time restore to LSN ${target!.lsn} (walvault restore, then pg_ctl start; restore_command = wal-fetch)`);
+    restoredDir = ownedDir(join(dir, 'restored'), user);
+    const restoredRun = await walvault(['restore', '--pgdata', restoredDir, '--target-lsn', target!.lsn]);
+    for (const line of restoredRun.out.trim().split('\n')) say(`        ${line}`);
+    if (restoredRun.code !== 0) throw new ClusterError(`restore failed with exit code ${restoredRun.code}`);
+    const rows = await startAndCount(primary, restoredDir, ownedDir(join(dir, 'sock'), user));
     const ok = rows === target!.rows;
     step(`restored cluster holds ${rows} orders; expected ${target!.rows} (the primary has ${total}): ${ok ? 'MATCH' : 'MISMATCH'}`);
 
@@ -140,9 +155,55 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     return ok && code === 0 ? 0 : 1;
   } finally {
     if (agent) await stopAgent(agent);
+    if (restoredDir && existsSync(join(restoredDir, 'postmaster.pid'))) {
+      await runBinary(clusters[0]!.binaries.binDir, 'pg_ctl', ['stop', '-D', restoredDir, '-m', 'fast', '-w'], user).catch(() => undefined);
+    }
     for (const c of clusters.reverse()) await c.destroy().catch(() => undefined);
     if (!opts.keep) rmSync(dir, { recursive: true, force: true });
     else say(`archive kept in ${archiveDir}`);
+  }
+}
+
+/** A walvault command as the PostgreSQL OS user (archive objects stay readable by restore_command); stdout and stderr. */
+function runWalvault(args: string[], env: Record<string, string>, user: PgUser): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(join(REPO, 'bin', 'walvault'), args, {
+      env: { ...process.env, ...env, WALVAULT_NODE: process.execPath },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(user.isCurrent ? {} : { uid: user.uid, gid: user.gid, cwd: '/' }),
+    });
+    const out: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => out.push(b));
+    child.on('error', reject);
+    child.on('close', (code) => resolveRun({ code, out: Buffer.concat(out).toString('utf8') }));
+  });
+}
+
+/** `pg_ctl start` on the restored directory, as a DBA would; waits for the end of recovery; the orders it holds. */
+async function startAndCount(like: PgCluster, dataDir: string, sockDir: string): Promise<number> {
+  const port = await freePort();
+  const log = join(sockDir, 'restored.log');
+  await runBinaryOk(
+    like.binaries.binDir,
+    'pg_ctl',
+    ['start', '-D', dataDir, '-w', '-t', '120', '-l', log, '-o', `-p ${port} -k ${sockDir} -c archive_mode=off`],
+    like.osUser,
+    `start the restored cluster '${dataDir}'`,
+  );
+  const { default: pg } = await import('pg');
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' });
+    await client.connect();
+    try {
+      const inRecovery = (await client.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r')).rows[0]!.r;
+      if (!inRecovery) return Number((await client.query<{ n: string }>('SELECT count(*)::text AS n FROM orders')).rows[0]!.n);
+    } finally {
+      await client.end();
+    }
+    if (Date.now() > deadline) throw new ClusterError(`the restored cluster '${dataDir}' did not finish recovery within 120 s`);
+    await new Promise((r) => setTimeout(r, 300));
   }
 }
 
@@ -179,21 +240,6 @@ async function waitForArchived(cluster: PgCluster, timeoutMs = 120_000): Promise
     if (Date.now() > deadline)
       throw new ClusterError(`archiving did not catch up within ${timeoutMs / 1000}s:\n${await cluster.logTail(20)}`);
     await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-/** Demo steps never hang: a step that waits on archiving fails with the server log instead. */
-async function withTimeout<T>(work: Promise<T>, ms: number, cluster: PgCluster, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      void cluster.logTail(15).then((log) => reject(new ClusterError(`${what} did not finish within ${ms / 1000}s:\n${log}`)));
-    }, ms);
-  });
-  try {
-    return await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 
