@@ -194,11 +194,6 @@ export class TimelineAggregator {
     return out;
   }
 
-  /** Timelines with at least one object. */
-  timelines(): number[] {
-    return [...this.tallies.keys()];
-  }
-
   layout(histories: ReadonlyMap<number, TimelineHistory>, segSize: number): ArchiveLayout {
     const present = this.present();
     const allGaps = mergeGaps([...present.keys()].flatMap((tli) => chainGapsOfRanges(present, historyOrSelf(histories, tli), segSize)));
