@@ -4,6 +4,7 @@
  * stored backup against PostgreSQL's own backup_manifest and the packs' bytes.
  */
 import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { ArchiveContext } from '../../../src/archive/context.js';
@@ -15,6 +16,7 @@ import { parseCompression } from '../../../src/codec/codec.js';
 import { createLogger } from '../../../src/common/log.js';
 import { createStorage } from '../../../src/storage/factory.js';
 import { PgCluster } from '../../support/cluster.js';
+import { running } from '../../support/faults.js';
 import type { S3TestServer } from '../../support/s3bucket.js';
 import { pgOwnedDir, runCli, walCommands, writeConfig, type CliResult } from '../../support/walvault.js';
 
@@ -154,4 +156,28 @@ export async function checkBackupContent(ctx: ArchiveContext, name: string): Pro
     expect(digest, `bytes of ${restoredPath(e)}`).toBe(e.sha256);
   }
   return { files: byPath.size };
+}
+
+/**
+ * Stops the look-ahead uploaders that earlier wal-push calls started under `root`/state: they
+ * archive .ready segments on their own, so a test that makes archive_command fail must stop them
+ * for WAL to really stay out of the archive.
+ */
+export async function stopLookAhead(root: string): Promise<void> {
+  const pids: number[] = [];
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(dir, e.name));
+      else if (e.name === 'ahead.pid') pids.push(Number(readFileSync(join(dir, e.name), 'utf8')));
+    }
+  };
+  walk(join(root, 'state'));
+  for (const pid of pids.filter((p) => Number.isInteger(p) && p > 0)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      continue; // already gone
+    }
+    for (let i = 0; i < 100 && running(pid); i++) await new Promise((r) => setTimeout(r, 50));
+  }
 }

@@ -22,6 +22,7 @@ import {
   checkBackupContent,
   openArchiveCtx,
   readBackup,
+  stopLookAhead,
   type ArchiveSetup,
 } from './push-setup.js';
 
@@ -105,6 +106,7 @@ describe.each(MAJORS)('backup-push on PostgreSQL %i (posix archive)', (major) =>
     it('fails after --archive-timeout naming the segment when WAL never reaches the archive', async () => {
       await c.query("ALTER SYSTEM SET archive_command = 'exit 1'");
       await c.query('SELECT pg_reload_conf()');
+      await stopLookAhead(root);
       try {
         const res = await backupPush(c, a, ['--archive-timeout', '3']);
         expect(res.code, res.stderr).toBe(3);
