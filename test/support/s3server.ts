@@ -95,6 +95,7 @@ export async function startS3rver(opts: { bucket?: string } = {}): Promise<S3rve
     suspend: () => kill('SIGKILL'),
     async resume() {
       if (current) return;
+      await dropTornObjects(directory);
       const started = await launch(directory, port, bucket);
       started.child.removeAllListeners('exit');
       current = started.child;
@@ -104,4 +105,25 @@ export async function startS3rver(opts: { bucket?: string } = {}): Promise<S3rve
       await rm(directory, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * s3rver writes an object's content and then its metadata file in place, not atomically: killed in
+ * between, it keeps a key whose metadata is torn and answers HTTP 500 for it forever. A real S3
+ * server never keeps a PUT it did not acknowledge, so before a restart the objects with unreadable
+ * metadata are removed, as an atomic PUT that never completed would have left them.
+ */
+async function dropTornObjects(dir: string): Promise<void> {
+  const { readdir, readFile, rm: remove } = await import('node:fs/promises');
+  const suffix = '._S3rver_metadata.json';
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (!e.isFile() || !e.name.endsWith(suffix)) continue;
+    const meta = path.join(e.parentPath, e.name);
+    try {
+      JSON.parse(await readFile(meta, 'utf8'));
+    } catch {
+      await remove(meta, { force: true });
+      await remove(meta.slice(0, -suffix.length) + '._S3rver_object', { force: true });
+    }
+  }
 }
