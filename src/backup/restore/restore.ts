@@ -24,7 +24,7 @@ import { loadBackupObject } from '../objects.js';
 import type { BackupRecord } from '../record.js';
 import { scanForDelta } from './delta.js';
 import { chooseBackup, type RecoveryTarget, type TargetAction, type TargetTimeline } from './plan.js';
-import { listCompleteBackups } from './records.js';
+import { completeBackups, loadBackupInventory } from '../inventory.js';
 import {
   RESTORE_CONFIG_FILE,
   readAutoConf,
@@ -82,11 +82,14 @@ function depth(path: string): number {
 }
 
 async function chooseRecord(ctx: ArchiveContext, opts: RestoreOptions): Promise<BackupRecord> {
-  const { records, unreadable } = await listCompleteBackups(ctx);
+  // The inventory throws on storage failures: a record it could not read is never taken for absent,
+  // which would quietly pick an older backup.
+  const inventory = await loadBackupInventory(ctx);
+  const unreadable = inventory.backups.filter((b) => b.status === 'damaged');
   const bad = unreadable.find((u) => u.name === opts.backup);
-  if (bad) throw new UsageError(`unable to restore backup '${bad.name}': its record is unreadable: ${bad.reason}`);
+  if (bad) throw new UsageError(`unable to restore backup '${bad.name}': its record is unreadable: ${bad.reason ?? 'damaged'}`);
   for (const u of unreadable) ctx.log.warn({ backup: u.name, err: u.reason }, 'backup record unreadable; not considered');
-  const record = chooseBackup(records, opts.target, { name: opts.backup, timeline: opts.timeline });
+  const record = chooseBackup(completeBackups(inventory), opts.target, { name: opts.backup, timeline: opts.timeline });
   if (opts.target.kind === 'lsn') {
     const last = await lastArchivedSegment(ctx.storage, record.walSegSize);
     if (last && compareLsn(opts.target.lsn, last.lastLsn) > 0) {
