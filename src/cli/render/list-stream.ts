@@ -9,39 +9,13 @@ import { createReadStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { count, formatBytes, formatTime, shortSha } from '../../common/format.js';
+import { count, formatBytes } from '../../common/format.js';
 import type { WalListRow } from '../../ops/list.js';
+import { WAL_LIST_COLUMNS, walListCells } from './list.js';
 import type { WalListHead, WalRowSink } from '../../ops/list-stream.js';
 
-const COLUMNS = [
-  { title: 'NAME' },
-  { title: 'TYPE' },
-  { title: 'TLI', align: 'right' },
-  { title: 'START LSN' },
-  { title: 'END LSN' },
-  { title: 'ORIGINAL', align: 'right' },
-  { title: 'STORED', align: 'right' },
-  { title: 'CODEC' },
-  { title: 'ENC' },
-  { title: 'SHA256' },
-  { title: 'UPLOADED' },
-] as const;
-
-function cells(r: WalListRow): string[] {
-  return [
-    r.name,
-    r.kind,
-    String(r.timeline),
-    r.startLsn ?? '-',
-    r.endLsn ?? '-',
-    r.originalBytes === null ? '-' : formatBytes(r.originalBytes),
-    formatBytes(r.storedBytes),
-    r.codec,
-    r.encrypted ? 'yes' : 'no',
-    shortSha(r.sha256),
-    formatTime(new Date(r.uploadedAt)),
-  ];
-}
+const COLUMNS = WAL_LIST_COLUMNS;
+const cells = walListCells;
 
 /** Collects rows into a temp file, then prints them through `out` in chunks. */
 export class WalListPrinter implements WalRowSink {
