@@ -3,6 +3,7 @@
  * entries given in memory, for unit tests of the readers (restore, list, verify, expire) that must
  * not depend on the writer under test. Integration tests use backup-push against a real server.
  */
+import { EMPTY_DIRS, SKIP_FILES } from '../../tools/pgcluster/datadir.js';
 import { createHash } from 'node:crypto';
 import type { ArchiveContext } from '../../src/archive/context.js';
 import { encodeCatalog, type CatalogEntry, type Extent, type PackInfo } from '../../src/backup/catalog.js';
@@ -162,32 +163,6 @@ export interface CollectedDirectory {
   readonly pgVersion: number;
 }
 
-/** Files of a live data directory BASE_BACKUP does not send (basebackup.c excludeFiles). */
-const LIVE_SKIP_FILES = new Set([
-  'postmaster.pid',
-  'postmaster.opts',
-  'backup_label',
-  'backup_label.old',
-  'tablespace_map',
-  'tablespace_map.old',
-  'backup_manifest',
-  'current_logfiles',
-  'recovery.signal',
-  'standby.signal',
-  'postgresql.auto.conf.tmp',
-]);
-/** Directories BASE_BACKUP sends empty (basebackup.c excludeDirContents, plus pg_wal). */
-const LIVE_EMPTY_DIRS = new Set([
-  'pg_wal',
-  'pg_replslot',
-  'pg_dynshmem',
-  'pg_notify',
-  'pg_serial',
-  'pg_snapshots',
-  'pg_stat_tmp',
-  'pg_subtrans',
-]);
-
 /**
  * Walks a data directory as BASE_BACKUP without TABLESPACE_MAP sends it: every directory, file
  * (mode, mtime) and `pg_tblspc/<oid>` link, each tablespace's files (walked at the link's target)
@@ -207,7 +182,7 @@ export async function collectDataDirectory(dir: string, live: boolean): Promise<
       if (tablespace === null && (r === 'backup_label' || r === 'global/pg_control')) continue;
       if (
         live &&
-        ((tablespace === null && rel === '' && LIVE_SKIP_FILES.has(name)) || name.startsWith('pgsql_tmp') || name === 'pg_internal.init')
+        ((tablespace === null && rel === '' && SKIP_FILES.has(name)) || name.startsWith('pgsql_tmp') || name === 'pg_internal.init')
       ) {
         continue;
       }
@@ -226,7 +201,7 @@ export async function collectDataDirectory(dir: string, live: boolean): Promise<
         }
       } else if (st.isDirectory()) {
         files.push({ ...meta, type: 'dir' });
-        if (!(live && tablespace === null && LIVE_EMPTY_DIRS.has(r))) await walk(a, r, tablespace);
+        if (!(live && tablespace === null && EMPTY_DIRS.has(r))) await walk(a, r, tablespace);
         else if (r === 'pg_wal') files.push({ ...meta, path: 'pg_wal/archive_status', type: 'dir' });
       } else if (st.isFile()) {
         const content = await readFile(a).catch((err: unknown) => (gone(err) ? undefined : Promise.reject(err)));

@@ -10,7 +10,7 @@ import { SegmentName } from '../../src/segment/names.js';
 import { ClusterError } from './errors.js';
 
 /** Top-level files that belong to the running server, not to the backup. */
-const SKIP_FILES = new Set([
+export const SKIP_FILES: ReadonlySet<string> = new Set([
   'postmaster.pid',
   'postmaster.opts',
   'backup_label',
@@ -25,7 +25,7 @@ const SKIP_FILES = new Set([
 ]);
 
 /** Directories copied empty: their content is runtime state or WAL that recovery fetches itself. */
-const EMPTY_DIRS = new Set([
+export const EMPTY_DIRS: ReadonlySet<string> = new Set([
   'pg_wal',
   'pg_replslot',
   'pg_dynshmem',
