@@ -16,13 +16,12 @@ import type { Logger } from '../common/log.js';
 import { ReplicationConnection } from '../postgres/replication/connection.js';
 import { parseTimelineHistory } from '../segment/history.js';
 import type { BackupEntrySink } from './entry-sink.js';
-import { recordKey } from './layout.js';
 import { findLeftovers, removeLeftovers } from './leftovers.js';
 import { BackupPacker } from './packer.js';
 import { Heartbeat, claimBackupName, recordFailure } from './push-claim.js';
 import { WalSwitcher, checkArchiveFor, identifyServer } from './push-server.js';
-import { HEARTBEAT_INTERVAL_MS, encodeRecord, type BackupRecord } from './record.js';
-import { buildRecord } from './push-record.js';
+import { HEARTBEAT_INTERVAL_MS, type BackupRecord } from './record.js';
+import { buildRecord, storeCompletionRecord } from './push-record.js';
 import { neededWal, waitForWal } from './wal-wait.js';
 
 /** What the BASE_BACKUP reader (source.ts, readBaseBackup) is asked for. */
@@ -181,8 +180,7 @@ export async function backupPush(ctx: ArchiveContext, reader: BaseBackupReader, 
         ctx,
         needed: needed.segments,
       });
-      // Create-only: a backup.json is never replaced, not even by a second run that reused the name.
-      await ctx.storage.put(recordKey(name), encodeRecord(record), { ifAbsent: true });
+      await storeCompletionRecord(ctx, record);
       return { record, durationMs: Date.now() - t0, leftoversRemoved: removed };
     } catch (err) {
       await packer.settle().catch(() => undefined);
