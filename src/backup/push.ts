@@ -22,13 +22,13 @@ import type { Logger } from '../common/log.js';
 import { ReplicationConnection } from '../postgres/replication/connection.js';
 import { parseTimelineHistory } from '../segment/history.js';
 import type { BackupEntrySink } from './entry-sink.js';
-import { backupPrefix, recordKey } from './layout.js';
+import { backupPrefix } from './layout.js';
 import { findLeftovers, removeLeftovers } from './leftovers.js';
 import { BackupPacker } from './packer.js';
 import { Heartbeat, claimBackupName, recordFailure } from './push-claim.js';
 import { WalSwitcher, checkArchiveFor, identifyServer, type ServerIdentity } from './push-server.js';
-import { HEARTBEAT_INTERVAL_MS, encodeRecord, type BackupRecord } from './record.js';
-import { buildRecord } from './push-record.js';
+import { HEARTBEAT_INTERVAL_MS, type BackupRecord } from './record.js';
+import { buildRecord, storeCompletionRecord } from './push-record.js';
 import { ReuseSink } from './reuse.js';
 import { fullInstead, planBackup, type BackupPlan, type IncrementalMode } from './reuse-plan.js';
 import { neededWal, waitForWal } from './wal-wait.js';
@@ -257,8 +257,8 @@ async function takeBackup(
     });
     const record: BackupRecord =
       parent === null ? base : { ...base, type: 'incremental', parent, reusedBytes: packed.reusedBytes, depends: packed.depends };
-    // Create-only: a backup.json is never replaced, not even by a second run that reused the name.
-    await ctx.storage.put(recordKey(name), encodeRecord(record), { ifAbsent: true });
+    // Create-only and read back: a backup.json is never replaced, and a torn one never counts.
+    await storeCompletionRecord(ctx, record);
     if (parent !== null) blog.info({ parent, reusedBytes: packed.reusedBytes, rawBytes: packed.rawBytes }, 'incremental backup stored');
     return record;
   } catch (err) {
