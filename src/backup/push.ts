@@ -115,7 +115,10 @@ export async function backupPush(ctx: ArchiveContext, reader: BaseBackupReader, 
       plan = fullInstead(err.refusal, log);
       await conn.close();
       conn = await ReplicationConnection.connect(opts.conninfo, log, 'walvault backup-push');
-      record = await takeBackup(ctx, conn, reader, server, plan, { ...opts, rate }, log);
+      // A new connection may reach another server (failover): checked like the first one.
+      const again = await identifyServer(conn);
+      await checkArchiveFor(ctx, again);
+      record = await takeBackup(ctx, conn, reader, again, plan, { ...opts, rate }, log);
     }
     return { record, durationMs: Date.now() - t0, leftoversRemoved: removed, fallback: plan.kind === 'full' ? plan.fallback : null };
   } finally {
