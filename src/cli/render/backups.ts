@@ -242,9 +242,18 @@ export function renderExpireOutcome(o: ExpireOutcome): string {
   return o.interrupted ? `interrupted: ${text}. Run the same command again to finish.` : text;
 }
 
-export function renderBackupDelete(p: BackupDeletePlan, o: BackupDeleteOutcome | null): string {
-  const b = p.backup;
-  const what = `${b.name} (${b.status}, ${count(b.objects.length, 'object')}, ${formatBytes(b.storedBytes)})`;
-  if (!o) return `archive: ${p.archive}\nwould delete backup ${what}\ndry run: nothing deleted`;
-  return `archive: ${p.archive}\ndeleted backup ${what}: backup.json first, then ${count(o.objects - 1, 'other object')}\nits WAL stays until 'walvault expire' (or wal-delete) removes what no kept backup needs`;
+export function renderBackupDelete(p: BackupDeletePlan, done: readonly BackupDeleteOutcome[] | null): string {
+  const what = (b: BackupEntry): string => `${b.name} (${b.status}, ${count(b.objects.length, 'object')}, ${formatBytes(b.storedBytes)})`;
+  const lines = [`archive: ${p.archive}`];
+  const all = [...p.dependents, p.backup];
+  if (!done) {
+    for (const d of p.dependents) lines.push(`would delete backup ${what(d)}: it needs ${p.backup.name}`);
+    lines.push(`would delete backup ${what(p.backup)}`, 'dry run: nothing deleted');
+    return lines.join('\n');
+  }
+  done.forEach((o, i) => {
+    lines.push(`deleted backup ${what(all[i]!)}: backup.json first, then ${count(o.objects - 1, 'other object')}`);
+  });
+  lines.push("its WAL stays until 'walvault expire' (or wal-delete) removes what no kept backup needs");
+  return lines.join('\n');
 }
