@@ -32,15 +32,6 @@ export function chainOf(record: BackupRecord, byName: ReadonlyMap<string, Backup
   return chain;
 }
 
-/** Parent links from `record` to its full backup (0 for a full backup); undefined when the chain is broken. */
-export function chainDepth(record: BackupRecord, byName: ReadonlyMap<string, BackupRecord>): number | undefined {
-  try {
-    return chainOf(record, byName).length - 1;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Every backup a restore of `record` reads, by the records alone: its chain and what each member's
  * record says it `depends` on. (The catalogs' headers repeat `depends`; restore checks those too.)
@@ -77,4 +68,33 @@ export function dependentsOf(name: string, records: readonly BackupRecord[]): Ba
     }
   }
   return records.filter((r) => r.name !== name && needed.has(r.name));
+}
+
+/** A backup's place in its chain, as backup-list and backup-show report it. */
+export interface ChainSummary {
+  readonly parent: string | null;
+  /** Parent links to the full backup (0 for a full one); null when the chain is broken. */
+  readonly depth: number | null;
+  /** Bytes this backup stores itself (record.storedBytes). */
+  readonly ownBytes: number;
+  /** Bytes stored by every backup a restore of it reads (its own included); null when broken. */
+  readonly totalBytes: number | null;
+  /** Content bytes it references in earlier backups instead of storing them again. */
+  readonly reusedBytes: number;
+  /** Why it cannot be restored (a parent or referenced backup is not complete), or null. */
+  readonly broken: string | null;
+}
+
+export function chainSummary(record: BackupRecord, byName: ReadonlyMap<string, BackupRecord>): ChainSummary {
+  const base = { parent: record.parent, ownBytes: record.storedBytes, reusedBytes: record.reusedBytes ?? 0 };
+  try {
+    const names = requiredBackups(record, byName);
+    const missing = names.filter((n) => !byName.has(n));
+    if (missing.length > 0)
+      return { ...base, depth: null, totalBytes: null, broken: `references backup ${missing.join(', ')}, which is not complete` };
+    const totalBytes = names.reduce((n, name) => n + byName.get(name)!.storedBytes, 0);
+    return { ...base, depth: chainOf(record, byName).length - 1, totalBytes, broken: null };
+  } catch (err) {
+    return { ...base, depth: null, totalBytes: null, broken: err instanceof Error ? err.message : String(err) };
+  }
 }
