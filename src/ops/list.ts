@@ -49,7 +49,7 @@ export async function listWal(ctx: ArchiveContext, filter: WalListFilter = {}): 
 }
 
 /** Entries that match the filter. History files have no LSN and are kept unless their timeline is filtered out. */
-export function filterEntries(entries: readonly CatalogEntry[], segSize: number, filter: WalListFilter): CatalogEntry[] {
+function filterEntries(entries: readonly CatalogEntry[], segSize: number, filter: WalListFilter): CatalogEntry[] {
   return entries.filter((e) => matchesFilter(e, segSize, filter));
 }
 
@@ -63,7 +63,7 @@ export function matchesFilter(e: CatalogEntry, segSize: number, filter: WalListF
   return true;
 }
 
-export function codecLabel(extension: string): string {
+function codecLabel(extension: string): string {
   try {
     return codecFromExtension(extension === 'raw' ? '' : extension).name;
   } catch {
