@@ -6,6 +6,7 @@
 import type { CatalogEntry } from '../archive/catalog/listing.js';
 import type { ArchiveContext } from '../archive/context.js';
 import { codecFromExtension } from '../codec/codec.js';
+import { codecExtensionOf } from '../archive/versions.js';
 import { addLsn, formatLsn, type Lsn } from '../segment/lsn.js';
 import { segmentStartLsn } from '../segment/names.js';
 import { loadInventory } from '../archive/catalog/inventory.js';
@@ -65,7 +66,7 @@ export function matchesFilter(e: CatalogEntry, segSize: number, filter: WalListF
 
 function codecLabel(extension: string): string {
   try {
-    return codecFromExtension(extension === 'raw' ? '' : extension).name;
+    return codecFromExtension(codecExtensionOf(extension)).name;
   } catch {
     return `?${extension}`;
   }
