@@ -17,6 +17,7 @@
 import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import {
   ArchiveDuplicateError,
   InvalidWalError,
@@ -24,13 +25,14 @@ import {
   NotFoundError,
   ObjectExistsError,
   StorageError,
+  WalvaultError,
   describeCause,
 } from '../common/errors.js';
 import { getCodec } from '../codec/codec.js';
-import { encryptBuffer } from './crypto.js';
-import { encryptedSize } from '../codec/encryption.js';
+import type { ChunkCompressor } from '../codec/chunked.js';
+import { encryptParts, encryptedSize } from '../codec/encryption.js';
 import { classifyWalFileName, type ClassifiedWalFileName } from '../segment/names.js';
-import { inspectSegment, validateSegmentForArchive } from '../segment/inspect.js';
+import { finishArchiveScan, segmentScanner, type SegmentInspection } from '../segment/inspect.js';
 import { formatLsn } from '../segment/lsn.js';
 import { parseTimelineHistory } from '../segment/history.js';
 import { WRITER, type ArchiveContext } from './context.js';
@@ -41,8 +43,13 @@ import { findVersions, keyExtensionOf } from './versions.js';
 import { checkStoredObject } from './stored-check.js';
 import { encodeObjectHeader, type ArchivedKind, type ObjectMeta } from './object-header.js';
 
-/** Largest file archived from memory in one piece; WAL files are at most 1 GiB (wal_segment_size). */
+/** Largest file archived; WAL files are at most 1 GiB (wal_segment_size). */
 const MAX_FILE_SIZE = 1024 * 1024 * 1024;
+/**
+ * The file is read once, in chunks of this size into one reused buffer: hashing, page checks and
+ * compression run over each chunk while it is in cache. A multiple of every WAL block size.
+ */
+const READ_CHUNK = 1 << 20;
 
 export interface FileIdentity {
   readonly dev: number;
@@ -67,11 +74,13 @@ export interface PushResult {
 /** Archives the file at `path` under `fileName` (default: its base name). */
 export async function pushFile(ctx: ArchiveContext, path: string, fileName: string = basename(path)): Promise<PushResult> {
   const started = performance.now();
+  let encoded: EncodedObject | undefined;
   const classified = classifyWalFileName(fileName);
-  const { bytes, file } = await readWholeFile(path, fileName);
+  const read = await readOnce(ctx, path, classified);
+  const { file } = read;
   const log = ctx.log.child({ component: 'archive.push', segment: fileName });
 
-  const meta = await describeFile(ctx, classified, bytes);
+  const meta = await describeFile(ctx, classified, read);
   const extension = keyExtensionOf(getCodec(ctx.compression.name, ctx.compression.level).extension);
   const key = objectKey({ fileName, sha256: meta.sha256, extension, encrypted: ctx.encryption !== undefined });
 
@@ -102,17 +111,17 @@ export async function pushFile(ctx: ArchiveContext, path: string, fileName: stri
   }
   for (const d of damaged) await keepDamaged(ctx, d);
 
-  const body = await encodeObject(ctx, meta, bytes);
-  const putOpts = ctx.signal ? { signal: ctx.signal } : {};
+  const body = encodedBody();
+  const putOpts = { contentLength: body.length, ...(ctx.signal ? { signal: ctx.signal } : {}) };
   let status: PushResult['status'] = 'uploaded';
   let storedBytes = body.length;
   if (damaged.some((d) => d.key === key)) {
     // A plain put replaces the damaged object atomically: readers see it or the whole new one, and
     // a concurrent push replacing it too writes the same content.
-    await ctx.storage.put(key, body, putOpts);
+    await ctx.storage.put(key, body.stream(), putOpts);
   } else {
     try {
-      await ctx.storage.put(key, body, { ifAbsent: true, ...putOpts });
+      await ctx.storage.put(key, body.stream(), { ifAbsent: true, ...putOpts });
     } catch (err) {
       if (!(err instanceof ObjectExistsError)) throw err;
       // Same key = same name and checksum: a concurrent push of the same file landed first.
@@ -123,7 +132,7 @@ export async function pushFile(ctx: ArchiveContext, path: string, fileName: stri
         storedBytes = (await ctx.storage.head(key))?.size ?? body.length;
       } else {
         if (check.state === 'damaged') await keepDamaged(ctx, { key, sha256: meta.sha256, size: 0, reason: check.reason });
-        await ctx.storage.put(key, body, putOpts);
+        await ctx.storage.put(key, body.stream(), putOpts);
       }
     }
   }
@@ -140,8 +149,14 @@ export async function pushFile(ctx: ArchiveContext, path: string, fileName: stri
   }
   return result(status, key, storedBytes);
 
+  /** Encoded once (one nonce when encrypted), written as often as a retry needs. */
+  function encodedBody(): EncodedObject {
+    encoded ??= sealObject(ctx, meta, read.compressed);
+    return encoded;
+  }
+
   async function refuse(why: string): Promise<ArchiveDuplicateError> {
-    const quarantined = await quarantine(ctx, meta, extension, bytes);
+    const quarantined = await quarantine(ctx, meta, extension, encodedBody());
     return new ArchiveDuplicateError(
       `unable to archive '${fileName}': ${why}, this file ${meta.sha256.slice(0, 16)}...); ` +
         `nothing was overwritten, this copy was kept as '${quarantined}'`,
@@ -162,7 +177,25 @@ export async function pushFile(ctx: ArchiveContext, path: string, fileName: stri
   }
 }
 
-async function readWholeFile(path: string, fileName: string): Promise<{ bytes: Buffer; file: FileIdentity }> {
+interface ReadFile {
+  readonly file: FileIdentity;
+  readonly sha256: string;
+  readonly size: number;
+  /** The compressed bytes, as the compressor produced them. */
+  readonly compressed: ChunkCompressor;
+  /** Segments and `.partial` files: the page walk over every chunk. */
+  readonly scan: SegmentInspection | undefined;
+  /** History and backup-label files (small text): their content, for the checks of their kind. */
+  readonly text: Buffer | undefined;
+}
+
+/**
+ * Reads the file once in READ_CHUNK pieces into one buffer, and feeds each piece to the SHA-256, the
+ * page walk and the compressor: no copy of the whole file is ever made. Nothing is written here, so a
+ * refused file leaves nothing behind.
+ */
+async function readOnce(ctx: ArchiveContext, path: string, classified: ClassifiedWalFileName): Promise<ReadFile> {
+  const fileName = classified.name;
   let handle;
   try {
     handle = await open(path, 'r');
@@ -175,18 +208,50 @@ async function readWholeFile(path: string, fileName: string): Promise<{ bytes: B
     if (st.size > BigInt(MAX_FILE_SIZE)) {
       throw new InvalidWalError(`unable to archive '${fileName}': ${st.size} bytes is larger than any WAL file`);
     }
-    const bytes = await handle.readFile();
+    const size = Number(st.size);
+    const changed = (): LocalIoError =>
+      new LocalIoError(`unable to archive '${path}': the file changed while it was read`, { retryable: true });
+    const isWal = classified.kind === 'segment' || classified.kind === 'partial';
+    const scanner = isWal ? segmentScanner(size, { expectedName: fileName }) : undefined;
+    const textParts: Buffer[] = [];
+    const hash = createHash('sha256');
+    const compressor = await getCodec(ctx.compression.name, ctx.compression.level).createCompressor(size);
+    const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, Math.max(size, 1)));
+    let total = 0;
+    for (;;) {
+      // Fill the whole buffer: the page walk needs every chunk but the last to end on a page boundary.
+      let filled = 0;
+      while (filled < buffer.length) {
+        const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, null);
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+      }
+      if (filled === 0) break;
+      total += filled;
+      // More bytes than the size we compress for (pledged to zstd): the file grew under us.
+      if (total > size) throw changed();
+      const chunk = buffer.subarray(0, filled);
+      hash.update(chunk);
+      scanner?.update(chunk);
+      if (!isWal) textParts.push(Buffer.from(chunk));
+      await compressor.update(chunk);
+      if (filled < buffer.length) break;
+    }
     // A file that changed while we read it is not what we checksummed: refuse rather than guess.
     const after = await handle.stat({ bigint: true });
-    if (after.size !== st.size || after.mtimeNs !== st.mtimeNs || BigInt(bytes.length) !== st.size) {
-      throw new LocalIoError(`unable to archive '${path}': the file changed while it was read`, { retryable: true });
-    }
+    if (after.size !== st.size || after.mtimeNs !== st.mtimeNs || total !== size) throw changed();
+    const scan = scanner ? finishArchiveScan(scanner, fileName) : undefined;
+    await compressor.end();
     return {
-      bytes,
-      file: { dev: Number(st.dev), ino: Number(st.ino), size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs },
+      file: { dev: Number(st.dev), ino: Number(st.ino), size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs },
+      sha256: hash.digest('hex'),
+      size,
+      compressed: compressor,
+      scan,
+      text: isWal ? undefined : Buffer.concat(textParts, total),
     };
   } catch (err) {
-    if (err instanceof LocalIoError || err instanceof InvalidWalError) throw err;
+    if (err instanceof WalvaultError) throw err;
     throw new LocalIoError(`unable to read WAL file '${path}': ${describeCause(err)}`, { cause: err });
   } finally {
     await handle.close();
@@ -197,30 +262,29 @@ async function readWholeFile(path: string, fileName: string): Promise<{ bytes: B
 async function describeFile(
   ctx: ArchiveContext,
   classified: ClassifiedWalFileName,
-  bytes: Buffer,
+  read: ReadFile,
 ): Promise<Omit<ObjectMeta, 'payloadBytes'>> {
   const name = classified.name;
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const { sha256, size } = read;
   const base = {
     name,
     sha256,
-    size: bytes.length,
+    size,
     codec: ctx.compression.name,
     level: ctx.compression.level,
     encryption: ctx.encryption ? ({ alg: 'aes-256-gcm-chunked', keyId: ctx.encryption.keyId } as const) : null,
     createdAt: new Date().toISOString(),
     writer: WRITER,
   };
-  if (classified.kind === 'segment' || classified.kind === 'partial') {
-    const header = inspectSegment(bytes, { expectedName: name });
-    // Strict structure first (nothing is written for a refused file), then the archive identity:
-    // a finished segment must be whole; a .partial may end anywhere but must be full-sized.
-    const info = validateSegmentForArchive(bytes, name, { systemId: header.systemId, segSize: header.segSize });
-    const observed = { systemId: header.systemId, pgMajor: header.pgMajor, walSegSize: header.segSize };
+  const info = read.scan;
+  if (info !== undefined) {
+    // Strict structure first (checked while reading: nothing is written for a refused file), then
+    // the archive identity: a finished segment must be whole; a .partial may end anywhere but must be full-sized.
+    const observed = { systemId: info.systemId, pgMajor: info.pgMajor, walSegSize: info.segSize };
     if (ctx.identity) checkIdentity(ctx.identity, observed, name);
     else ctx.identity = await ensureIdentity(ctx.storage, observed, name, WRITER);
-    if (bytes.length !== info.segSize) {
-      throw new InvalidWalError(`unable to archive '${name}': ${bytes.length} bytes, a WAL segment of this cluster has ${info.segSize}`);
+    if (size !== info.segSize) {
+      throw new InvalidWalError(`unable to archive '${name}': ${size} bytes, a WAL segment of this cluster has ${info.segSize}`);
     }
     return {
       ...base,
@@ -231,6 +295,7 @@ async function describeFile(
       validBytes: info.validBytes,
     };
   }
+  const bytes = read.text ?? Buffer.alloc(0);
   if (classified.kind === 'history') {
     // Refuse garbage: PostgreSQL reads this file at every timeline decision.
     parseTimelineHistory(bytes.toString('utf8'), classified.timeline);
@@ -300,19 +365,41 @@ async function checkStillAlone(ctx: ArchiveContext, fileName: string, sha256: st
   );
 }
 
-export async function encodeObject(ctx: ArchiveContext, meta: Omit<ObjectMeta, 'payloadBytes'>, bytes: Buffer): Promise<Buffer> {
-  const codec = getCodec(ctx.compression.name, ctx.compression.level);
-  const compressed = await codec.compress(bytes);
-  const payloadBytes = ctx.encryption ? encryptedSize(compressed.length) : compressed.length;
-  const header = encodeObjectHeader({ ...meta, payloadBytes });
-  const payload = ctx.encryption ? encryptBuffer(compressed, ctx.encryption, header) : compressed;
-  return Buffer.concat([header, payload]);
+/** An encoded object: header and payload pieces, never joined into one buffer. */
+export interface EncodedObject {
+  readonly parts: readonly Buffer[];
+  readonly length: number;
+  /** A fresh stream of the pieces, for each put. */
+  stream(): Readable;
 }
 
-async function quarantine(ctx: ArchiveContext, meta: Omit<ObjectMeta, 'payloadBytes'>, extension: string, bytes: Buffer): Promise<string> {
+/** Header plus payload of compressed bytes `compressed` (encrypted when the archive is). */
+function sealObject(ctx: ArchiveContext, meta: Omit<ObjectMeta, 'payloadBytes'>, compressed: ChunkCompressor): EncodedObject {
+  const payloadBytes = ctx.encryption ? encryptedSize(compressed.length) : compressed.length;
+  const header = encodeObjectHeader({ ...meta, payloadBytes });
+  const payload = ctx.encryption ? encryptParts(compressed.parts, ctx.encryption, { aad: header }) : compressed.parts;
+  const parts = [header, ...payload];
+  return { parts, length: header.length + payloadBytes, stream: () => Readable.from(parts, { objectMode: false }) };
+}
+
+/** The whole object for `bytes` in one buffer, for callers that hold small files whole (backup objects). */
+export async function encodeObject(ctx: ArchiveContext, meta: Omit<ObjectMeta, 'payloadBytes'>, bytes: Buffer): Promise<Buffer> {
+  const compressor = await getCodec(ctx.compression.name, ctx.compression.level).createCompressor(bytes.length);
+  await compressor.update(bytes);
+  await compressor.end();
+  const encoded = sealObject(ctx, meta, compressor);
+  return Buffer.concat(encoded.parts, encoded.length);
+}
+
+async function quarantine(
+  ctx: ArchiveContext,
+  meta: Omit<ObjectMeta, 'payloadBytes'>,
+  extension: string,
+  body: EncodedObject,
+): Promise<string> {
   const key = errorKey({ fileName: meta.name, sha256: meta.sha256, extension, encrypted: ctx.encryption !== undefined });
   try {
-    await ctx.storage.put(key, await encodeObject(ctx, meta, bytes), { ifAbsent: true });
+    await ctx.storage.put(key, body.stream(), { ifAbsent: true, contentLength: body.length });
   } catch (err) {
     if (!(err instanceof ObjectExistsError)) {
       ctx.log.warn({ key, err: describeCause(err) }, 'could not keep the refused copy');
