@@ -3,7 +3,7 @@
  * docs/configuration.md are all generated from it, so the documentation cannot drift from the code.
  */
 
-export type OptionType = 'string' | 'int' | 'bool' | 'enum' | 'path' | 'url' | 'lsn' | 'size';
+export type OptionType = 'string' | 'int' | 'bool' | 'enum' | 'path' | 'url' | 'size';
 
 export interface OptionDef {
   /** Name in the config file and the long flag (`--<name>`). */
