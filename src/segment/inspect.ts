@@ -73,7 +73,8 @@ function normalizeSystemId(value: string | bigint): string {
   return big.toString();
 }
 
-function checkExpectations(bytes: Uint8Array, header: LongPageHeader, opts: InspectOptions): void {
+/** The header against the caller's expectations and the file name; `length` is the file's size. */
+export function checkExpectations(length: number, header: LongPageHeader, opts: InspectOptions): void {
   const label = opts.expectedName;
   if (opts.expectedSystemId !== undefined) {
     const expected = normalizeSystemId(opts.expectedSystemId);
@@ -86,12 +87,8 @@ function checkExpectations(bytes: Uint8Array, header: LongPageHeader, opts: Insp
       walMessage('verify', label, `its segment size is ${formatSegSize(header.segSize)}, expected ${formatSegSize(opts.expectedSegSize)}`),
     );
   }
-  if (bytes.length > header.segSize) {
-    throw walError(
-      'read',
-      label,
-      `${String(bytes.length)} bytes is longer than the ${formatSegSize(header.segSize)} segment size in its header`,
-    );
+  if (length > header.segSize) {
+    throw walError('read', label, `${String(length)} bytes is longer than the ${formatSegSize(header.segSize)} segment size in its header`);
   }
   if (label === undefined) return;
   const parsed = parseWalFileName(label, header.segSize);
@@ -123,7 +120,7 @@ function checkExpectations(bytes: Uint8Array, header: LongPageHeader, opts: Insp
 export function inspectSegment(bytes: Uint8Array, opts: InspectOptions = {}): SegmentInspection {
   const label = opts.expectedName;
   const header = readLongHeader(bytes, label);
-  checkExpectations(bytes, header, opts);
+  checkExpectations(bytes.length, header, opts);
   const { segSize, blockSize, magic } = header;
   const start = header.pageAddr;
   const at = (offset: number): string => `page at offset ${String(offset)} (${formatLsn((start + BigInt(offset)) as Lsn)})`;
@@ -184,7 +181,7 @@ export function inspectSegment(bytes: Uint8Array, opts: InspectOptions = {}): Se
   };
 }
 
-function addressProblem(addr: Lsn, start: Lsn, expected: Lsn, segSize: number): string {
+export function addressProblem(addr: Lsn, start: Lsn, expected: Lsn, segSize: number): string {
   if (addr >= start + BigInt(segSize)) return 'it belongs to a later segment';
   if (addr > expected) return `ahead of the expected ${formatLsn(expected)}`;
   if (addr >= start) return `behind the expected ${formatLsn(expected)} within this segment`;
