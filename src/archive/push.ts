@@ -14,7 +14,9 @@
  * `.partial` files are the exception: a longer partial of the same segment legitimately differs, so
  * several versions may coexist (no claim) and readers take the longest.
  */
-import { open } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { open, readFile, stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { basename } from 'node:path';
 import { createHash } from 'node:crypto';
 import {
@@ -30,7 +32,8 @@ import { getCodec } from '../codec/codec.js';
 import { encryptBuffer } from './crypto.js';
 import { encryptedSize } from '../codec/encryption.js';
 import { classifyWalFileName, type ClassifiedWalFileName } from '../segment/names.js';
-import { inspectSegment, validateSegmentForArchive } from '../segment/inspect.js';
+import { inspectSegment, validateSegmentForArchive, type SegmentInspection } from '../segment/inspect.js';
+import type { PutBody } from '../storage/types.js';
 import { formatLsn } from '../segment/lsn.js';
 import { parseTimelineHistory } from '../segment/history.js';
 import { WRITER, type ArchiveContext } from './context.js';
@@ -69,13 +72,96 @@ export async function pushFile(ctx: ArchiveContext, path: string, fileName: stri
   const started = performance.now();
   const classified = classifyWalFileName(fileName);
   const { bytes, file } = await readWholeFile(path, fileName);
-  const log = ctx.log.child({ component: 'archive.push', segment: fileName });
-
   const meta = await describeFile(ctx, classified, bytes);
+  const encoded = lazyObject(() => encodeObject(ctx, meta, bytes));
+  return storeObject(ctx, { fileName, oneContent: classified.kind !== 'partial', meta, file, started, encoded });
+}
+
+/**
+ * A finished segment whose producer already read every byte once: it hashed, checked
+ * (SegmentStreamCheck) and compressed them as they arrived. The streaming agent archives what it
+ * received this way, without reading the spool file back into memory.
+ */
+export interface ReceivedSegment {
+  readonly fileName: string;
+  /** The spool file holding the bytes; read again (in pieces) only for `compression none`. */
+  readonly path: string;
+  readonly sha256: string;
+  readonly inspection: SegmentInspection;
+  /** The bytes compressed with `ctx.compression` as one stream; absent for `none`. */
+  readonly compressed?: readonly Buffer[];
+}
+
+/** pushFile for a ReceivedSegment: the same checks and rules, from what its producer kept. */
+export async function pushReceivedSegment(ctx: ArchiveContext, seg: ReceivedSegment): Promise<PushResult> {
+  const started = performance.now();
+  const classified = classifyWalFileName(seg.fileName);
+  if (classified.kind !== 'segment' || (seg.compressed === undefined) !== (ctx.compression.name === 'none')) {
+    throw new LocalIoError(`unable to archive '${seg.fileName}': not a finished segment received for this compression`);
+  }
+  const file = await fileIdentity(seg.path);
+  const meta = await describeWal(ctx, classified, seg.sha256, file.size, seg.inspection);
+  const encoded = lazyObject(async () => {
+    const header = (payloadBytes: number): Buffer => encodeObjectHeader({ ...meta, payloadBytes });
+    if (seg.compressed === undefined) {
+      if (ctx.encryption) return encodeObject(ctx, meta, await readFile(seg.path));
+      // The spool file is final (renamed, never written again) until it is deleted after the upload.
+      const head = header(meta.size);
+      return {
+        length: head.length + meta.size,
+        open: () => Readable.from(withHeader(head, createReadStream(seg.path, { highWaterMark: 1 << 20 }))),
+      };
+    }
+    const compressedBytes = seg.compressed.reduce((n, c) => n + c.length, 0);
+    if (ctx.encryption) {
+      const head = header(encryptedSize(compressedBytes));
+      return bytesObject(Buffer.concat([head, encryptBuffer(Buffer.concat(seg.compressed, compressedBytes), ctx.encryption, head)]));
+    }
+    const head = header(compressedBytes);
+    const parts = [head, ...seg.compressed];
+    return { length: head.length + compressedBytes, open: () => Readable.from(parts) };
+  });
+  return storeObject(ctx, { fileName: seg.fileName, oneContent: true, meta, file, started, encoded });
+}
+
+/** An object body that can be opened more than once (an upload, then a replacing put or a quarantine). */
+interface EncodedObject {
+  readonly length: number;
+  open(): PutBody;
+}
+
+function bytesObject(bytes: Buffer): EncodedObject {
+  return { length: bytes.length, open: () => bytes };
+}
+
+/** Encodes on first use only: a file found already archived is never compressed. */
+function lazyObject(make: () => Promise<Buffer | EncodedObject>): () => Promise<EncodedObject> {
+  let made: Promise<EncodedObject> | undefined;
+  return () => (made ??= make().then((m) => (Buffer.isBuffer(m) ? bytesObject(m) : m)));
+}
+
+async function* withHeader(head: Buffer, rest: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  yield head;
+  yield* rest;
+}
+
+interface StoreRequest {
+  readonly fileName: string;
+  /** Whether the name may hold one content only (everything but `.partial`). */
+  readonly oneContent: boolean;
+  readonly meta: Omit<ObjectMeta, 'payloadBytes'>;
+  readonly file: FileIdentity;
+  readonly started: number;
+  readonly encoded: () => Promise<EncodedObject>;
+}
+
+/** The dedupe rule, the claim and the verified upload, shared by every way a file reaches us. */
+async function storeObject(ctx: ArchiveContext, req: StoreRequest): Promise<PushResult> {
+  const { fileName, meta, file, started, oneContent } = req;
+  const log = ctx.log.child({ component: 'archive.push', segment: fileName });
   const extension = keyExtensionOf(getCodec(ctx.compression.name, ctx.compression.level).extension);
   const key = objectKey({ fileName, sha256: meta.sha256, extension, encrypted: ctx.encryption !== undefined });
 
-  const oneContent = classified.kind !== 'partial';
   const existing = await existingVersions(ctx, fileName);
   const conflicting = existing.filter((e) => e.sha256 !== meta.sha256);
   if (conflicting.length > 0 && oneContent) {
@@ -102,17 +188,17 @@ export async function pushFile(ctx: ArchiveContext, path: string, fileName: stri
   }
   for (const d of damaged) await keepDamaged(ctx, d);
 
-  const body = await encodeObject(ctx, meta, bytes);
-  const putOpts = ctx.signal ? { signal: ctx.signal } : {};
+  const encoded = await req.encoded();
+  const putOpts = { contentLength: encoded.length, ...(ctx.signal ? { signal: ctx.signal } : {}) };
   let status: PushResult['status'] = 'uploaded';
-  let storedBytes = body.length;
+  let storedBytes = encoded.length;
   if (damaged.some((d) => d.key === key)) {
     // A plain put replaces the damaged object atomically: readers see it or the whole new one, and
     // a concurrent push replacing it too writes the same content.
-    await ctx.storage.put(key, body, putOpts);
+    await ctx.storage.put(key, encoded.open(), putOpts);
   } else {
     try {
-      await ctx.storage.put(key, body, { ifAbsent: true, ...putOpts });
+      await ctx.storage.put(key, encoded.open(), { ifAbsent: true, ...putOpts });
     } catch (err) {
       if (!(err instanceof ObjectExistsError)) throw err;
       // Same key = same name and checksum: a concurrent push of the same file landed first.
@@ -120,28 +206,28 @@ export async function pushFile(ctx: ArchiveContext, path: string, fileName: stri
       if (check.state === 'whole') {
         log.info({ key }, 'already archived with the same content (concurrent push)');
         status = 'already-archived';
-        storedBytes = (await ctx.storage.head(key))?.size ?? body.length;
+        storedBytes = (await ctx.storage.head(key))?.size ?? encoded.length;
       } else {
         if (check.state === 'damaged') await keepDamaged(ctx, { key, sha256: meta.sha256, size: 0, reason: check.reason });
-        await ctx.storage.put(key, body, putOpts);
+        await ctx.storage.put(key, encoded.open(), putOpts);
       }
     }
   }
-  if (status === 'uploaded') await verifyStored(ctx, key, body.length);
+  if (status === 'uploaded') await verifyStored(ctx, key, encoded.length);
   // Only now that a whole copy is stored under our key may the damaged ones under other keys go.
   const stale = damaged.filter((d) => d.key !== key).map((d) => d.key);
   if (stale.length > 0) await ctx.storage.delete(stale);
   if (oneContent) await checkStillAlone(ctx, fileName, meta.sha256, key);
   if (status === 'uploaded') {
     log.info(
-      { key, bytes: meta.size, storedBytes: body.length, durationMs: Math.round(performance.now() - started) },
+      { key, bytes: meta.size, storedBytes: encoded.length, durationMs: Math.round(performance.now() - started) },
       damaged.length > 0 ? 'archived, replacing a damaged copy' : 'archived',
     );
   }
   return result(status, key, storedBytes);
 
   async function refuse(why: string): Promise<ArchiveDuplicateError> {
-    const quarantined = await quarantine(ctx, meta, extension, bytes);
+    const quarantined = await quarantine(ctx, meta, extension, req.encoded);
     return new ArchiveDuplicateError(
       `unable to archive '${fileName}': ${why}, this file ${meta.sha256.slice(0, 16)}...); ` +
         `nothing was overwritten, this copy was kept as '${quarantined}'`,
@@ -159,6 +245,15 @@ export async function pushFile(ctx: ArchiveContext, path: string, fileName: stri
       durationMs: performance.now() - started,
       file,
     };
+  }
+}
+
+async function fileIdentity(path: string): Promise<FileIdentity> {
+  try {
+    const st = await stat(path, { bigint: true });
+    return { dev: Number(st.dev), ino: Number(st.ino), size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
+  } catch (err) {
+    throw new LocalIoError(`unable to open WAL file '${path}': ${describeCause(err)}`, { cause: err });
   }
 }
 
@@ -201,35 +296,13 @@ async function describeFile(
 ): Promise<Omit<ObjectMeta, 'payloadBytes'>> {
   const name = classified.name;
   const sha256 = createHash('sha256').update(bytes).digest('hex');
-  const base = {
-    name,
-    sha256,
-    size: bytes.length,
-    codec: ctx.compression.name,
-    level: ctx.compression.level,
-    encryption: ctx.encryption ? ({ alg: 'aes-256-gcm-chunked', keyId: ctx.encryption.keyId } as const) : null,
-    createdAt: new Date().toISOString(),
-    writer: WRITER,
-  };
+  const base = baseMeta(ctx, name, sha256, bytes.length);
   if (classified.kind === 'segment' || classified.kind === 'partial') {
     const header = inspectSegment(bytes, { expectedName: name });
     // Strict structure first (nothing is written for a refused file), then the archive identity:
     // a finished segment must be whole; a .partial may end anywhere but must be full-sized.
     const info = validateSegmentForArchive(bytes, name, { systemId: header.systemId, segSize: header.segSize });
-    const observed = { systemId: header.systemId, pgMajor: header.pgMajor, walSegSize: header.segSize };
-    if (ctx.identity) checkIdentity(ctx.identity, observed, name);
-    else ctx.identity = await ensureIdentity(ctx.storage, observed, name, WRITER);
-    if (bytes.length !== info.segSize) {
-      throw new InvalidWalError(`unable to archive '${name}': ${bytes.length} bytes, a WAL segment of this cluster has ${info.segSize}`);
-    }
-    return {
-      ...base,
-      kind: classified.kind as ArchivedKind,
-      systemId: info.systemId,
-      timeline: classified.timeline,
-      startLsn: formatLsn(info.startLsn),
-      validBytes: info.validBytes,
-    };
+    return describeWal(ctx, classified, sha256, bytes.length, info);
   }
   if (classified.kind === 'history') {
     // Refuse garbage: PostgreSQL reads this file at every timeline decision.
@@ -247,6 +320,47 @@ async function describeFile(
     timeline: classified.timeline,
     startLsn: null,
     validBytes: null,
+  };
+}
+
+/** Metadata of a checked segment or `.partial` of `size` bytes, once its cluster fits the archive. */
+async function describeWal(
+  ctx: ArchiveContext,
+  classified: ClassifiedWalFileName,
+  sha256: string,
+  size: number,
+  info: SegmentInspection,
+): Promise<Omit<ObjectMeta, 'payloadBytes'>> {
+  const name = classified.name;
+  if (classified.kind !== 'segment' && classified.kind !== 'partial') throw new InvalidWalError(`unable to archive '${name}': not WAL`);
+  // Stamped before the identity is (maybe) created: no object is newer than the archive's identity.
+  const base = baseMeta(ctx, name, sha256, size);
+  const observed = { systemId: info.systemId, pgMajor: info.pgMajor, walSegSize: info.segSize };
+  if (ctx.identity) checkIdentity(ctx.identity, observed, name);
+  else ctx.identity = await ensureIdentity(ctx.storage, observed, name, WRITER);
+  if (size !== info.segSize) {
+    throw new InvalidWalError(`unable to archive '${name}': ${size} bytes, a WAL segment of this cluster has ${info.segSize}`);
+  }
+  return {
+    ...base,
+    kind: classified.kind as ArchivedKind,
+    systemId: info.systemId,
+    timeline: classified.timeline,
+    startLsn: formatLsn(info.startLsn),
+    validBytes: info.validBytes,
+  };
+}
+
+function baseMeta(ctx: ArchiveContext, name: string, sha256: string, size: number) {
+  return {
+    name,
+    sha256,
+    size,
+    codec: ctx.compression.name,
+    level: ctx.compression.level,
+    encryption: ctx.encryption ? ({ alg: 'aes-256-gcm-chunked', keyId: ctx.encryption.keyId } as const) : null,
+    createdAt: new Date().toISOString(),
+    writer: WRITER,
   };
 }
 
@@ -309,10 +423,16 @@ export async function encodeObject(ctx: ArchiveContext, meta: Omit<ObjectMeta, '
   return Buffer.concat([header, payload]);
 }
 
-async function quarantine(ctx: ArchiveContext, meta: Omit<ObjectMeta, 'payloadBytes'>, extension: string, bytes: Buffer): Promise<string> {
+async function quarantine(
+  ctx: ArchiveContext,
+  meta: Omit<ObjectMeta, 'payloadBytes'>,
+  extension: string,
+  encode: () => Promise<EncodedObject>,
+): Promise<string> {
   const key = errorKey({ fileName: meta.name, sha256: meta.sha256, extension, encrypted: ctx.encryption !== undefined });
   try {
-    await ctx.storage.put(key, await encodeObject(ctx, meta, bytes), { ifAbsent: true });
+    const encoded = await encode();
+    await ctx.storage.put(key, encoded.open(), { ifAbsent: true, contentLength: encoded.length });
   } catch (err) {
     if (!(err instanceof ObjectExistsError)) {
       ctx.log.warn({ key, err: describeCause(err) }, 'could not keep the refused copy');
