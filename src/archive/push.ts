@@ -14,11 +14,11 @@
  * `.partial` files are the exception: a longer partial of the same segment legitimately differs, so
  * several versions may coexist (no claim) and readers take the longest.
  */
-import { createReadStream } from 'node:fs';
-import { open, readFile, stat } from 'node:fs/promises';
-import { Readable } from 'node:stream';
+import { createReadStream, readFileSync } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import {
   ArchiveDuplicateError,
   InvalidWalError,
@@ -26,14 +26,14 @@ import {
   NotFoundError,
   ObjectExistsError,
   StorageError,
+  WalvaultError,
   describeCause,
 } from '../common/errors.js';
 import { getCodec } from '../codec/codec.js';
-import { encryptBuffer } from './crypto.js';
-import { encryptedSize } from '../codec/encryption.js';
+import type { ChunkCompressor } from '../codec/chunked.js';
+import { encryptParts, encryptedSize } from '../codec/encryption.js';
 import { classifyWalFileName, type ClassifiedWalFileName } from '../segment/names.js';
-import { inspectSegment, validateSegmentForArchive, type SegmentInspection } from '../segment/inspect.js';
-import type { PutBody } from '../storage/types.js';
+import { finishArchiveScan, segmentScanner, type SegmentInspection } from '../segment/inspect.js';
 import { formatLsn } from '../segment/lsn.js';
 import { parseTimelineHistory } from '../segment/history.js';
 import { WRITER, type ArchiveContext } from './context.js';
@@ -44,8 +44,13 @@ import { findVersions, keyExtensionOf } from './versions.js';
 import { checkStoredObject } from './stored-check.js';
 import { encodeObjectHeader, type ArchivedKind, type ObjectMeta } from './object-header.js';
 
-/** Largest file archived from memory in one piece; WAL files are at most 1 GiB (wal_segment_size). */
+/** Largest file archived; WAL files are at most 1 GiB (wal_segment_size). */
 const MAX_FILE_SIZE = 1024 * 1024 * 1024;
+/**
+ * The file is read once, in chunks of this size into one reused buffer: hashing, page checks and
+ * compression run over each chunk while it is in cache. A multiple of every WAL block size.
+ */
+const READ_CHUNK = 1 << 20;
 
 export interface FileIdentity {
   readonly dev: number;
@@ -71,25 +76,23 @@ export interface PushResult {
 export async function pushFile(ctx: ArchiveContext, path: string, fileName: string = basename(path)): Promise<PushResult> {
   const started = performance.now();
   const classified = classifyWalFileName(fileName);
-  const { bytes, file } = await readWholeFile(path, fileName);
-  const meta = await describeFile(ctx, classified, bytes);
-  const encoded = lazyObject(() => encodeObject(ctx, meta, bytes));
-  return storeObject(ctx, { fileName, oneContent: classified.kind !== 'partial', meta, file, started, encoded });
+  const read = await readOnce(ctx, path, classified);
+  return pushRead(ctx, classified, read, started);
 }
 
 /**
- * A finished segment whose producer already read every byte once: it hashed, checked
- * (SegmentStreamCheck) and compressed them as they arrived. The streaming agent archives what it
- * received this way, without reading the spool file back into memory.
+ * A finished segment whose producer already read every byte once, in the chunks pushFile would
+ * read (the streaming agent, while it received it): its SHA-256, the page walk's verdict
+ * (finishArchiveScan over segmentScanner(segSize, { expectedName })) and the compressed bytes.
+ * `compressed` is absent for `compression none`: the object body is then the file at `path`, read
+ * in pieces during the upload, so no copy of the segment is held.
  */
 export interface ReceivedSegment {
   readonly fileName: string;
-  /** The spool file holding the bytes; read again (in pieces) only for `compression none`. */
   readonly path: string;
   readonly sha256: string;
-  readonly inspection: SegmentInspection;
-  /** The bytes compressed with `ctx.compression` as one stream; absent for `none`. */
-  readonly compressed?: readonly Buffer[];
+  readonly scan: SegmentInspection;
+  readonly compressed?: ChunkCompressor;
 }
 
 /** pushFile for a ReceivedSegment: the same checks and rules, from what its producer kept. */
@@ -99,69 +102,40 @@ export async function pushReceivedSegment(ctx: ArchiveContext, seg: ReceivedSegm
   if (classified.kind !== 'segment' || (seg.compressed === undefined) !== (ctx.compression.name === 'none')) {
     throw new LocalIoError(`unable to archive '${seg.fileName}': not a finished segment received for this compression`);
   }
-  const file = await fileIdentity(seg.path);
-  const meta = await describeWal(ctx, classified, seg.sha256, file.size, seg.inspection);
-  const encoded = lazyObject(async () => {
-    const header = (payloadBytes: number): Buffer => encodeObjectHeader({ ...meta, payloadBytes });
-    if (seg.compressed === undefined) {
-      if (ctx.encryption) return encodeObject(ctx, meta, await readFile(seg.path));
-      // The spool file is final (renamed, never written again) until it is deleted after the upload.
-      const head = header(meta.size);
-      return {
-        length: head.length + meta.size,
-        open: () => Readable.from(withHeader(head, createReadStream(seg.path, { highWaterMark: 1 << 20 }))),
-      };
-    }
-    const compressedBytes = seg.compressed.reduce((n, c) => n + c.length, 0);
-    if (ctx.encryption) {
-      const head = header(encryptedSize(compressedBytes));
-      return bytesObject(Buffer.concat([head, encryptBuffer(Buffer.concat(seg.compressed, compressedBytes), ctx.encryption, head)]));
-    }
-    const head = header(compressedBytes);
-    const parts = [head, ...seg.compressed];
-    return { length: head.length + compressedBytes, open: () => Readable.from(parts) };
-  });
-  return storeObject(ctx, { fileName: seg.fileName, oneContent: true, meta, file, started, encoded });
+  let st;
+  try {
+    st = await stat(seg.path, { bigint: true });
+  } catch (err) {
+    throw new LocalIoError(`unable to open WAL file '${seg.path}': ${describeCause(err)}`, { cause: err });
+  }
+  const size = Number(st.size);
+  const file = { dev: Number(st.dev), ino: Number(st.ino), size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
+  const read: ReadFile = { file, sha256: seg.sha256, size, compressed: seg.compressed ?? EMPTY, scan: seg.scan, text: undefined };
+  const fromFile = seg.compressed === undefined ? seg.path : undefined;
+  return pushRead(ctx, classified, read, started, fromFile);
 }
 
-/** An object body that can be opened more than once (an upload, then a replacing put or a quarantine). */
-interface EncodedObject {
-  readonly length: number;
-  open(): PutBody;
-}
+const EMPTY: ChunkCompressor = { parts: [], length: 0, update: () => Promise.resolve(), end: () => Promise.resolve() };
 
-function bytesObject(bytes: Buffer): EncodedObject {
-  return { length: bytes.length, open: () => bytes };
-}
-
-/** Encodes on first use only: a file found already archived is never compressed. */
-function lazyObject(make: () => Promise<Buffer | EncodedObject>): () => Promise<EncodedObject> {
-  let made: Promise<EncodedObject> | undefined;
-  return () => (made ??= make().then((m) => (Buffer.isBuffer(m) ? bytesObject(m) : m)));
-}
-
-async function* withHeader(head: Buffer, rest: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  yield head;
-  yield* rest;
-}
-
-interface StoreRequest {
-  readonly fileName: string;
-  /** Whether the name may hold one content only (everything but `.partial`). */
-  readonly oneContent: boolean;
-  readonly meta: Omit<ObjectMeta, 'payloadBytes'>;
-  readonly file: FileIdentity;
-  readonly started: number;
-  readonly encoded: () => Promise<EncodedObject>;
-}
-
-/** The dedupe rule, the claim and the verified upload, shared by every way a file reaches us. */
-async function storeObject(ctx: ArchiveContext, req: StoreRequest): Promise<PushResult> {
-  const { fileName, meta, file, started, oneContent } = req;
+/** The dedupe rule, the claim and the verified upload for a file read (or received) once. */
+async function pushRead(
+  ctx: ArchiveContext,
+  classified: ClassifiedWalFileName,
+  read: ReadFile,
+  started: number,
+  /** compression none: the object's payload is this file, streamed. */
+  payloadFile?: string,
+): Promise<PushResult> {
+  const fileName = classified.name;
+  let encoded: EncodedObject | undefined;
+  const { file } = read;
   const log = ctx.log.child({ component: 'archive.push', segment: fileName });
+
+  const meta = await describeFile(ctx, classified, read);
   const extension = keyExtensionOf(getCodec(ctx.compression.name, ctx.compression.level).extension);
   const key = objectKey({ fileName, sha256: meta.sha256, extension, encrypted: ctx.encryption !== undefined });
 
+  const oneContent = classified.kind !== 'partial';
   const existing = await existingVersions(ctx, fileName);
   const conflicting = existing.filter((e) => e.sha256 !== meta.sha256);
   if (conflicting.length > 0 && oneContent) {
@@ -188,17 +162,17 @@ async function storeObject(ctx: ArchiveContext, req: StoreRequest): Promise<Push
   }
   for (const d of damaged) await keepDamaged(ctx, d);
 
-  const encoded = await req.encoded();
-  const putOpts = { contentLength: encoded.length, ...(ctx.signal ? { signal: ctx.signal } : {}) };
+  const body = encodedBody();
+  const putOpts = { contentLength: body.length, ...(ctx.signal ? { signal: ctx.signal } : {}) };
   let status: PushResult['status'] = 'uploaded';
-  let storedBytes = encoded.length;
+  let storedBytes = body.length;
   if (damaged.some((d) => d.key === key)) {
     // A plain put replaces the damaged object atomically: readers see it or the whole new one, and
     // a concurrent push replacing it too writes the same content.
-    await ctx.storage.put(key, encoded.open(), putOpts);
+    await ctx.storage.put(key, body.stream(), putOpts);
   } else {
     try {
-      await ctx.storage.put(key, encoded.open(), { ifAbsent: true, ...putOpts });
+      await ctx.storage.put(key, body.stream(), { ifAbsent: true, ...putOpts });
     } catch (err) {
       if (!(err instanceof ObjectExistsError)) throw err;
       // Same key = same name and checksum: a concurrent push of the same file landed first.
@@ -206,28 +180,34 @@ async function storeObject(ctx: ArchiveContext, req: StoreRequest): Promise<Push
       if (check.state === 'whole') {
         log.info({ key }, 'already archived with the same content (concurrent push)');
         status = 'already-archived';
-        storedBytes = (await ctx.storage.head(key))?.size ?? encoded.length;
+        storedBytes = (await ctx.storage.head(key))?.size ?? body.length;
       } else {
         if (check.state === 'damaged') await keepDamaged(ctx, { key, sha256: meta.sha256, size: 0, reason: check.reason });
-        await ctx.storage.put(key, encoded.open(), putOpts);
+        await ctx.storage.put(key, body.stream(), putOpts);
       }
     }
   }
-  if (status === 'uploaded') await verifyStored(ctx, key, encoded.length);
+  if (status === 'uploaded') await verifyStored(ctx, key, body.length);
   // Only now that a whole copy is stored under our key may the damaged ones under other keys go.
   const stale = damaged.filter((d) => d.key !== key).map((d) => d.key);
   if (stale.length > 0) await ctx.storage.delete(stale);
   if (oneContent) await checkStillAlone(ctx, fileName, meta.sha256, key);
   if (status === 'uploaded') {
     log.info(
-      { key, bytes: meta.size, storedBytes: encoded.length, durationMs: Math.round(performance.now() - started) },
+      { key, bytes: meta.size, storedBytes: body.length, durationMs: Math.round(performance.now() - started) },
       damaged.length > 0 ? 'archived, replacing a damaged copy' : 'archived',
     );
   }
   return result(status, key, storedBytes);
 
+  /** Encoded once (one nonce when encrypted), written as often as a retry needs. */
+  function encodedBody(): EncodedObject {
+    encoded ??= payloadFile !== undefined ? fileObject(ctx, meta, payloadFile) : sealObject(ctx, meta, read.compressed);
+    return encoded;
+  }
+
   async function refuse(why: string): Promise<ArchiveDuplicateError> {
-    const quarantined = await quarantine(ctx, meta, extension, req.encoded);
+    const quarantined = await quarantine(ctx, meta, extension, encodedBody());
     return new ArchiveDuplicateError(
       `unable to archive '${fileName}': ${why}, this file ${meta.sha256.slice(0, 16)}...); ` +
         `nothing was overwritten, this copy was kept as '${quarantined}'`,
@@ -248,16 +228,25 @@ async function storeObject(ctx: ArchiveContext, req: StoreRequest): Promise<Push
   }
 }
 
-async function fileIdentity(path: string): Promise<FileIdentity> {
-  try {
-    const st = await stat(path, { bigint: true });
-    return { dev: Number(st.dev), ino: Number(st.ino), size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
-  } catch (err) {
-    throw new LocalIoError(`unable to open WAL file '${path}': ${describeCause(err)}`, { cause: err });
-  }
+interface ReadFile {
+  readonly file: FileIdentity;
+  readonly sha256: string;
+  readonly size: number;
+  /** The compressed bytes, as the compressor produced them. */
+  readonly compressed: ChunkCompressor;
+  /** Segments and `.partial` files: the page walk over every chunk. */
+  readonly scan: SegmentInspection | undefined;
+  /** History and backup-label files (small text): their content, for the checks of their kind. */
+  readonly text: Buffer | undefined;
 }
 
-async function readWholeFile(path: string, fileName: string): Promise<{ bytes: Buffer; file: FileIdentity }> {
+/**
+ * Reads the file once in READ_CHUNK pieces into one buffer, and feeds each piece to the SHA-256, the
+ * page walk and the compressor: no copy of the whole file is ever made. Nothing is written here, so a
+ * refused file leaves nothing behind.
+ */
+async function readOnce(ctx: ArchiveContext, path: string, classified: ClassifiedWalFileName): Promise<ReadFile> {
+  const fileName = classified.name;
   let handle;
   try {
     handle = await open(path, 'r');
@@ -270,18 +259,50 @@ async function readWholeFile(path: string, fileName: string): Promise<{ bytes: B
     if (st.size > BigInt(MAX_FILE_SIZE)) {
       throw new InvalidWalError(`unable to archive '${fileName}': ${st.size} bytes is larger than any WAL file`);
     }
-    const bytes = await handle.readFile();
+    const size = Number(st.size);
+    const changed = (): LocalIoError =>
+      new LocalIoError(`unable to archive '${path}': the file changed while it was read`, { retryable: true });
+    const isWal = classified.kind === 'segment' || classified.kind === 'partial';
+    const scanner = isWal ? segmentScanner(size, { expectedName: fileName }) : undefined;
+    const textParts: Buffer[] = [];
+    const hash = createHash('sha256');
+    const compressor = await getCodec(ctx.compression.name, ctx.compression.level).createCompressor(size);
+    const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, Math.max(size, 1)));
+    let total = 0;
+    for (;;) {
+      // Fill the whole buffer: the page walk needs every chunk but the last to end on a page boundary.
+      let filled = 0;
+      while (filled < buffer.length) {
+        const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, null);
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+      }
+      if (filled === 0) break;
+      total += filled;
+      // More bytes than the size we compress for (pledged to zstd): the file grew under us.
+      if (total > size) throw changed();
+      const chunk = buffer.subarray(0, filled);
+      hash.update(chunk);
+      scanner?.update(chunk);
+      if (!isWal) textParts.push(Buffer.from(chunk));
+      await compressor.update(chunk);
+      if (filled < buffer.length) break;
+    }
     // A file that changed while we read it is not what we checksummed: refuse rather than guess.
     const after = await handle.stat({ bigint: true });
-    if (after.size !== st.size || after.mtimeNs !== st.mtimeNs || BigInt(bytes.length) !== st.size) {
-      throw new LocalIoError(`unable to archive '${path}': the file changed while it was read`, { retryable: true });
-    }
+    if (after.size !== st.size || after.mtimeNs !== st.mtimeNs || total !== size) throw changed();
+    const scan = scanner ? finishArchiveScan(scanner, fileName) : undefined;
+    await compressor.end();
     return {
-      bytes,
-      file: { dev: Number(st.dev), ino: Number(st.ino), size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs },
+      file: { dev: Number(st.dev), ino: Number(st.ino), size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs },
+      sha256: hash.digest('hex'),
+      size,
+      compressed: compressor,
+      scan,
+      text: isWal ? undefined : Buffer.concat(textParts, total),
     };
   } catch (err) {
-    if (err instanceof LocalIoError || err instanceof InvalidWalError) throw err;
+    if (err instanceof WalvaultError) throw err;
     throw new LocalIoError(`unable to read WAL file '${path}': ${describeCause(err)}`, { cause: err });
   } finally {
     await handle.close();
@@ -292,18 +313,40 @@ async function readWholeFile(path: string, fileName: string): Promise<{ bytes: B
 async function describeFile(
   ctx: ArchiveContext,
   classified: ClassifiedWalFileName,
-  bytes: Buffer,
+  read: ReadFile,
 ): Promise<Omit<ObjectMeta, 'payloadBytes'>> {
   const name = classified.name;
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
-  const base = baseMeta(ctx, name, sha256, bytes.length);
-  if (classified.kind === 'segment' || classified.kind === 'partial') {
-    const header = inspectSegment(bytes, { expectedName: name });
-    // Strict structure first (nothing is written for a refused file), then the archive identity:
-    // a finished segment must be whole; a .partial may end anywhere but must be full-sized.
-    const info = validateSegmentForArchive(bytes, name, { systemId: header.systemId, segSize: header.segSize });
-    return describeWal(ctx, classified, sha256, bytes.length, info);
+  const { sha256, size } = read;
+  const base = {
+    name,
+    sha256,
+    size,
+    codec: ctx.compression.name,
+    level: ctx.compression.level,
+    encryption: ctx.encryption ? ({ alg: 'aes-256-gcm-chunked', keyId: ctx.encryption.keyId } as const) : null,
+    createdAt: new Date().toISOString(),
+    writer: WRITER,
+  };
+  const info = read.scan;
+  if (info !== undefined) {
+    // Strict structure first (checked while reading: nothing is written for a refused file), then
+    // the archive identity: a finished segment must be whole; a .partial may end anywhere but must be full-sized.
+    const observed = { systemId: info.systemId, pgMajor: info.pgMajor, walSegSize: info.segSize };
+    if (ctx.identity) checkIdentity(ctx.identity, observed, name);
+    else ctx.identity = await ensureIdentity(ctx.storage, observed, name, WRITER);
+    if (size !== info.segSize) {
+      throw new InvalidWalError(`unable to archive '${name}': ${size} bytes, a WAL segment of this cluster has ${info.segSize}`);
+    }
+    return {
+      ...base,
+      kind: classified.kind as ArchivedKind,
+      systemId: info.systemId,
+      timeline: classified.timeline,
+      startLsn: formatLsn(info.startLsn),
+      validBytes: info.validBytes,
+    };
   }
+  const bytes = read.text ?? Buffer.alloc(0);
   if (classified.kind === 'history') {
     // Refuse garbage: PostgreSQL reads this file at every timeline decision.
     parseTimelineHistory(bytes.toString('utf8'), classified.timeline);
@@ -320,47 +363,6 @@ async function describeFile(
     timeline: classified.timeline,
     startLsn: null,
     validBytes: null,
-  };
-}
-
-/** Metadata of a checked segment or `.partial` of `size` bytes, once its cluster fits the archive. */
-async function describeWal(
-  ctx: ArchiveContext,
-  classified: ClassifiedWalFileName,
-  sha256: string,
-  size: number,
-  info: SegmentInspection,
-): Promise<Omit<ObjectMeta, 'payloadBytes'>> {
-  const name = classified.name;
-  if (classified.kind !== 'segment' && classified.kind !== 'partial') throw new InvalidWalError(`unable to archive '${name}': not WAL`);
-  // Stamped before the identity is (maybe) created: no object is newer than the archive's identity.
-  const base = baseMeta(ctx, name, sha256, size);
-  const observed = { systemId: info.systemId, pgMajor: info.pgMajor, walSegSize: info.segSize };
-  if (ctx.identity) checkIdentity(ctx.identity, observed, name);
-  else ctx.identity = await ensureIdentity(ctx.storage, observed, name, WRITER);
-  if (size !== info.segSize) {
-    throw new InvalidWalError(`unable to archive '${name}': ${size} bytes, a WAL segment of this cluster has ${info.segSize}`);
-  }
-  return {
-    ...base,
-    kind: classified.kind as ArchivedKind,
-    systemId: info.systemId,
-    timeline: classified.timeline,
-    startLsn: formatLsn(info.startLsn),
-    validBytes: info.validBytes,
-  };
-}
-
-function baseMeta(ctx: ArchiveContext, name: string, sha256: string, size: number) {
-  return {
-    name,
-    sha256,
-    size,
-    codec: ctx.compression.name,
-    level: ctx.compression.level,
-    encryption: ctx.encryption ? ({ alg: 'aes-256-gcm-chunked', keyId: ctx.encryption.keyId } as const) : null,
-    createdAt: new Date().toISOString(),
-    writer: WRITER,
   };
 }
 
@@ -414,25 +416,62 @@ async function checkStillAlone(ctx: ArchiveContext, fileName: string, sha256: st
   );
 }
 
-export async function encodeObject(ctx: ArchiveContext, meta: Omit<ObjectMeta, 'payloadBytes'>, bytes: Buffer): Promise<Buffer> {
-  const codec = getCodec(ctx.compression.name, ctx.compression.level);
-  const compressed = await codec.compress(bytes);
+/** An encoded object: header and payload pieces, never joined into one buffer. */
+export interface EncodedObject {
+  readonly parts: readonly Buffer[];
+  readonly length: number;
+  /** A fresh stream of the pieces, for each put. */
+  stream(): Readable;
+}
+
+/** Header plus payload of compressed bytes `compressed` (encrypted when the archive is). */
+function sealObject(ctx: ArchiveContext, meta: Omit<ObjectMeta, 'payloadBytes'>, compressed: ChunkCompressor): EncodedObject {
   const payloadBytes = ctx.encryption ? encryptedSize(compressed.length) : compressed.length;
   const header = encodeObjectHeader({ ...meta, payloadBytes });
-  const payload = ctx.encryption ? encryptBuffer(compressed, ctx.encryption, header) : compressed;
-  return Buffer.concat([header, payload]);
+  const payload = ctx.encryption ? encryptParts(compressed.parts, ctx.encryption, { aad: header }) : compressed.parts;
+  const parts = [header, ...payload];
+  return { parts, length: header.length + payloadBytes, stream: () => Readable.from(parts, { objectMode: false }) };
+}
+
+/** compression none: the header, then the file itself read in 1 MiB pieces at each put (it must not change). */
+function fileObject(ctx: ArchiveContext, meta: Omit<ObjectMeta, 'payloadBytes'>, path: string): EncodedObject {
+  if (ctx.encryption) {
+    // Sealing takes the payload whole: an encrypted uncompressed archive reads the segment into memory.
+    const header = encodeObjectHeader({ ...meta, payloadBytes: encryptedSize(meta.size) });
+    const parts = [header, ...encryptParts([readFileSync(path)], ctx.encryption, { aad: header })];
+    return { parts, length: header.length + encryptedSize(meta.size), stream: () => Readable.from(parts, { objectMode: false }) };
+  }
+  const header = encodeObjectHeader({ ...meta, payloadBytes: meta.size });
+  return {
+    parts: [header],
+    length: header.length + meta.size,
+    stream: () => Readable.from(withHeader(header, createReadStream(path, { highWaterMark: READ_CHUNK })), { objectMode: false }),
+  };
+}
+
+async function* withHeader(header: Buffer, rest: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  yield header;
+  yield* rest;
+}
+
+/** The whole object for `bytes` in one buffer, for callers that hold small files whole (backup objects). */
+export async function encodeObject(ctx: ArchiveContext, meta: Omit<ObjectMeta, 'payloadBytes'>, bytes: Buffer): Promise<Buffer> {
+  const compressor = await getCodec(ctx.compression.name, ctx.compression.level).createCompressor(bytes.length);
+  await compressor.update(bytes);
+  await compressor.end();
+  const encoded = sealObject(ctx, meta, compressor);
+  return Buffer.concat(encoded.parts, encoded.length);
 }
 
 async function quarantine(
   ctx: ArchiveContext,
   meta: Omit<ObjectMeta, 'payloadBytes'>,
   extension: string,
-  encode: () => Promise<EncodedObject>,
+  body: EncodedObject,
 ): Promise<string> {
   const key = errorKey({ fileName: meta.name, sha256: meta.sha256, extension, encrypted: ctx.encryption !== undefined });
   try {
-    const encoded = await encode();
-    await ctx.storage.put(key, encoded.open(), { ifAbsent: true, contentLength: encoded.length });
+    await ctx.storage.put(key, body.stream(), { ifAbsent: true, contentLength: body.length });
   } catch (err) {
     if (!(err instanceof ObjectExistsError)) {
       ctx.log.warn({ key, err: describeCause(err) }, 'could not keep the refused copy');

@@ -56,6 +56,15 @@ export interface PackedBackup {
   readonly backupLabel: string;
   /** Raw file bytes per tablespace oid (null = data directory). */
   readonly tablespaceBytes: ReadonlyMap<number | null, number>;
+  /** File bytes recorded by reference to earlier backups' packs (reference()), and those backups, sorted. */
+  readonly reusedBytes: number;
+  readonly depends: readonly string[];
+}
+
+/** Catalog fields of format 2 that the layer in front of the packer (reuse.ts) knows at a file's end. */
+export interface EntryExtras {
+  readonly chunks?: readonly string[];
+  readonly incremental?: true;
 }
 
 interface OpenFile {
@@ -87,6 +96,8 @@ export class BackupPacker implements BackupEntrySink {
   private receivedBytes = 0;
   private serverProgress = 0;
   private inFlight = 0;
+  private reusedBytes = 0;
+  private readonly depends = new Set<string>();
   private failure: unknown;
   private waiters: (() => void)[] = [];
   /**
@@ -149,8 +160,8 @@ export class BackupPacker implements BackupEntrySink {
       const take = Math.min(chunk.length - off, this.packSize - this.currentLen);
       chunk.copy(this.current, this.currentLen, off, off + take);
       const last = f.extents[f.extents.length - 1];
-      // Consecutive bytes in the same pack extend the file's last extent.
-      if (last && last[0] === this.packNo && last[1] + last[2] === this.currentLen) {
+      // Consecutive bytes in the same pack extend the file's last extent (never a reference's).
+      if (last && last[3] === undefined && last[0] === this.packNo && last[1] + last[2] === this.currentLen) {
         f.extents[f.extents.length - 1] = [last[0], last[1], last[2] + take];
       } else {
         f.extents.push([this.packNo, this.currentLen, take]);
@@ -160,14 +171,47 @@ export class BackupPacker implements BackupEntrySink {
     }
   }
 
-  async entryEnd(): Promise<void> {
+  /**
+   * The next bytes of the current file, already stored in earlier backups' packs: hashed like
+   * data(), recorded as the given owner extents (which must cover exactly `chunk.length` bytes)
+   * instead of being packed again.
+   */
+  async reference(chunk: Buffer, extents: readonly Extent[]): Promise<void> {
+    this.check();
+    const f = this.open;
+    if (!f) throw this.protocol('file data outside a file');
+    if (f.received + chunk.length > f.header.size) {
+      throw this.protocol(`file '${f.header.path}' got more than its ${f.header.size} bytes`);
+    }
+    let covered = 0;
+    for (const x of extents) {
+      const owner = x[3];
+      if (owner === undefined || owner === this.opts.name) throw this.protocol(`a reference of '${f.header.path}' names no earlier backup`);
+      covered += x[2];
+      const last = f.extents[f.extents.length - 1];
+      if (last && last[3] === owner && last[0] === x[0] && last[1] + last[2] === x[1]) {
+        f.extents[f.extents.length - 1] = [last[0], last[1], last[2] + x[2], owner];
+      } else {
+        f.extents.push([x[0], x[1], x[2], owner]);
+      }
+      this.depends.add(owner);
+    }
+    if (covered !== chunk.length) throw this.protocol(`a reference of '${f.header.path}' covers ${covered} of ${chunk.length} bytes`);
+    f.hash.update(chunk);
+    f.received += chunk.length;
+    this.receivedBytes += chunk.length;
+    this.reusedBytes += chunk.length;
+    this.reportProgress();
+  }
+
+  async entryEnd(extras: EntryExtras = {}): Promise<void> {
     this.check();
     const f = this.open;
     if (!f) throw this.protocol('end of a file that never began');
     if (f.received !== f.header.size) throw this.protocol(`file '${f.header.path}' ended after ${f.received} of ${f.header.size} bytes`);
     this.open = undefined;
     if (f.keep) this.backupLabel = Buffer.concat(f.keep).toString('utf8');
-    this.entries.push({ ...f.header, sha256: f.hash.digest('hex'), extents: f.extents });
+    this.entries.push({ ...f.header, sha256: f.hash.digest('hex'), extents: f.extents, ...extras });
     this.files++;
     this.rawBytes += f.header.size;
     this.tablespaceBytes.set(f.header.tablespace, (this.tablespaceBytes.get(f.header.tablespace) ?? 0) + f.header.size);
@@ -212,6 +256,8 @@ export class BackupPacker implements BackupEntrySink {
       manifest,
       backupLabel: this.backupLabel,
       tablespaceBytes: this.tablespaceBytes,
+      reusedBytes: this.reusedBytes,
+      depends: [...this.depends].sort(),
     };
   }
 
@@ -226,8 +272,8 @@ export class BackupPacker implements BackupEntrySink {
     await this.queue.onIdle();
   }
 
-  private catalogSnapshot(): { packs: PackInfo[]; entries: CatalogEntry[] } {
-    return { packs: this.packs, entries: this.entries };
+  private catalogSnapshot(): { packs: PackInfo[]; entries: CatalogEntry[]; depends: string[] } {
+    return { packs: this.packs, entries: this.entries, depends: [...this.depends] };
   }
 
   /** Hands the full pack to the upload queue; waits first while the in-flight budget is used up. */

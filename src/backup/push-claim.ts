@@ -8,7 +8,7 @@ import { WRITER } from '../archive/context.js';
 import { ObjectExistsError, describeCause, type WalvaultError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { failedKey, heartbeatKey, startedKey } from './layout.js';
-import { backupName } from './names.js';
+import { backupName, type BackupType } from './names.js';
 import { BACKUP_FORMAT_VERSION, HEARTBEAT_INTERVAL_MS, encodeRecord, newStartedRecord, type HeartbeatRecord } from './record.js';
 
 export interface Claim {
@@ -16,14 +16,17 @@ export interface Claim {
   readonly startTime: Date;
 }
 
-/** Takes the first free name from now on, one second at a time. */
-export async function claimBackupName(ctx: ArchiveContext, label: (name: string) => string, now = (): Date => new Date()): Promise<Claim> {
+/** Takes the first free name from now on, one second at a time (suffix F or I by `kind.type`). */
+export async function claimBackupName(
+  ctx: ArchiveContext,
+  label: (name: string) => string,
+  now = (): Date => new Date(),
+  kind: { readonly type: BackupType; readonly parent: string | null } = { type: 'full', parent: null },
+): Promise<Claim> {
   for (let attempt = 0; ; attempt++) {
     const startTime = now();
-    const name = backupName(startTime, 'full');
-    const bytes = encodeRecord(
-      newStartedRecord({ name, type: 'full', parent: null, label: label(name), startTime: startTime.toISOString(), writer: WRITER }),
-    );
+    const name = backupName(startTime, kind.type);
+    const bytes = encodeRecord(newStartedRecord({ ...kind, name, label: label(name), startTime: startTime.toISOString(), writer: WRITER }));
     try {
       await ctx.storage.put(startedKey(name), bytes, { ifAbsent: true });
       return { name, startTime };

@@ -9,20 +9,28 @@
  *   6. write backup.json, create-only and last: only now does the backup exist.
  * Any failure writes failed.json (best effort) and is rethrown; nothing before step 6 makes a
  * backup that restore or retention would use.
+ *
+ * `--incremental` (issue 13): reuse-plan.ts picks the parent before step 3; every backup's data
+ * passes the reuse layer (reuse.ts), which stores by reference what the parent already holds. A
+ * PostgreSQL 17 server that refuses the incremental at BASE_BACKUP (summaries missing) ends that
+ * attempt; with `auto` its claim is removed and a full backup is taken on a new connection.
  */
 import type { ArchiveContext } from '../archive/context.js';
 import { ConfigError, describeCause } from '../common/errors.js';
+import { isIncrementalUnavailable, type IncrementalUnavailableError } from './incremental/errors.js';
 import type { Logger } from '../common/log.js';
 import { ReplicationConnection } from '../postgres/replication/connection.js';
 import { parseTimelineHistory } from '../segment/history.js';
 import type { BackupEntrySink } from './entry-sink.js';
-import { recordKey } from './layout.js';
+import { backupPrefix, recordKey } from './layout.js';
 import { findLeftovers, removeLeftovers } from './leftovers.js';
 import { BackupPacker } from './packer.js';
 import { Heartbeat, claimBackupName, recordFailure } from './push-claim.js';
-import { WalSwitcher, checkArchiveFor, identifyServer } from './push-server.js';
+import { WalSwitcher, checkArchiveFor, identifyServer, type ServerIdentity } from './push-server.js';
 import { HEARTBEAT_INTERVAL_MS, encodeRecord, type BackupRecord } from './record.js';
 import { buildRecord } from './push-record.js';
+import { ReuseSink } from './reuse.js';
+import { fullInstead, planBackup, type BackupPlan, type IncrementalMode } from './reuse-plan.js';
 import { neededWal, waitForWal } from './wal-wait.js';
 
 /** What the BASE_BACKUP reader (source.ts, readBaseBackup) is asked for. */
@@ -31,6 +39,8 @@ export interface BaseBackupRequest {
   readonly checkpoint: 'fast' | 'spread';
   /** Server-side rate limit in kB/s (32..1048576); omitted = unlimited. */
   readonly maxRateKbps?: number;
+  /** PostgreSQL 17+ block-level incremental on the backup whose backup_manifest this is. */
+  readonly incremental?: { readonly parentManifest: Buffer };
 }
 
 /** Runs BASE_BACKUP on `conn` and feeds the sink (through end()); rejects on any server or sink failure. */
@@ -65,6 +75,9 @@ export interface PushOptions {
   readonly abandonedAfterMs: number;
   readonly heartbeatIntervalMs?: number;
   readonly packSize?: number;
+  /** `--incremental` (on), `--incremental=auto`, or absent (off); `parent` names the parent. */
+  readonly incremental?: IncrementalMode;
+  readonly parent?: string;
   readonly onProgress?: (p: PushProgress) => void;
 }
 
@@ -79,121 +92,188 @@ export interface PushResult {
   readonly record: BackupRecord;
   readonly durationMs: number;
   readonly leftoversRemoved: number;
+  /** `--incremental=auto` took a full backup instead: why (absent or null otherwise). */
+  readonly fallback?: string | null;
 }
 
 export async function backupPush(ctx: ArchiveContext, reader: BaseBackupReader, opts: PushOptions, log: Logger): Promise<PushResult> {
   const t0 = Date.now();
   const rate = maxRateKbps(opts.maxRate);
   const removed = await removeLeftovers(ctx, await findLeftovers(ctx, { abandonedAfterMs: opts.abandonedAfterMs }), log);
-  const conn = await ReplicationConnection.connect(opts.conninfo, log, 'walvault backup-push');
+  const mode = opts.incremental ?? 'off';
+  let conn = await ReplicationConnection.connect(opts.conninfo, log, 'walvault backup-push');
   try {
     const server = await identifyServer(conn);
     await checkArchiveFor(ctx, server);
-    const labelOf = (name: string): string => opts.label ?? `walvault ${name}`;
-    const claim = await claimBackupName(ctx, labelOf);
-    const name = claim.name;
-    const blog = log.child({ backup: name });
-    let phase: PushProgress['phase'] = 'checkpoint';
-    let done = 0;
-    let total: number | null = null;
-    const report = (): void => opts.onProgress?.({ phase, doneBytes: done, totalBytes: total });
-    const packer = new BackupPacker(
-      ctx,
-      {
-        name,
-        systemId: server.systemId,
-        parallel: opts.uploadParallel,
-        ...(opts.packSize !== undefined ? { packSize: opts.packSize } : {}),
-        onProgress: (d) => {
-          done = d;
-          report();
-        },
-      },
-      blog,
-    );
-    const heartbeat = new Heartbeat(
-      ctx,
-      name,
-      () => ({ doneBytes: done, totalBytes: total }),
-      blog,
-      opts.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS,
-    );
-    const setPhase = async (p: PushProgress['phase']): Promise<void> => {
-      phase = p;
-      report();
-      await heartbeat.setPhase(p);
-    };
-    heartbeat.start();
+    let plan = await planBackup(ctx, conn, server, { mode, ...(opts.parent !== undefined ? { parent: opts.parent } : {}) }, log);
+    let record: BackupRecord;
     try {
-      await setPhase('checkpoint');
-      blog.info({ checkpoint: opts.checkpoint, server: conn.conn.description }, 'starting base backup');
-      const sink: BackupEntrySink = {
-        begin: async (start) => {
-          const sizes = start.tablespaces.map((t) => t.sizeBytes);
-          total = sizes.every((s) => s !== null) ? sizes.reduce<number>((a, s) => a + (s ?? 0), 0) : null;
-          await packer.begin(start);
-          await setPhase('copy');
-        },
-        entry: (h) => packer.entry(h),
-        data: (c) => packer.data(c),
-        entryEnd: () => packer.entryEnd(),
-        manifest: (c) => packer.manifest(c),
-        progress: (d) => packer.progress(d),
-        end: (e) => packer.end(e),
-      };
-      await reader(
-        conn,
-        { label: labelOf(name), checkpoint: opts.checkpoint, ...(rate !== undefined ? { maxRateKbps: rate } : {}) },
-        sink,
-        blog,
-      );
-      const packed = packer.packed;
-      const stopTime = new Date();
-      await setPhase('wal-wait');
-      const needed = neededWal({
-        startLsn: packed.start.startLsn,
-        startTimeline: packed.start.startTimeline,
-        endLsn: packed.end.endLsn,
-        endTimeline: packed.end.endTimeline,
-        segSize: server.walSegSize,
-        ...(packed.end.endTimeline !== packed.start.startTimeline ? { history: await historyOf(conn, packed.end.endTimeline) } : {}),
-      });
-      await conn.close();
-      const switcher = new WalSwitcher(opts.conninfo, blog);
-      try {
-        await waitForWal(ctx, needed, {
-          timeoutMs: opts.archiveTimeoutMs,
-          switchWal: () => switcher.switch(),
-          log: blog,
-          ...(ctx.signal ? { signal: ctx.signal } : {}),
-        });
-      } finally {
-        await switcher.close();
-      }
-      await setPhase('finish');
-      const record = buildRecord({
-        name,
-        label: labelOf(name),
-        server,
-        packed,
-        startTime: claim.startTime,
-        stopTime,
-        ctx,
-        needed: needed.segments,
-      });
-      // Create-only: a backup.json is never replaced, not even by a second run that reused the name.
-      await ctx.storage.put(recordKey(name), encodeRecord(record), { ifAbsent: true });
-      return { record, durationMs: Date.now() - t0, leftoversRemoved: removed };
+      record = await takeBackup(ctx, conn, reader, server, plan, { ...opts, rate }, log);
     } catch (err) {
-      await packer.settle().catch(() => undefined);
-      blog.debug({ err: describeCause(err) }, 'backup failed');
-      await recordFailure(ctx, name, err, blog);
-      throw err;
-    } finally {
-      await heartbeat.stop();
+      if (!(err instanceof RefusedAttempt)) throw err;
+      if (mode !== 'auto') throw err.refusal;
+      plan = fullInstead(err.refusal, log);
+      await conn.close();
+      conn = await ReplicationConnection.connect(opts.conninfo, log, 'walvault backup-push');
+      record = await takeBackup(ctx, conn, reader, server, plan, { ...opts, rate }, log);
     }
+    return { record, durationMs: Date.now() - t0, leftoversRemoved: removed, fallback: plan.kind === 'full' ? plan.fallback : null };
   } finally {
     await conn.close();
+  }
+}
+
+/** The server refused the incremental before sending anything; the attempt's claim is already removed. */
+class RefusedAttempt extends Error {
+  constructor(readonly refusal: IncrementalUnavailableError) {
+    super(refusal.message);
+  }
+}
+
+/** Steps 3-6 for one plan on an identified server; the connection is closed before the WAL wait. */
+async function takeBackup(
+  ctx: ArchiveContext,
+  conn: ReplicationConnection,
+  reader: BaseBackupReader,
+  server: ServerIdentity,
+  plan: BackupPlan,
+  opts: PushOptions & { rate: number | undefined },
+  log: Logger,
+): Promise<BackupRecord> {
+  const labelOf = (name: string): string => opts.label ?? `walvault ${name}`;
+  const parent = plan.kind === 'incremental' ? plan.parent.name : null;
+  const claim = await claimBackupName(ctx, labelOf, undefined, { type: parent === null ? 'full' : 'incremental', parent });
+  const name = claim.name;
+  const blog = log.child({ backup: name });
+  let phase: PushProgress['phase'] = 'checkpoint';
+  let done = 0;
+  let total: number | null = null;
+  const report = (): void => opts.onProgress?.({ phase, doneBytes: done, totalBytes: total });
+  const packer = new BackupPacker(
+    ctx,
+    {
+      name,
+      systemId: server.systemId,
+      parallel: opts.uploadParallel,
+      ...(opts.packSize !== undefined ? { packSize: opts.packSize } : {}),
+      onProgress: (d) => {
+        done = d;
+        report();
+      },
+    },
+    blog,
+  );
+  const reuse = new ReuseSink(packer, {
+    index: plan.kind === 'incremental' ? plan.index : null,
+    markIncremental: plan.kind === 'incremental' && plan.parentManifest !== null,
+  });
+  const heartbeat = new Heartbeat(
+    ctx,
+    name,
+    () => ({ doneBytes: done, totalBytes: total }),
+    blog,
+    opts.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS,
+  );
+  const setPhase = async (p: PushProgress['phase']): Promise<void> => {
+    phase = p;
+    report();
+    await heartbeat.setPhase(p);
+  };
+  heartbeat.start();
+  let copying = false;
+  try {
+    await setPhase('checkpoint');
+    blog.info(
+      {
+        checkpoint: opts.checkpoint,
+        server: conn.conn.description,
+        parent,
+        blockLevel: plan.kind === 'incremental' && plan.parentManifest !== null,
+      },
+      'starting base backup',
+    );
+    const sink: BackupEntrySink = {
+      begin: async (start) => {
+        copying = true;
+        const sizes = start.tablespaces.map((t) => t.sizeBytes);
+        total = sizes.every((s) => s !== null) ? sizes.reduce<number>((a, s) => a + (s ?? 0), 0) : null;
+        await reuse.begin(start);
+        await setPhase('copy');
+      },
+      entry: (h) => reuse.entry(h),
+      data: (c) => reuse.data(c),
+      entryEnd: () => reuse.entryEnd(),
+      manifest: (c) => reuse.manifest(c),
+      progress: (d) => reuse.progress(d),
+      end: (e) => reuse.end(e),
+    };
+    await reader(
+      conn,
+      {
+        label: labelOf(name),
+        checkpoint: opts.checkpoint,
+        ...(opts.rate !== undefined ? { maxRateKbps: opts.rate } : {}),
+        ...(plan.kind === 'incremental' && plan.parentManifest !== null ? { incremental: { parentManifest: plan.parentManifest } } : {}),
+      },
+      sink,
+      blog,
+    );
+    const packed = packer.packed;
+    const stopTime = new Date();
+    await setPhase('wal-wait');
+    const needed = neededWal({
+      startLsn: packed.start.startLsn,
+      startTimeline: packed.start.startTimeline,
+      endLsn: packed.end.endLsn,
+      endTimeline: packed.end.endTimeline,
+      segSize: server.walSegSize,
+      ...(packed.end.endTimeline !== packed.start.startTimeline ? { history: await historyOf(conn, packed.end.endTimeline) } : {}),
+    });
+    await conn.close();
+    const switcher = new WalSwitcher(opts.conninfo, blog);
+    try {
+      await waitForWal(ctx, needed, {
+        timeoutMs: opts.archiveTimeoutMs,
+        switchWal: () => switcher.switch(),
+        log: blog,
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
+      });
+    } finally {
+      await switcher.close();
+    }
+    await setPhase('finish');
+    const base = buildRecord({
+      name,
+      label: labelOf(name),
+      server,
+      packed,
+      startTime: claim.startTime,
+      stopTime,
+      ctx,
+      needed: needed.segments,
+    });
+    const record: BackupRecord =
+      parent === null ? base : { ...base, type: 'incremental', parent, reusedBytes: packed.reusedBytes, depends: packed.depends };
+    // Create-only: a backup.json is never replaced, not even by a second run that reused the name.
+    await ctx.storage.put(recordKey(name), encodeRecord(record), { ifAbsent: true });
+    if (parent !== null) blog.info({ parent, reusedBytes: packed.reusedBytes, rawBytes: packed.rawBytes }, 'incremental backup stored');
+    return record;
+  } catch (err) {
+    await packer.settle().catch(() => undefined);
+    await heartbeat.stop();
+    if (isIncrementalUnavailable(err) && !copying) {
+      // Nothing but the claim and a heartbeat exists: remove them, so no failed backup is left to list.
+      const keys: string[] = [];
+      for await (const o of ctx.storage.list(backupPrefix(name))) keys.push(o.key);
+      await ctx.storage.delete(keys);
+      blog.info({ reason: err.reason }, 'the server refused the incremental backup');
+      throw new RefusedAttempt(err);
+    }
+    blog.debug({ err: describeCause(err) }, 'backup failed');
+    await recordFailure(ctx, name, err, blog);
+    throw err;
+  } finally {
+    await heartbeat.stop();
   }
 }
 

@@ -63,6 +63,13 @@ export interface BackupRecord {
   readonly rawBytes: number;
   readonly storedBytes: number;
   readonly packs: number;
+  /**
+   * Incremental backups (catalog format 2): bytes of file content stored by reference to earlier
+   * backups' packs instead of again, and those backups (all of them are in the parent chain).
+   * Absent in a full backup.
+   */
+  readonly reusedBytes?: number;
+  readonly depends?: readonly string[];
   readonly catalog: StoredRef;
   /** PostgreSQL's backup_manifest, or null when the server sent none. */
   readonly manifest: StoredRef | null;
@@ -200,6 +207,10 @@ export function decodeBackupRecord(bytes: Buffer, key: string, expectedName: str
   if (Number.isNaN(Date.parse(r.stopTime))) fail('stopTime');
   if (!Array.isArray(r.tablespaces)) fail('tablespaces');
   for (const t of r.tablespaces) if (!nat(t.oid) || typeof t.location !== 'string' || !nat(t.bytes)) fail('tablespaces');
+  if (r.reusedBytes !== undefined && !nat(r.reusedBytes)) fail('reusedBytes');
+  if (r.depends !== undefined && (!Array.isArray(r.depends) || r.depends.some((d) => typeof d !== 'string' || d === r.name)))
+    fail('depends');
+  if (r.type === 'full' && (r.depends?.length ?? 0) > 0) fail('depends');
   if (!ref(r.catalog)) fail('catalog');
   if (r.manifest !== null && !ref(r.manifest)) fail('manifest');
   if (typeof r.backupLabel !== 'string') fail('backupLabel');

@@ -193,13 +193,26 @@ function truncated(objectName: string | undefined, detail: string): IntegrityErr
 }
 
 export function encrypt(plain: Buffer, key: EncryptionKey, opts: EncryptOptions = {}): Buffer {
+  return Buffer.concat(encryptParts([plain], key, opts), encryptedSize(plain.length, opts.chunkSize ?? DEFAULT_CHUNK_SIZE));
+}
+
+/**
+ * encrypt() over a plaintext given in pieces (a compressor's output as produced): the same layout,
+ * returned as pieces (header, then each chunk's ciphertext and tag), so nothing is joined into one
+ * buffer the size of the object.
+ */
+export function encryptParts(plain: readonly Buffer[], key: EncryptionKey, opts: EncryptOptions = {}): Buffer[] {
   const sealer = new ChunkSealer(key, opts.chunkSize ?? DEFAULT_CHUNK_SIZE, opts.aad);
   const c = sealer.chunkSize;
-  const parts: Buffer[] = [sealer.header];
-  const fullChunks = Math.floor(plain.length / c);
-  for (let i = 0; i < fullChunks; i++) parts.push(...sealer.seal(plain.subarray(i * c, (i + 1) * c), false));
-  parts.push(...sealer.seal(plain.subarray(fullChunks * c), true));
-  return Buffer.concat(parts, encryptedSize(plain.length, c));
+  const out: Buffer[] = [sealer.header];
+  const pending = new ByteQueue();
+  for (const piece of plain) {
+    pending.push(piece);
+    // Only a full chunk is sealed as non-final: whatever is left at the end (< C) is the final one.
+    while (pending.length >= c) out.push(...sealer.seal(pending.take(c), false));
+  }
+  out.push(...sealer.seal(pending.take(pending.length), true));
+  return out;
 }
 
 export function decrypt(sealed: Buffer, key: EncryptionKey, opts: DecryptOptions = {}): Buffer {

@@ -1,5 +1,6 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import type { Codec } from './codec.js';
+import { compressorFromStream } from './chunked.js';
 import { asCompressError, asDecompressError, checkMaxOutput } from './guard.js';
 import { ByteQueue } from './byte-queue.js';
 import { Lz4FrameDecoder, WRITE_BLOCK_SIZE, encodeBlock, endMark, frameHeader, type Lz4Blocks } from './lz4-frame.js';
@@ -48,6 +49,9 @@ export function createLz4Codec(level: number): Codec {
     },
     createCompressStream() {
       return new Lz4CompressStream();
+    },
+    createCompressor() {
+      return Promise.resolve(compressorFromStream(new Lz4CompressStream()));
     },
     createDecompressStream(maxOutput, objectName) {
       checkMaxOutput(maxOutput);

@@ -1,6 +1,7 @@
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import type { Codec, CodecName } from './codec.js';
+import { compressorFromStream } from './chunked.js';
 import { GuardedTransform, asCompressError, asDecompressError, checkMaxOutput, outputLimitError } from './guard.js';
 
 /*
@@ -56,6 +57,10 @@ function isTooLarge(err: unknown): boolean {
 
 function createZlibCodec(flavor: ZlibFlavor, level: number): Codec {
   const name = flavor.name;
+  const compressStream = (): GuardedTransform =>
+    new GuardedTransform(flavor.createCompress(flavor.compressOptions(level)), {
+      mapError: (err) => asCompressError(name, err),
+    });
   return {
     name,
     level,
@@ -81,9 +86,10 @@ function createZlibCodec(flavor: ZlibFlavor, level: number): Codec {
       return out;
     },
     createCompressStream() {
-      return new GuardedTransform(flavor.createCompress(flavor.compressOptions(level)), {
-        mapError: (err) => asCompressError(name, err),
-      });
+      return compressStream();
+    },
+    createCompressor() {
+      return Promise.resolve(compressorFromStream(compressStream()));
     },
     createDecompressStream(maxOutput, objectName) {
       checkMaxOutput(maxOutput);

@@ -1,6 +1,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import type * as ZstdBinding from 'zstd-napi/binding.js';
 import type { Codec } from './codec.js';
+import type { ChunkCompressor } from './chunked.js';
 import { asCompressError, asDecompressError, checkMaxOutput, decompressError, outputLimitError } from './guard.js';
 
 type Binding = typeof ZstdBinding;
@@ -48,6 +49,14 @@ export function createZstdCodec(level: number): Codec {
     },
     createCompressStream() {
       return new ZstdCompressStream(level);
+    },
+    async createCompressor(inputSize) {
+      const zstd = await loadBinding();
+      try {
+        return new ZstdChunkCompressor(zstd, level, inputSize);
+      } catch (err) {
+        throw asCompressError('zstd', err);
+      }
     },
     createDecompressStream(maxOutput, objectName) {
       checkMaxOutput(maxOutput);
@@ -220,6 +229,72 @@ class ZstdCompressStream extends LazyZstdTransform {
       if (produced > 0) this.push(Buffer.from(out.subarray(0, produced)));
       src = src.subarray(consumed);
       // `ret` is what remains to flush; while ending, loop until the frame epilogue is out.
+      if (src.length === 0 && (!end || ret === 0)) return;
+    }
+  }
+}
+
+/** Contexts of finished one-pass compressions, reused: a context costs more to set up than a segment's first chunk. */
+const idleCCtx = new Map<number, ZstdBinding.CCtx[]>();
+
+/**
+ * Synchronous native work per chunk on a context of its own (uploads run in parallel in one process).
+ * With the input size pledged the frame records its content size, like compress() writes, so
+ * decompress() takes its single-allocation path for these objects too.
+ */
+class ZstdChunkCompressor implements ChunkCompressor {
+  readonly parts: Buffer[] = [];
+  length = 0;
+  private cctx: ZstdBinding.CCtx | undefined;
+  private readonly scratch = Buffer.allocUnsafe(STREAM_OUT);
+
+  constructor(
+    private readonly zstd: Binding,
+    private readonly level: number,
+    inputSize: number | undefined,
+  ) {
+    this.cctx = idleCCtx.get(level)?.pop() ?? newCCtx(zstd, level);
+    this.cctx.reset(zstd.ResetDirective.sessionOnly);
+    if (inputSize !== undefined) this.cctx.setPledgedSrcSize(inputSize);
+  }
+
+  update(chunk: Buffer): Promise<void> {
+    return this.guarded(() => this.run(chunk, false));
+  }
+
+  end(): Promise<void> {
+    return this.guarded(() => {
+      this.run(Buffer.alloc(0), true);
+      const list = idleCCtx.get(this.level) ?? [];
+      if (this.cctx && list.length < 2) list.push(this.cctx);
+      idleCCtx.set(this.level, list);
+      this.cctx = undefined;
+    });
+  }
+
+  private guarded(work: () => void): Promise<void> {
+    try {
+      work();
+      return Promise.resolve();
+    } catch (err) {
+      // A context that failed mid-frame is not returned to the pool.
+      this.cctx = undefined;
+      return Promise.reject(asCompressError('zstd', err));
+    }
+  }
+
+  private run(chunk: Buffer, end: boolean): void {
+    const cctx = this.cctx;
+    if (cctx === undefined) throw new Error('the compressor was ended or failed');
+    const directive = end ? this.zstd.EndDirective.end : this.zstd.EndDirective.continue;
+    let src = chunk;
+    for (;;) {
+      const [ret, produced, consumed] = cctx.compressStream2(this.scratch, src, directive);
+      if (produced > 0) {
+        this.parts.push(Buffer.from(this.scratch.subarray(0, produced)));
+        this.length += produced;
+      }
+      src = src.subarray(consumed);
       if (src.length === 0 && (!end || ret === 0)) return;
     }
   }

@@ -13,10 +13,11 @@
 import { ArchiveMismatchError, InvalidNameError, UsageError } from '../common/errors.js';
 import { formatLsn, type Lsn } from './lsn.js';
 import { parseWalFileName } from './names.js';
-import { readLongHeader, readPageHeader, formatMagic, SHORT_PAGE_HEADER_SIZE, type LongPageHeader } from './pageheader.js';
+import { type LongPageHeader } from './pageheader.js';
+import { SegmentScanner } from './scan.js';
 import { assertSegSize, formatSegSize } from './segsize.js';
 import { type Timeline } from './timeline.js';
-import { isAllZero, walError, walMessage } from './internal.js';
+import { walError, walMessage } from './internal.js';
 
 export interface InspectOptions {
   /** The file's name (segment or `.partial`): its timeline and start must fit the header. */
@@ -73,8 +74,7 @@ function normalizeSystemId(value: string | bigint): string {
   return big.toString();
 }
 
-/** The header against the caller's expectations and the file name; `length` is the file's size. */
-export function checkExpectations(length: number, header: LongPageHeader, opts: InspectOptions): void {
+function checkExpectations(length: number, header: LongPageHeader, opts: InspectOptions): void {
   const label = opts.expectedName;
   if (opts.expectedSystemId !== undefined) {
     const expected = normalizeSystemId(opts.expectedSystemId);
@@ -118,74 +118,18 @@ export function checkExpectations(length: number, header: LongPageHeader, opts: 
  * buffer is reported (`truncated`), not thrown: use validateSegmentForArchive to be strict.
  */
 export function inspectSegment(bytes: Uint8Array, opts: InspectOptions = {}): SegmentInspection {
-  const label = opts.expectedName;
-  const header = readLongHeader(bytes, label);
-  checkExpectations(bytes.length, header, opts);
-  const { segSize, blockSize, magic } = header;
-  const start = header.pageAddr;
-  const at = (offset: number): string => `page at offset ${String(offset)} (${formatLsn((start + BigInt(offset)) as Lsn)})`;
-
-  let validBytes = Math.min(blockSize, bytes.length);
-  let pages = 1;
-  let lastTli = header.timeline;
-  let end: WalEnd | undefined;
-  for (let offset = blockSize; offset < bytes.length; offset += blockSize) {
-    const pageEnd = Math.min(offset + blockSize, bytes.length);
-    if (pageEnd - offset < SHORT_PAGE_HEADER_SIZE) {
-      end = 'truncated';
-      break;
-    }
-    if (isAllZero(bytes, offset, pageEnd)) {
-      end = 'zeros';
-      break;
-    }
-    const page = readPageHeader(bytes, offset);
-    if (page.magic !== magic) {
-      throw walError('read', label, `${at(offset)} has magic ${formatMagic(page.magic)}, page 0 has ${formatMagic(magic)}`);
-    }
-    const expected = (start + BigInt(offset)) as Lsn;
-    if (page.pageAddr !== expected) {
-      if (page.pageAddr < start && page.pageAddr % BigInt(segSize) === BigInt(offset)) {
-        end = 'recycled';
-        break;
-      }
-      const problem = addressProblem(page.pageAddr, start, expected, segSize);
-      throw walError('read', label, `${at(offset)} has address ${formatLsn(page.pageAddr)}: ${problem}`);
-    }
-    if (page.timeline < lastTli) {
-      throw walError(
-        'read',
-        label,
-        `${at(offset)} is on timeline ${String(page.timeline)}, after a page on timeline ${String(lastTli)} (out-of-sequence timeline ID)`,
-      );
-    }
-    lastTli = page.timeline as Timeline;
-    validBytes = pageEnd;
-    pages++;
-  }
-  end ??= validBytes === segSize ? 'full' : 'truncated';
-  return {
-    systemId: header.systemId,
-    timeline: header.timeline,
-    lastPageTimeline: lastTli,
-    startLsn: start,
-    segSize,
-    blockSize,
-    pgMajor: header.pgMajor,
-    magic,
-    validBytes,
-    pages,
-    end,
-    complete: end === 'full' && bytes.length === segSize,
-    truncated: bytes.length < segSize,
-  };
+  const scanner = segmentScanner(bytes.length, opts);
+  scanner.update(bytes);
+  const { length: _length, nonZeroAfterEnd: _rest, ...inspection } = scanner.finish();
+  return inspection;
 }
 
-export function addressProblem(addr: Lsn, start: Lsn, expected: Lsn, segSize: number): string {
-  if (addr >= start + BigInt(segSize)) return 'it belongs to a later segment';
-  if (addr > expected) return `ahead of the expected ${formatLsn(expected)}`;
-  if (addr >= start) return `behind the expected ${formatLsn(expected)} within this segment`;
-  return `from an earlier segment but not at this offset, expected ${formatLsn(expected)}`;
+/**
+ * The walk of inspectSegment, fed chunk by chunk (see scan.ts): `length` is the file's size, checked
+ * against the header's segment size before anything else, as inspectSegment does with its buffer.
+ */
+export function segmentScanner(length: number, opts: InspectOptions = {}): SegmentScanner {
+  return new SegmentScanner(opts.expectedName, (header) => checkExpectations(length, header, opts));
 }
 
 /**
@@ -195,21 +139,29 @@ export function addressProblem(addr: Lsn, start: Lsn, expected: Lsn, segSize: nu
  * leaves). A `.partial` may end anywhere: it is by definition unfinished.
  */
 export function validateSegmentForArchive(bytes: Uint8Array, name: string, identity: SegmentIdentity): SegmentInspection {
+  const scanner = archiveScanner(bytes.length, name, identity);
+  scanner.update(bytes);
+  return finishArchiveScan(scanner, name);
+}
+
+/** validateSegmentForArchive fed chunk by chunk: feed the file, then call finishArchiveScan. */
+export function archiveScanner(length: number, name: string, identity: SegmentIdentity): SegmentScanner {
   const parsed = parseWalFileName(name, identity.segSize);
   if (parsed.kind !== 'segment' && parsed.kind !== 'partial') {
     throw new InvalidNameError(`unable to validate WAL file '${name}': a ${parsed.kind} file is not a WAL segment`);
   }
-  const result = inspectSegment(bytes, {
-    expectedName: name,
-    expectedSystemId: identity.systemId,
-    expectedSegSize: identity.segSize,
-  });
-  if (parsed.kind === 'partial') return result;
+  return segmentScanner(length, { expectedName: name, expectedSystemId: identity.systemId, expectedSegSize: identity.segSize });
+}
+
+/** The strict end rules of validateSegmentForArchive over what `scanner` was fed. */
+export function finishArchiveScan(scanner: SegmentScanner, name: string): SegmentInspection {
+  const { length, nonZeroAfterEnd, ...result } = scanner.finish();
+  if (parseWalFileName(name, result.segSize).kind === 'partial') return result;
   if (result.truncated) {
     throw walError(
       'archive',
       name,
-      `truncated: ${String(bytes.length)} of ${String(result.segSize)} bytes (a finished segment is exactly wal_segment_size long)`,
+      `truncated: ${String(length)} of ${String(result.segSize)} bytes (a finished segment is exactly wal_segment_size long)`,
     );
   }
   if (result.end === 'recycled') {
@@ -219,20 +171,12 @@ export function validateSegmentForArchive(bytes: Uint8Array, name: string, ident
       `the segment is unfinished: the page at offset ${String(result.validBytes)} is left over from an earlier segment`,
     );
   }
-  if (result.end === 'zeros') {
-    const firstNonZero = firstNonZeroFrom(bytes, result.validBytes);
-    if (firstNonZero !== undefined) {
-      throw walError(
-        'archive',
-        name,
-        `valid WAL ends at offset ${String(result.validBytes)} with a zero page, but non-zero bytes follow at offset ${String(firstNonZero)}`,
-      );
-    }
+  if (result.end === 'zeros' && nonZeroAfterEnd !== undefined) {
+    throw walError(
+      'archive',
+      name,
+      `valid WAL ends at offset ${String(result.validBytes)} with a zero page, but non-zero bytes follow at offset ${String(nonZeroAfterEnd)}`,
+    );
   }
   return result;
-}
-
-function firstNonZeroFrom(bytes: Uint8Array, from: number): number | undefined {
-  for (let i = from; i < bytes.length; i++) if (bytes[i] !== 0) return i;
-  return undefined;
 }

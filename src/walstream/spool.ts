@@ -179,7 +179,7 @@ export class Spool {
     } catch (err) {
       throw new LocalIoError(`unable to create '${path}': ${describeCause(err)}`, { cause: err });
     }
-    const encoder = this.encode ? new SegmentEncoder(segment.name, this.encode) : undefined;
+    const encoder = this.encode ? new SegmentEncoder(segment.name, this.segSize, this.encode) : undefined;
     this.current = { segment, fd, encoder, received: pos, written: pos, synced: pos };
     return this.current;
   }

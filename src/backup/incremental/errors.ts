@@ -8,11 +8,13 @@
 import { ExitCode, WalvaultError, describeCause, sqlStateOf } from '../../common/errors.js';
 
 export type IncrementalUnavailableReason =
+  /** No complete backup of this cluster (or not the one named) to build on. */
+  | 'no-parent'
   /** summarize_wal = off on the server. */
   | 'summarize-wal-off'
   /** The WAL summaries do not reach back to the parent's start (removed, or summarization was off meanwhile). */
   | 'summaries-missing'
-  /** The parent's manifest is version 1 (PostgreSQL 13-16) or the server is older than 17. */
+  /** The parent's manifest is version 1 (PostgreSQL 13-16) or missing, or the server is older than 17. */
   | 'parent-unsupported'
   /** The parent's manifest is of another cluster (system identifier). */
   | 'other-system'

@@ -40,11 +40,15 @@ export function renderBackupProgress(p: PushProgress, elapsedMs: number, width =
 /** `backup 20261202T010203F complete: 2.10 GiB raw, 310 MiB stored in 25 s (88.1 MB/s), WAL 0/5000028 to 0/7A3F2B8 (timeline 1)` */
 export function renderBackupSummary(r: PushResult): string {
   const rec = r.record;
-  return (
-    `backup ${rec.name} complete: ${formatBytes(rec.rawBytes)} raw, ${formatBytes(rec.storedBytes)} stored ` +
+  const kind = rec.parent
+    ? `incremental on ${rec.parent}, reused ${formatBytes(rec.reusedBytes ?? 0)} of ${formatBytes(rec.rawBytes)}, `
+    : '';
+  const line =
+    `backup ${rec.name} complete: ${kind}${formatBytes(rec.rawBytes)} raw, ${formatBytes(rec.storedBytes)} stored ` +
     `in ${formatDuration(r.durationMs)} (${formatRate(rec.rawBytes, r.durationMs)}), ` +
-    `${rec.files} files, WAL ${rec.startLsn} to ${rec.endLsn} (timeline ${rec.endTimeline})`
-  );
+    `${rec.files} files, WAL ${rec.startLsn} to ${rec.endLsn} (timeline ${rec.endTimeline})`;
+  // --incremental=auto fell back: the operator asked for an incremental and must see why it is not one.
+  return r.fallback ? `${line}\nfull backup instead of incremental: ${r.fallback}` : line;
 }
 
 export interface ProgressSink {

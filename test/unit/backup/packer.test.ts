@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { ArchiveContext } from '../../../src/archive/context.js';
-import { decodeCatalog, packRef, type Catalog } from '../../../src/backup/catalog.js';
+import { decodeCatalog, packRef, type Catalog, type Extent } from '../../../src/backup/catalog.js';
 import type { EntryHeader } from '../../../src/backup/entry-sink.js';
 import { catalogKey, manifestKey } from '../../../src/backup/layout.js';
 import { loadBackupObject } from '../../../src/backup/objects.js';
@@ -81,9 +81,12 @@ async function feed(
   await packer.end({ endLsn: parseLsn('0/2000100'), endTimeline: 1 });
 }
 
-async function readBack(ctx: ArchiveContext, catalog: Catalog, extents: readonly (readonly [number, number, number])[]): Promise<Buffer> {
+async function readBack(ctx: ArchiveContext, catalog: Catalog, extents: readonly Extent[]): Promise<Buffer> {
   const parts: Buffer[] = [];
-  for (const [pack, off, len] of extents) parts.push((await loadBackupObject(ctx, packRef(NAME, catalog, pack))).subarray(off, off + len));
+  for (const [pack, off, len, owner] of extents) {
+    expect(owner).toBeUndefined(); // a full backup reads only its own packs
+    parts.push((await loadBackupObject(ctx, packRef(NAME, catalog, pack))).subarray(off, off + len));
+  }
   return Buffer.concat(parts);
 }
 

@@ -39,6 +39,24 @@ describe('backup-push progress', () => {
     );
   });
 
+  it('says what an incremental reused, and why auto took a full backup instead', () => {
+    const base = { rawBytes: 2 * GIB, storedBytes: 30 * 1024 ** 2, files: 12, startLsn: '0/5000028', endLsn: '0/7A3F2B8', endTimeline: 1 };
+    const inc = { ...base, name: '20261202T020000I', type: 'incremental', parent: '20261202T010203F', reusedBytes: GIB };
+    expect(renderBackupSummary({ record: inc as BackupRecord, durationMs: 20_000, leftoversRemoved: 0 })).toBe(
+      'backup 20261202T020000I complete: incremental on 20261202T010203F, reused 1.00 GiB of 2.00 GiB, 2.00 GiB raw, 30.0 MiB stored ' +
+        'in 20 s (107.4 MB/s), 12 files, WAL 0/5000028 to 0/7A3F2B8 (timeline 1)',
+    );
+    const full = { ...base, name: '20261202T020000F', type: 'full', parent: null };
+    expect(
+      renderBackupSummary({
+        record: full as BackupRecord,
+        durationMs: 20_000,
+        leftoversRemoved: 0,
+        fallback: 'unable to take incremental backup: x',
+      }),
+    ).toMatch(/\(timeline 1\)\nfull backup instead of incremental: unable to take incremental backup: x$/);
+  });
+
   it('redraws a TTY line in place and clears it at the end', () => {
     const out: string[] = [];
     const r = progressReporter({ tty: true, write: (s) => out.push(s), log: silentLogger() });

@@ -1,0 +1,46 @@
+/**
+ * The one-pass compressors wal-push feeds chunk by chunk (into a buffer it overwrites after each
+ * call) must produce frames every reader decodes to the original, and encryptParts the layout of
+ * encrypt().
+ */
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { CODEC_NAMES, getCodec } from '../../../src/codec/codec.js';
+import { decrypt, encrypt, encryptParts, encryptedSize } from '../../../src/codec/encryption.js';
+import { EncryptionKey } from '../../../src/codec/encryption-key.js';
+
+function sample(): Buffer {
+  // Compressible and incompressible stretches, not a multiple of the chunk size.
+  return Buffer.concat([Buffer.alloc(300_000, 'walvault '), randomBytes(200_001), Buffer.alloc(123_457, 7)]);
+}
+
+describe.each(CODEC_NAMES)('%s one-pass compressor', (name) => {
+  it('decodes to the original although the caller reuses its chunk buffer', async () => {
+    const input = sample();
+    const codec = getCodec(name);
+    const compressor = await codec.createCompressor(input.length);
+    const reused = Buffer.alloc(64 * 1024);
+    for (let pos = 0; pos < input.length; pos += reused.length) {
+      const n = input.copy(reused, 0, pos, pos + reused.length);
+      await compressor.update(reused.subarray(0, n));
+      reused.fill(0xee);
+    }
+    await compressor.end();
+    const out = Buffer.concat(compressor.parts);
+    expect(out.length).toBe(compressor.length);
+    expect((await codec.decompress(out, input.length, 'x')).equals(input)).toBe(true);
+  });
+});
+
+describe('encryptParts', () => {
+  it('gives a layout decrypt() opens, of the size encrypt() gives, whatever the pieces', () => {
+    const key = new EncryptionKey(randomBytes(32));
+    const plain = randomBytes(3 * 1024 * 1024 + 5);
+    const aad = Buffer.from('header');
+    const pieces = [plain.subarray(0, 10), plain.subarray(10, 1_500_000), plain.subarray(1_500_000)];
+    const sealed = Buffer.concat(encryptParts(pieces, key, { aad }));
+    expect(sealed.length).toBe(encryptedSize(plain.length));
+    expect(sealed.length).toBe(encrypt(plain, key, { aad }).length);
+    expect(decrypt(sealed, key, { aad }).equals(plain)).toBe(true);
+  });
+});
