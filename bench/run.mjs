@@ -49,7 +49,7 @@ function parseArgs(argv) {
     restoreRuns: num('BENCH_RESTORE_RUNS', 2, 1),
     restoreFloor: (process.env.BENCH_RESTORE_FLOOR ?? '1') !== '0',
     streamMb: num('BENCH_STREAM_MB', 384, 96),
-    streamCompressions: (process.env.BENCH_STREAM_COMPRESSIONS ?? 'zstd,none').split(','),
+    streamCompressions: (process.env.BENCH_STREAM_COMPRESSIONS ?? 'zstd:1,none').split(','),
     codecReps: num('BENCH_CODEC_REPS', 5, 2),
     profileStreamMb: num('BENCH_PROFILE_STREAM_MB', 128, 64),
     settleMs: num('BENCH_SETTLE_MS', 3000, 500),

@@ -4,7 +4,9 @@
 // and the largest lag behind the server's flush position, sampled every 100 ms from
 // pg_stat_replication (sent, write, flush; walvault also reports its archived position as replay).
 // walvault compresses and uploads what it receives into a posix archive; pg_receivewal only writes
-// files. A second round runs walvault with `--compression none` for an apples-to-apples view.
+// files. Its peer in each round: for `--compression none` plain pg_receivewal, for any compression
+// `pg_receivewal --compress=gzip:1` (PostgreSQL 15+; its cheapest compression that, like ours,
+// stores less than the WAL), so each round compares like with like.
 // Both report status every second (pg_receivewal -s 1, walvault --status-interval 1000): with the
 // default 10 s the flush lag would show the reporting interval rather than the receivers.
 import { spawn } from 'node:child_process';
@@ -50,8 +52,16 @@ function archived(archiveDir, seg) {
   return readdirSync(dir).some((f) => f.startsWith(`${seg}-`));
 }
 
+/** pg_receivewal's counterpart of a walvault compression: none, or gzip at its fastest level. */
+export function peerCompression(compression) {
+  return compression === 'none' ? undefined : 'gzip:1';
+}
+
 export async function streamRound(B, cluster, { mb, compression, node }) {
   const tag = compression.replace(':', '');
+  const peer = peerCompression(compression);
+  // pg_receivewal names a compressed segment <name>.gz once it is complete.
+  const peerSuffix = peer ? '.gz' : '';
   const spool = B.dir(`stream-spool-${tag}`);
   const archive = B.dir(`stream-archive-${tag}`);
   const recvDir = B.dir(`receivewal-${tag}`);
@@ -93,7 +103,23 @@ export async function streamRound(B, cluster, { mb, compression, node }) {
     await sampler.query("SELECT pg_create_physical_replication_slot('s2', true)");
     theirs = spawnLogged(
       join(cluster.binaries.binDir, 'pg_receivewal'),
-      ['-D', recvDir, '--slot', 's2', '--no-loop', '-s', '1', '-h', '127.0.0.1', '-p', String(cluster.port), '-U', 'postgres', '-w'],
+      [
+        '-D',
+        recvDir,
+        '--slot',
+        's2',
+        '--no-loop',
+        '-s',
+        '1',
+        ...(peer ? [`--compress=${peer}`] : []),
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(cluster.port),
+        '-U',
+        'postgres',
+        '-w',
+      ],
       { env: commandEnv(), ids: B.ids, logPath: join(recvDir, '..', `receivewal-${tag}.log`) },
     );
     await waitFor('both receivers to stream', async () => {
@@ -143,7 +169,7 @@ export async function streamRound(B, cluster, { mb, compression, node }) {
     await waitFor(
       'both receivers to finish the last segment',
       () => {
-        if (theirsDone === undefined && existsSync(join(recvDir, lastSeg))) theirsDone = performance.now() - tEnd;
+        if (theirsDone === undefined && existsSync(join(recvDir, lastSeg + peerSuffix))) theirsDone = performance.now() - tEnd;
         if (oursDone === undefined && existsSync(join(spool, lastSeg))) oursDone = performance.now() - tEnd;
         if (oursArchived === undefined && archived(archive, lastSeg)) oursArchived = performance.now() - tEnd;
         return theirsDone !== undefined && oursArchived !== undefined;
@@ -170,6 +196,7 @@ export async function streamRound(B, cluster, { mb, compression, node }) {
     const stored = treeBytes(archive).bytes;
     return {
       compression,
+      peerCompression: peer ?? 'none',
       loadSeconds,
       loadRounds: rounds,
       walBytes: written,
@@ -182,10 +209,12 @@ export async function streamRound(B, cluster, { mb, compression, node }) {
         maxLag: max.s1,
         doneAfterLoadMs: oursDone,
         archivedAfterLoadMs: oursArchived,
+        storedBytes: stored,
         storedRatio: stored > 0 ? oursBytes / stored : undefined,
       },
       pg_receivewal: {
         ...t,
+        storedBytes: treeBytes(recvDir).bytes,
         received: theirsBytes,
         cpuPerGiB: t.cpu / (theirsBytes / GiB),
         maxLag: max.s2,
@@ -208,25 +237,33 @@ export async function benchStream(B, cluster, { mb, compressions }) {
   const rounds = [];
   for (const compression of compressions) {
     await B.settle();
-    B.log(`  round: walvault --compression ${compression} with pg_receivewal, ${mb} MiB of WAL`);
+    const peer = peerCompression(compression);
+    B.log(`  round: walvault --compression ${compression} with pg_receivewal${peer ? ` --compress=${peer}` : ''}, ${mb} MiB of WAL`);
     const r = await streamRound(B, cluster, { mb, compression });
     rounds.push(r);
     B.log(
       `    load ${(r.walBytes / MiB) | 0} MiB in ${r.loadSeconds.toFixed(1)} s; walvault ${r.walvault.cpu.toFixed(2)} CPU s, ` +
         `${(r.walvault.peakRss / MiB).toFixed(1)} MiB RSS; pg_receivewal ${r.pg_receivewal.cpu.toFixed(2)} CPU s, ` +
-        `${(r.pg_receivewal.peakRss / MiB).toFixed(1)} MiB RSS`,
+        `${(r.pg_receivewal.peakRss / MiB).toFixed(1)} MiB RSS; stored ${(r.walvault.storedBytes / MiB).toFixed(0)} / ${(r.pg_receivewal.storedBytes / MiB).toFixed(0)} MiB`,
     );
   }
   for (const r of rounds) {
     const labels = {
       oursLabel: `walvault stream --compression ${r.compression} (+ upload to posix archive)`,
-      theirsLabel: 'pg_receivewal (no compression)',
+      theirsLabel: r.peerCompression === 'none' ? 'pg_receivewal (no compression)' : `pg_receivewal --compress=${r.peerCompression}`,
     };
     const c = r.compression;
     B.row(`stream (${c}): CPU per GiB received`, {
       ours: r.walvault.cpuPerGiB,
       theirs: r.pg_receivewal.cpuPerGiB,
       unit: 's/GiB',
+      better: 'lower',
+      ...labels,
+    });
+    B.row(`stream (${c}): stored MiB`, {
+      ours: r.walvault.storedBytes / MiB,
+      theirs: r.pg_receivewal.storedBytes / MiB,
+      unit: 'MiB',
       better: 'lower',
       ...labels,
     });

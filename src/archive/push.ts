@@ -14,7 +14,8 @@
  * `.partial` files are the exception: a longer partial of the same segment legitimately differs, so
  * several versions may coexist (no claim) and readers take the longest.
  */
-import { open } from 'node:fs/promises';
+import { createReadStream, readFileSync } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -74,9 +75,59 @@ export interface PushResult {
 /** Archives the file at `path` under `fileName` (default: its base name). */
 export async function pushFile(ctx: ArchiveContext, path: string, fileName: string = basename(path)): Promise<PushResult> {
   const started = performance.now();
-  let encoded: EncodedObject | undefined;
   const classified = classifyWalFileName(fileName);
   const read = await readOnce(ctx, path, classified);
+  return pushRead(ctx, classified, read, started);
+}
+
+/**
+ * A finished segment whose producer already read every byte once, in the chunks pushFile would
+ * read (the streaming agent, while it received it): its SHA-256, the page walk's verdict
+ * (finishArchiveScan over segmentScanner(segSize, { expectedName })) and the compressed bytes.
+ * `compressed` is absent for `compression none`: the object body is then the file at `path`, read
+ * in pieces during the upload, so no copy of the segment is held.
+ */
+export interface ReceivedSegment {
+  readonly fileName: string;
+  readonly path: string;
+  readonly sha256: string;
+  readonly scan: SegmentInspection;
+  readonly compressed?: ChunkCompressor;
+}
+
+/** pushFile for a ReceivedSegment: the same checks and rules, from what its producer kept. */
+export async function pushReceivedSegment(ctx: ArchiveContext, seg: ReceivedSegment): Promise<PushResult> {
+  const started = performance.now();
+  const classified = classifyWalFileName(seg.fileName);
+  if (classified.kind !== 'segment' || (seg.compressed === undefined) !== (ctx.compression.name === 'none')) {
+    throw new LocalIoError(`unable to archive '${seg.fileName}': not a finished segment received for this compression`);
+  }
+  let st;
+  try {
+    st = await stat(seg.path, { bigint: true });
+  } catch (err) {
+    throw new LocalIoError(`unable to open WAL file '${seg.path}': ${describeCause(err)}`, { cause: err });
+  }
+  const size = Number(st.size);
+  const file = { dev: Number(st.dev), ino: Number(st.ino), size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
+  const read: ReadFile = { file, sha256: seg.sha256, size, compressed: seg.compressed ?? EMPTY, scan: seg.scan, text: undefined };
+  const fromFile = seg.compressed === undefined ? seg.path : undefined;
+  return pushRead(ctx, classified, read, started, fromFile);
+}
+
+const EMPTY: ChunkCompressor = { parts: [], length: 0, update: () => Promise.resolve(), end: () => Promise.resolve() };
+
+/** The dedupe rule, the claim and the verified upload for a file read (or received) once. */
+async function pushRead(
+  ctx: ArchiveContext,
+  classified: ClassifiedWalFileName,
+  read: ReadFile,
+  started: number,
+  /** compression none: the object's payload is this file, streamed. */
+  payloadFile?: string,
+): Promise<PushResult> {
+  const fileName = classified.name;
+  let encoded: EncodedObject | undefined;
   const { file } = read;
   const log = ctx.log.child({ component: 'archive.push', segment: fileName });
 
@@ -151,7 +202,7 @@ export async function pushFile(ctx: ArchiveContext, path: string, fileName: stri
 
   /** Encoded once (one nonce when encrypted), written as often as a retry needs. */
   function encodedBody(): EncodedObject {
-    encoded ??= sealObject(ctx, meta, read.compressed);
+    encoded ??= payloadFile !== undefined ? fileObject(ctx, meta, payloadFile) : sealObject(ctx, meta, read.compressed);
     return encoded;
   }
 
@@ -380,6 +431,27 @@ function sealObject(ctx: ArchiveContext, meta: Omit<ObjectMeta, 'payloadBytes'>,
   const payload = ctx.encryption ? encryptParts(compressed.parts, ctx.encryption, { aad: header }) : compressed.parts;
   const parts = [header, ...payload];
   return { parts, length: header.length + payloadBytes, stream: () => Readable.from(parts, { objectMode: false }) };
+}
+
+/** compression none: the header, then the file itself read in 1 MiB pieces at each put (it must not change). */
+function fileObject(ctx: ArchiveContext, meta: Omit<ObjectMeta, 'payloadBytes'>, path: string): EncodedObject {
+  if (ctx.encryption) {
+    // Sealing takes the payload whole: an encrypted uncompressed archive reads the segment into memory.
+    const header = encodeObjectHeader({ ...meta, payloadBytes: encryptedSize(meta.size) });
+    const parts = [header, ...encryptParts([readFileSync(path)], ctx.encryption, { aad: header })];
+    return { parts, length: header.length + encryptedSize(meta.size), stream: () => Readable.from(parts, { objectMode: false }) };
+  }
+  const header = encodeObjectHeader({ ...meta, payloadBytes: meta.size });
+  return {
+    parts: [header],
+    length: header.length + meta.size,
+    stream: () => Readable.from(withHeader(header, createReadStream(path, { highWaterMark: READ_CHUNK })), { objectMode: false }),
+  };
+}
+
+async function* withHeader(header: Buffer, rest: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  yield header;
+  yield* rest;
 }
 
 /** The whole object for `bytes` in one buffer, for callers that hold small files whole (backup objects). */

@@ -4,9 +4,14 @@
  * segment is complete, which makes it byte-identical to the server's file. Finished segments wait
  * here until they are durably archived; only then are they deleted.
  *
- * Writes are synchronous on purpose: they happen inside the socket's data callback, so the socket
- * is not read while the disk is busy (natural backpressure) and the received chunk, a view into
- * node-postgres's reusable buffer, is consumed before anything else runs.
+ * Received bytes are copied into one 1 MiB staging buffer and written with one pwrite when it
+ * fills, at a segment's end, and before every fsync or status report: one system call per MiB rather
+ * than one per CopyData message (walsenders send at most 128 kB per message, usually much less).
+ * Nothing staged was ever reported as written or flushed. Each written batch also feeds the open
+ * segment's encoder (hash, page check, compression; see segment-encoder.ts) while it is still in
+ * memory. Writes are synchronous on purpose: they happen inside the socket's data callback, so the
+ * socket is not read while the disk is busy (natural backpressure) and the received chunk, a view
+ * into node-postgres's reusable buffer, is consumed before anything else runs.
  */
 import {
   accessSync,
@@ -28,20 +33,29 @@ import { fsyncDirectorySync } from '../common/atomic-file.js';
 import { sweepTempFiles } from '../common/temp-files.js';
 import { lsn, type Lsn } from '../segment/lsn.js';
 import { SegmentName, tryClassifyWalFileName } from '../segment/names.js';
+import type { CompressionSpec } from '../codec/codec.js';
+import { SegmentEncoder, type SegmentEncoding } from './segment-encoder.js';
 
 export interface FinishedFile {
   readonly name: string;
   readonly path: string;
+  /** What the segment's encoder made of it while it was received (undefined: archive from the file). */
+  readonly encoding?: Promise<SegmentEncoding | undefined>;
 }
 
 interface OpenSegment {
   readonly segment: SegmentName;
   readonly fd: number;
-  /** Next byte expected, absolute. */
+  readonly encoder: SegmentEncoder | undefined;
+  /** Next byte expected, absolute (staged bytes included). */
+  received: Lsn;
+  /** Everything before this is written to the file. */
   written: Lsn;
   /** Everything before this is fsynced. */
   synced: Lsn;
 }
+
+const STAGE_BYTES = 1 << 20;
 
 /**
  * Creates the spool directory (if needed) and checks that it is writable. The agent calls it before
@@ -59,18 +73,27 @@ export function prepareSpoolDir(dir: string): void {
 
 export class Spool {
   private current: OpenSegment | undefined;
+  private readonly stage = Buffer.allocUnsafe(STAGE_BYTES);
+  private staged = 0;
 
+  /** `encode`: encode each segment as it arrives for this compression (undefined: do not). */
   constructor(
     readonly dir: string,
     readonly segSize: number,
+    private readonly encode?: CompressionSpec,
   ) {
     prepareSpoolDir(dir);
     // History files written by a killed agent (segments are resumed in place, never via temps).
     sweepTempFiles(dir);
   }
 
-  /** End of the received data (write position). */
+  /** End of the received data (staged bytes included). */
   get receivedEnd(): Lsn | undefined {
+    return this.current?.received;
+  }
+
+  /** End of the data written to the file: what a status update may call written. */
+  get writtenEnd(): Lsn | undefined {
     return this.current?.written;
   }
 
@@ -94,28 +117,45 @@ export class Spool {
     while (offset < data.length) {
       const seg = this.segmentFor(timeline, pos);
       const segEnd = seg.segment.startLsn + BigInt(this.segSize);
-      const n = Number(BigInt(Math.min(data.length - offset, Number(segEnd - pos))));
-      const fileOffset = Number(pos - seg.segment.startLsn);
-      try {
-        let done = 0;
-        while (done < n) done += writeSync(seg.fd, data, offset + done, n - done, fileOffset + done);
-      } catch (err) {
-        throw new LocalIoError(`unable to write WAL to '${seg.segment.partialName}' in ${this.dir}: ${describeCause(err)}`, { cause: err });
+      const n = Math.min(data.length - offset, Number(segEnd - pos));
+      for (let done = 0; done < n;) {
+        const k = Math.min(n - done, STAGE_BYTES - this.staged);
+        this.stage.set(data.subarray(offset + done, offset + done + k), this.staged);
+        this.staged += k;
+        done += k;
+        if (this.staged === STAGE_BYTES) this.writeOut();
       }
       offset += n;
       pos = lsn(pos + BigInt(n));
-      seg.written = pos;
+      seg.received = pos;
       if (pos === segEnd) finished.push(this.finishCurrent());
     }
     return finished;
   }
 
+  /** Writes the staged bytes to the open segment's file (and through its encoder). */
+  writeOut(): void {
+    const cur = this.current;
+    if (!cur || this.staged === 0) return;
+    const n = this.staged;
+    const fileOffset = Number(cur.written - cur.segment.startLsn);
+    try {
+      let done = 0;
+      while (done < n) done += writeSync(cur.fd, this.stage, done, n - done, fileOffset + done);
+    } catch (err) {
+      throw new LocalIoError(`unable to write WAL to '${cur.segment.partialName}' in ${this.dir}: ${describeCause(err)}`, { cause: err });
+    }
+    cur.encoder?.update(this.stage.subarray(0, n));
+    this.staged = 0;
+    cur.written = lsn(cur.written + BigInt(n));
+  }
+
   private segmentFor(timeline: number, pos: Lsn): OpenSegment {
     const cur = this.current;
     if (cur && cur.segment.timeline === timeline && cur.segment.contains(pos)) {
-      if (pos !== cur.written) {
+      if (pos !== cur.received) {
         throw new ReplicationError(
-          `unable to write WAL at ${pos.toString(16)}: expected continuation at ${cur.written.toString(16)} in ${cur.segment.name}`,
+          `unable to write WAL at ${pos.toString(16)}: expected continuation at ${cur.received.toString(16)} in ${cur.segment.name}`,
         );
       }
       return cur;
@@ -139,7 +179,8 @@ export class Spool {
     } catch (err) {
       throw new LocalIoError(`unable to create '${path}': ${describeCause(err)}`, { cause: err });
     }
-    this.current = { segment, fd, written: pos, synced: pos };
+    const encoder = this.encode ? new SegmentEncoder(segment.name, this.segSize, this.encode) : undefined;
+    this.current = { segment, fd, encoder, received: pos, written: pos, synced: pos };
     return this.current;
   }
 
@@ -147,6 +188,7 @@ export class Spool {
   flush(): Lsn | undefined {
     const cur = this.current;
     if (!cur) return undefined;
+    this.writeOut();
     if (cur.synced !== cur.written) {
       try {
         fsyncSync(cur.fd);
@@ -159,6 +201,7 @@ export class Spool {
   }
 
   private finishCurrent(): FinishedFile {
+    this.writeOut();
     const cur = this.current!;
     this.current = undefined;
     const partial = join(this.dir, cur.segment.partialName);
@@ -171,7 +214,8 @@ export class Spool {
     } catch (err) {
       throw new LocalIoError(`unable to finish segment '${cur.segment.name}': ${describeCause(err)}`, { cause: err });
     }
-    return { name: cur.segment.name, path: final };
+    const encoding = cur.encoder?.finish();
+    return encoding ? { name: cur.segment.name, path: final, encoding } : { name: cur.segment.name, path: final };
   }
 
   /**
@@ -181,7 +225,9 @@ export class Spool {
   closeAsPartial(): { name: string; path: string; end: Lsn } | undefined {
     const cur = this.current;
     if (!cur) return undefined;
+    this.writeOut();
     this.current = undefined;
+    cur.encoder?.discard();
     try {
       fsyncSync(cur.fd);
       closeSync(cur.fd);

@@ -51,7 +51,7 @@ export interface SystemInfo {
 
 export interface SlotInfo {
   readonly restartLsn: Lsn | null;
-  readonly restartTli: number | null;
+  readonly restartTli: Timeline | null;
 }
 
 export interface StreamHandlers {
@@ -62,8 +62,7 @@ export interface StreamHandlers {
 /** How a START_REPLICATION ended. */
 export interface StreamEnd {
   /** Set when the server ended a historic timeline: where the next one starts. */
-  readonly nextTimeline?: number;
-  readonly nextTimelineStart?: Lsn;
+  readonly next?: { readonly timeline: Timeline; readonly start: Lsn };
 }
 
 export class ReplicationConnection {
@@ -142,7 +141,7 @@ export class ReplicationConnection {
     }
     return {
       restartLsn: row.restart_lsn === null ? null : parseLsn(row.restart_lsn),
-      restartTli: row.restart_tli === null ? null : Number(row.restart_tli),
+      restartTli: row.restart_tli === null ? null : toTimeline(Number(row.restart_tli)),
     };
   }
 
@@ -161,7 +160,7 @@ export class ReplicationConnection {
    * Streams from `startLsn` on `timeline` until the server ends the timeline, `stop()` is called or
    * the connection fails. Resolves with the next timeline when the server switched.
    */
-  async startReplication(opts: { slot?: string; startLsn: Lsn; timeline: number }, handlers: StreamHandlers): Promise<StreamEnd> {
+  async startReplication(opts: { slot?: string; startLsn: Lsn; timeline: Timeline }, handlers: StreamHandlers): Promise<StreamEnd> {
     const conn = this.internal();
     const slot = opts.slot ? `SLOT ${quoteIdent(opts.slot)} ` : '';
     const sql = `START_REPLICATION ${slot}PHYSICAL ${formatLsn(opts.startLsn)} TIMELINE ${opts.timeline}`;
@@ -186,7 +185,7 @@ export class ReplicationConnection {
       const results = Array.isArray(result) ? result : [result];
       const row = results.find((r) => r.rows?.[0] && 'next_tli' in r.rows[0])?.rows[0] as
         { next_tli: string; next_tli_startpos: string } | undefined;
-      return row ? { nextTimeline: Number(row.next_tli), nextTimelineStart: parseLsn(row.next_tli_startpos) } : {};
+      return row ? { next: { timeline: toTimeline(Number(row.next_tli)), start: parseLsn(row.next_tli_startpos) } } : {};
     } catch (err) {
       if (failure) throw failure;
       throw new ReplicationError(

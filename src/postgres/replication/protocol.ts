@@ -8,16 +8,19 @@
  *   Standby status    'r' u64 write, u64 flush, u64 apply, i64 clientTime, u8 replyRequested
  *
  * All integers are big-endian (network order). Times are microseconds since 2000-01-01 00:00 UTC.
+ * WAL positions leave and enter this module as Lsn values: any u64 is a valid Lsn, so no check is
+ * needed on the way in.
  */
 import { ReplicationError } from '../../common/errors.js';
+import type { Lsn } from '../../segment/lsn.js';
 
 /** Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01). */
 export const PG_EPOCH_OFFSET_US = 946_684_800_000_000n;
 
 export interface XLogData {
   readonly kind: 'xlogdata';
-  readonly dataStart: bigint;
-  readonly walEnd: bigint;
+  readonly dataStart: Lsn;
+  readonly walEnd: Lsn;
   readonly sendTime: bigint;
   /** A view into the received chunk: copy it before any asynchronous step. */
   readonly data: Uint8Array;
@@ -25,7 +28,7 @@ export interface XLogData {
 
 export interface PrimaryKeepalive {
   readonly kind: 'keepalive';
-  readonly walEnd: bigint;
+  readonly walEnd: Lsn;
   readonly sendTime: bigint;
   readonly replyRequested: boolean;
 }
@@ -47,8 +50,8 @@ export function parseReplicationMessage(buf: Uint8Array): ReplicationMessage {
     }
     return {
       kind: 'xlogdata',
-      dataStart: view.getBigUint64(1),
-      walEnd: view.getBigUint64(9),
+      dataStart: view.getBigUint64(1) as Lsn,
+      walEnd: view.getBigUint64(9) as Lsn,
       sendTime: view.getBigInt64(17),
       data: buf.subarray(XLOGDATA_HEADER),
     };
@@ -59,7 +62,7 @@ export function parseReplicationMessage(buf: Uint8Array): ReplicationMessage {
     }
     return {
       kind: 'keepalive',
-      walEnd: view.getBigUint64(1),
+      walEnd: view.getBigUint64(1) as Lsn,
       sendTime: view.getBigInt64(9),
       replyRequested: buf[17] !== 0,
     };
@@ -69,11 +72,11 @@ export function parseReplicationMessage(buf: Uint8Array): ReplicationMessage {
 
 export interface StandbyStatus {
   /** Last WAL byte + 1 received. */
-  readonly write: bigint;
+  readonly write: Lsn;
   /** Last WAL byte + 1 durably stored (fsynced). This is what lets the slot advance. */
-  readonly flush: bigint;
+  readonly flush: Lsn;
   /** Last WAL byte + 1 "applied": for walvault, durably archived. */
-  readonly apply: bigint;
+  readonly apply: Lsn;
   readonly clientTimeUs?: bigint;
   readonly replyRequested?: boolean;
 }

@@ -6,6 +6,7 @@ import {
   serializeStandbyStatus,
 } from '../../../../src/postgres/replication/protocol.js';
 import { ReplicationError } from '../../../../src/common/errors.js';
+import { lsn } from '../../../../src/segment/lsn.js';
 
 /** Independent vectors written byte by byte from the protocol documentation. */
 function hex(s: string): Uint8Array {
@@ -64,9 +65,9 @@ describe('parseReplicationMessage', () => {
 describe('serializeStandbyStatus', () => {
   it('writes the documented 34-byte layout', () => {
     const buf = serializeStandbyStatus({
-      write: 0x16b374d848n,
-      flush: 0x16b3740000n,
-      apply: 0x16b3000000n,
+      write: lsn(0x16b374d848n),
+      flush: lsn(0x16b3740000n),
+      apply: lsn(0x16b3000000n),
       clientTimeUs: 0x0002c7e3e8a5b1f0n,
       replyRequested: true,
     });
@@ -77,7 +78,7 @@ describe('serializeStandbyStatus', () => {
 
   it('defaults the clock to now in the PostgreSQL epoch and no reply request', () => {
     const before = nowPgMicros();
-    const buf = serializeStandbyStatus({ write: 1n, flush: 1n, apply: 0n });
+    const buf = serializeStandbyStatus({ write: lsn(1n), flush: lsn(1n), apply: lsn(0n) });
     const t = buf.readBigInt64BE(25);
     expect(t >= before && t - before < 5_000_000n).toBe(true);
     expect(buf[33]).toBe(0);
