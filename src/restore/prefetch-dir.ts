@@ -28,7 +28,10 @@ export async function takePrefetched(stateDir: string, fileName: string, dest: s
     return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    if ((err as NodeJS.ErrnoException).code === 'EXDEV') return false; // other file system: fetch normally
+    const code = (err as NodeJS.ErrnoException).code;
+    // Another file system, or a prefetch directory this user may not change (left by a run as
+    // another user, e.g. root): the prefetched copy is only a shortcut, so fetch from the archive.
+    if (code === 'EXDEV' || code === 'EACCES' || code === 'EPERM') return false;
     throw err;
   }
 }
