@@ -474,7 +474,7 @@ async function quarantine(
     await ctx.storage.put(key, body.stream(), { ifAbsent: true, contentLength: body.length });
   } catch (err) {
     if (!(err instanceof ObjectExistsError)) {
-      ctx.log.warn({ key, err: describeCause(err) }, 'could not keep the refused copy');
+      ctx.log.warn({ key, err }, 'could not keep the refused copy');
     }
   }
   return key;

@@ -16,7 +16,7 @@
  * attempt; with `auto` its claim is removed and a full backup is taken on a new connection.
  */
 import type { ArchiveContext } from '../archive/context.js';
-import { ConfigError, describeCause } from '../common/errors.js';
+import { ConfigError } from '../common/errors.js';
 import { isIncrementalUnavailable, type IncrementalUnavailableError } from './incremental/errors.js';
 import type { Logger } from '../common/log.js';
 import { ReplicationConnection } from '../postgres/replication/connection.js';
@@ -272,7 +272,7 @@ async function takeBackup(
       blog.info({ reason: err.reason }, 'the server refused the incremental backup');
       throw new RefusedAttempt(err);
     }
-    blog.debug({ err: describeCause(err) }, 'backup failed');
+    blog.debug({ err }, 'backup failed');
     await recordFailure(ctx, name, err, blog);
     throw err;
   } finally {

@@ -9,10 +9,10 @@
  * and starts over when it moves to another timeline (which also drops every file of other timelines).
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, stat, unlink } from 'node:fs/promises';
+import { mkdir, readFile, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import PQueue from 'p-queue';
-import { NotFoundError, describeCause } from '../common/errors.js';
+import { NotFoundError } from '../common/errors.js';
 import { writeFileAtomic } from '../common/atomic-file.js';
 import { sweepTempFiles } from '../common/temp-files.js';
 import { sleep } from '../common/retry.js';
@@ -135,7 +135,7 @@ export async function runPrefetcher(ctx: ArchiveContext, opts: PrefetchOptions):
           else {
             // Leave it to wal-fetch, which reports the failure to PostgreSQL with the right exit code.
             missingUntil.set(name, Date.now() + opts.missingRetryMs);
-            log.warn({ segment: name, err: describeCause(err) }, 'prefetch failed');
+            log.warn({ segment: name, err }, 'prefetch failed');
           }
         } finally {
           inFlight.delete(name);
@@ -157,12 +157,4 @@ export async function runPrefetcher(ctx: ArchiveContext, opts: PrefetchOptions):
 /** `a` comes after `b` in (timeline, segment number) order, the order PostgreSQL names them in. */
 function isAfter(a: SegmentName, b: SegmentName): boolean {
   return a.timeline !== b.timeline ? a.timeline > b.timeline : a.segno > b.segno;
-}
-
-/** True while a prefetched copy of `fileName` exists (for tests and status). */
-export async function isPrefetched(stateDir: string, fileName: string): Promise<boolean> {
-  return stat(join(prefetchDir(stateDir), fileName)).then(
-    () => true,
-    () => false,
-  );
 }
