@@ -27,9 +27,10 @@ import { benchCodecs } from './scenarios/codecs.mjs';
 import { profilePush, profileStream } from './scenarios/profile.mjs';
 import { benchScale } from './scenarios/scale.mjs';
 import { benchBackup } from './scenarios/backup.mjs';
+import { benchIncremental } from './scenarios/incremental.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const ALL = ['push', 'backlog', 'restore', 'stream', 'codecs', 'profile', 'scale', 'backup'];
+const ALL = ['push', 'backlog', 'restore', 'stream', 'codecs', 'profile', 'scale', 'backup', 'incremental'];
 
 function parseArgs(argv) {
   const quick = argv.includes('--quick');
@@ -56,6 +57,7 @@ function parseArgs(argv) {
     scaleObjects: num('BENCH_SCALE_OBJECTS', 200_000, 5_000),
     scaleS3Objects: num('BENCH_SCALE_S3_OBJECTS', 20_000, 2_000),
     backupScale: num('BENCH_BACKUP_SCALE', 150, 10),
+    incrScale: num('BENCH_INCR_SCALE', 150, 10),
   };
 }
 
@@ -139,8 +141,8 @@ async function main() {
   const results = { started: started.toISOString(), options: opts, loadavgBefore: loadBefore };
   try {
     log(`run directory ${runDir}; ${pgbrVersion}; scenarios ${opts.scenarios.join(', ')}`);
-    // The scale scenario builds its own cluster and archive; it needs no corpus.
-    if (opts.scenarios.some((name) => name !== 'scale')) {
+    // The scale and incremental scenarios build their own clusters and archives; they need no corpus.
+    if (opts.scenarios.some((name) => name !== 'scale' && name !== 'incremental')) {
       B.begin('corpus', { segments: opts.segments });
       const corpusDir = B.dir('corpus');
       const corpus = await makeCorpus(PgCluster, {
@@ -226,6 +228,11 @@ async function main() {
     if (opts.scenarios.includes('backup')) {
       B.begin('7 backup', { scale: opts.backupScale });
       results.backup = await benchBackup(B, PgCluster, { scale: opts.backupScale });
+      B.end();
+    }
+    if (opts.scenarios.includes('incremental')) {
+      B.begin('8 incremental', { scale: opts.incrScale });
+      results.incremental = await benchIncremental(B, PgCluster, { scale: opts.incrScale });
       B.end();
     }
   } catch (err) {

@@ -5,7 +5,10 @@
 //     zstd:3, 2 parallel uploads;
 //   - pgbackrest backup --type=full (reads the data directory itself), zst level 3, process-max 2;
 //   - pg_basebackup -Ft --compress=client-zstd:3 -X none (the PostgreSQL baseline).
-// Each tool starts with a fast checkpoint and ends when its WAL is archived. Measured with GNU time
+// Each tool starts with a fast checkpoint and ends when its WAL is archived. Then each backup is
+// restored into an empty directory (the file copy only; no server start): `walvault restore
+// --target immediate` (restore-parallel 2) against `pgbackrest restore --type=immediate`
+// (process-max 2). Measured with GNU time
 // around the command: wall seconds, CPU seconds (user + system, the tool's own processes; the
 // walsender's work is the server's and the same for walvault and pg_basebackup), peak RSS of the
 // largest process, and MB/s of the database size.
@@ -80,6 +83,18 @@ export async function benchBackup(B, PgCluster, { scale }) {
       `${join(cluster.binaries.binDir, 'pg_basebackup')} -h 127.0.0.1 -p ${cluster.port} -U postgres -D ${pgbbDir} -Ft -X none --checkpoint=fast --compress=client-zstd:3`,
     );
 
+    const backupName = /^backup (\S+) complete/.exec(summary)?.[1];
+    const oursRestore = await timed(
+      B,
+      'walvault restore',
+      `${B.bin('walvault')} restore --config ${wvConf} --restore-parallel 2 --pgdata ${B.dir('rs-walvault')} --backup ${backupName} --target immediate`,
+    );
+    const pgbrRestore = await timed(
+      B,
+      'pgbackrest restore',
+      `pgbackrest --config=${pgbrConf} --stanza=${STANZA} --pg1-path=${B.dir('rs-pgbackrest')} --process-max=2 --type=immediate restore`,
+    );
+
     const stored = {
       walvault: treeBytes(join(archiveDir, 'backups')).bytes,
       pgbackrest: treeBytes(join(pgbrDir, 'repo', 'backup')).bytes,
@@ -97,6 +112,35 @@ export async function benchBackup(B, PgCluster, { scale }) {
       B.row(`vs ${peer}: CPU per GB`, { ours: cpuPerGb(ours), theirs: cpuPerGb(theirs), unit: 'CPU s/GB', better: 'lower', ...labels });
       B.row(`vs ${peer}: peak RSS`, { ours: ours.peakRss / MiB, theirs: theirs.peakRss / MiB, unit: 'MiB', better: 'lower', ...labels });
     }
+    const restoreLabels = { oursLabel: 'walvault restore', theirsLabel: 'pgbackrest restore' };
+    B.row('restore vs pgBackRest: wall time', {
+      ours: oursRestore.wallS,
+      theirs: pgbrRestore.wallS,
+      unit: 's',
+      better: 'lower',
+      ...restoreLabels,
+    });
+    B.row('restore vs pgBackRest: throughput', {
+      ours: rate(oursRestore),
+      theirs: rate(pgbrRestore),
+      unit: 'MB/s',
+      better: 'higher',
+      ...restoreLabels,
+    });
+    B.row('restore vs pgBackRest: CPU per GB', {
+      ours: cpuPerGb(oursRestore),
+      theirs: cpuPerGb(pgbrRestore),
+      unit: 'CPU s/GB',
+      better: 'lower',
+      ...restoreLabels,
+    });
+    B.row('restore vs pgBackRest: peak RSS', {
+      ours: oursRestore.peakRss / MiB,
+      theirs: pgbrRestore.peakRss / MiB,
+      unit: 'MiB',
+      better: 'lower',
+      ...restoreLabels,
+    });
     B.row('vs pgBackRest: stored size', {
       ours: stored.walvault / MiB,
       theirs: stored.pgbackrest / MiB,
@@ -105,7 +149,16 @@ export async function benchBackup(B, PgCluster, { scale }) {
     });
     execFileSync('sync');
     const plain = (m) => ({ wallS: m.wallS, cpuS: m.cpuS, peakRss: m.peakRss });
-    return { scale, dbBytes, walvault: plain(ours), pgbackrest: plain(pgbr), pgBasebackup: plain(pgbb), stored, summary };
+    return {
+      scale,
+      dbBytes,
+      walvault: plain(ours),
+      pgbackrest: plain(pgbr),
+      pgBasebackup: plain(pgbb),
+      restore: { walvault: plain(oursRestore), pgbackrest: plain(pgbrRestore) },
+      stored,
+      summary,
+    };
   } finally {
     await cluster.destroy();
   }

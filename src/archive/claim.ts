@@ -12,7 +12,7 @@ import { IntegrityError, NotFoundError, ObjectExistsError, StorageError } from '
 import type { Storage } from '../storage/types.js';
 import { claimKey } from './keys.js';
 
-export const CLAIM_FORMAT_VERSION = 1;
+const CLAIM_FORMAT_VERSION = 1;
 
 export interface ClaimRecord {
   readonly claim: typeof CLAIM_FORMAT_VERSION;
@@ -43,7 +43,7 @@ export function encodeClaim(c: ClaimRecord): Buffer {
   return Buffer.from(`${JSON.stringify(c)}\n`, 'utf8');
 }
 
-export function decodeClaim(bytes: Buffer, fileName: string): ClaimRecord {
+function decodeClaim(bytes: Buffer, fileName: string): ClaimRecord {
   const fail = (reason: string): never => {
     throw new IntegrityError(`unable to read the claim '${claimKey(fileName)}': ${reason}`);
   };

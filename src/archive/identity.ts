@@ -11,7 +11,7 @@ import { BACKUPS_PREFIX, HISTORY_PREFIX, IDENTITY_COPY_KEY, IDENTITY_KEY, WAL_PR
 import { decodeObjectHeader } from './object-header.js';
 
 /** The command that rebuilds a lost identity from the archived WAL (named in refusals). */
-export const REBUILD_COMMAND = 'walvault identity-rebuild';
+const REBUILD_COMMAND = 'walvault identity-rebuild';
 
 export const STORAGE_FORMAT_VERSION = 1;
 
@@ -49,7 +49,7 @@ export function encodeIdentity(identity: ArchiveIdentity): Buffer {
 }
 
 /** A damaged identity copy; `reason` is what is wrong with it, for messages that name both copies. */
-export class DamagedIdentityError extends IntegrityError {
+class DamagedIdentityError extends IntegrityError {
   constructor(
     readonly key: string,
     readonly reason: string,

@@ -15,6 +15,8 @@
  * a prefix listing of `wal/<TLI>/` walks that timeline in WAL order.
  */
 import { InvalidNameError } from '../common/errors.js';
+import { tryClassifyWalFileName } from '../segment/names.js';
+import { formatTimelineHex, timeline as toTimeline, type Timeline } from '../segment/timeline.js';
 
 export const IDENTITY_KEY = 'archive.info';
 export const IDENTITY_COPY_KEY = 'archive.info.copy';
@@ -40,11 +42,33 @@ export interface ObjectKeyParts {
 
 /** Directory (with trailing slash) that holds a WAL file's objects. */
 export function directoryFor(fileName: string): string {
-  if (/^[0-9A-F]{8}\.history$/.test(fileName)) return HISTORY_PREFIX;
-  if (!/^[0-9A-F]{24}/.test(fileName)) {
-    throw new InvalidNameError(`unable to place WAL file '${fileName}' in the archive: not a WAL file name`);
-  }
-  return `${WAL_PREFIX}${fileName.slice(0, 8)}/${fileName.slice(0, 16)}/`;
+  const c = tryClassifyWalFileName(fileName);
+  if (c === undefined) throw new InvalidNameError(`unable to place WAL file '${fileName}' in the archive: not a WAL file name`);
+  return c.kind === 'history' ? HISTORY_PREFIX : logDirectoryPrefix(c.timeline, c.logId);
+}
+
+/**
+ * The directory of one timeline's log (the LSN's high 32 bits): `wal/<TLI>/<TLI><LOG>/`, which is
+ * the first 16 characters of every segment name in it.
+ */
+export function logDirectoryPrefix(tli: Timeline, log: number): string {
+  const t = formatTimelineHex(tli);
+  return `${WAL_PREFIX}${t}/${t}${log.toString(16).toUpperCase().padStart(8, '0')}/`;
+}
+
+/** The timeline and log of a key under wal/, from its directories; undefined for any other key. */
+export function parseLogDirectory(key: string): { readonly timeline: Timeline; readonly log: number } | undefined {
+  const m = /^wal\/([0-9A-F]{8})\/([0-9A-F]{8})([0-9A-F]{8})\//.exec(key);
+  if (!m || m[1] !== m[2]) return undefined;
+  const tli = Number.parseInt(m[1]!, 16);
+  return tli === 0 ? undefined : { timeline: tli as Timeline, log: Number.parseInt(m[3]!, 16) };
+}
+
+/** The timeline of a key under wal/, from its first directory; undefined for any other key. */
+export function parseTimelineDirectory(key: string): Timeline | undefined {
+  const m = /^wal\/([0-9A-F]{8})\//.exec(key);
+  const tli = m ? Number.parseInt(m[1]!, 16) : 0;
+  return tli === 0 ? undefined : (tli as Timeline);
 }
 
 /** Prefix that lists every stored object of one file name (any checksum, codec or encryption). */
@@ -53,8 +77,8 @@ export function lookupPrefix(fileName: string): string {
 }
 
 /** Prefix that lists one timeline's segments in WAL order. */
-export function timelinePrefix(timeline: number): string {
-  return `${WAL_PREFIX}${timeline.toString(16).toUpperCase().padStart(8, '0')}/`;
+export function timelinePrefix(tli: Timeline | number): string {
+  return `${WAL_PREFIX}${formatTimelineHex(toTimeline(tli))}/`;
 }
 
 export function objectKey(parts: ObjectKeyParts): string {

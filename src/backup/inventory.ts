@@ -2,13 +2,12 @@
  * Every backup under `backups/` with its status, from one listing plus the small records:
  *
  *   complete  backup.json present and intact: restore and retention may use it
- *   running   no backup.json, and some object of it was written less than ABANDONED_AFTER_MS ago
- *   failed    no backup.json, and nothing written for longer (the reason from failed.json when any)
+ *   running   no backup.json, and not abandoned by the rule of abandoned.ts
+ *   failed    no backup.json, and abandoned (the reason from failed.json when any)
  *   damaged   backup.json present but not decodable (altered, torn, or a newer format)
  *
- * Age is the newest object's mtime in the listing, so it is measured on the storage's clock for
- * every writer, and the heartbeat, the started record and pack uploads all count as a sign of life
- * (a live backup-push is never taken for abandoned while it uploads). Ordering is by stop LSN, then
+ * Abandoned is decided by abandoned.ts, the same rule backup-push uses for its leftovers (heartbeat,
+ * else started record, else the newest object's mtime). Ordering is by stop LSN, then
  * stop time, never by name (wal-g#636 deleted the newest backups when names sorted wrong).
  *
  * `classifyBackup` and `compareBackups` are pure; `loadBackupInventory` does the I/O.
@@ -19,13 +18,14 @@ import { ExitCode, NotFoundError, WalvaultError } from '../common/errors.js';
 import { errorText } from '../common/format.js';
 import { parseLsn } from '../segment/lsn.js';
 import type { ObjectInfo } from '../storage/types.js';
-import { BACKUPS_PREFIX, FAILED_LEAF, RECORD_LEAF, STARTED_LEAF, backupPrefix, parseBackupKey } from './layout.js';
+import { isAbandoned } from './abandoned.js';
+import { BACKUPS_PREFIX, FAILED_LEAF, HEARTBEAT_LEAF, RECORD_LEAF, STARTED_LEAF, backupPrefix, parseBackupKey } from './layout.js';
 import {
-  ABANDONED_AFTER_MS,
   decodeBackupRecord,
   decodeRecord,
   type BackupRecord,
   type FailedRecord,
+  type HeartbeatRecord,
   type StartedRecord,
 } from './record.js';
 
@@ -48,7 +48,7 @@ export interface BackupEntry {
   readonly storedBytes: number;
   /** The newest object's mtime. */
   readonly lastActivity: Date;
-  /** Not complete and silent for ABANDONED_AFTER_MS: its objects are leftovers to delete. */
+  /** Not complete and abandoned (abandoned.ts): its objects are leftovers to delete. */
   readonly abandoned: boolean;
   /** Records other than backup.json that could not be read (informational). */
   readonly notes: readonly string[];
@@ -60,6 +60,7 @@ export type Read<T> = { readonly ok: true; readonly value: T } | { readonly ok: 
 export interface BackupRecords {
   readonly backup?: Read<BackupRecord>;
   readonly started?: Read<StartedRecord>;
+  readonly heartbeat?: Read<HeartbeatRecord>;
   readonly failed?: Read<FailedRecord>;
 }
 
@@ -77,7 +78,13 @@ export function groupBackupListing(objects: Iterable<ObjectInfo>): Map<string, O
   return out;
 }
 
-export function classifyBackup(name: string, objects: readonly ObjectInfo[], records: BackupRecords, now: Date): BackupEntry {
+export function classifyBackup(
+  name: string,
+  objects: readonly ObjectInfo[],
+  records: BackupRecords,
+  now: Date,
+  abandonedAfterMs?: number,
+): BackupEntry {
   const lastActivity = new Date(objects.reduce((m, o) => Math.max(m, o.mtime.getTime()), 0));
   const storedBytes = objects.reduce((n, o) => n + o.size, 0);
   const notes: string[] = [];
@@ -92,7 +99,8 @@ export function classifyBackup(name: string, objects: readonly ObjectInfo[], rec
     const reason = records.backup && !records.backup.ok ? records.backup.error : 'backup.json is listed but could not be read';
     return { ...base, status: 'damaged', record: null, reason, abandoned: false };
   }
-  const silent = now.getTime() - lastActivity.getTime() >= ABANDONED_AFTER_MS;
+  const heartbeatAt = records.heartbeat?.ok ? records.heartbeat.value.at : undefined;
+  const silent = isAbandoned({ heartbeatAt, startedAt: started?.startTime, newestMtimeMs: lastActivity.getTime() }, now, abandonedAfterMs);
   const status: BackupStatus = silent ? 'failed' : 'running';
   const reason = failure ? failure.error : silent ? `abandoned: nothing written since ${lastActivity.toISOString()}` : null;
   return { ...base, status, record: null, reason, abandoned: silent };
@@ -148,7 +156,10 @@ async function readRecord<T>(ctx: ArchiveContext, key: string, decode: (bytes: B
 const RECORD_READS = 8;
 
 /** Lists `backups/` once and reads each backup's records (backup.json, or started.json and failed.json). */
-export async function loadBackupInventory(ctx: ArchiveContext, opts: { now?: Date; only?: string } = {}): Promise<BackupInventory> {
+export async function loadBackupInventory(
+  ctx: ArchiveContext,
+  opts: { now?: Date; only?: string; abandonedAfterMs?: number } = {},
+): Promise<BackupInventory> {
   const now = opts.now ?? new Date();
   const listed: ObjectInfo[] = [];
   for await (const o of ctx.storage.list(opts.only !== undefined ? backupPrefix(opts.only) : BACKUPS_PREFIX)) listed.push(o);
@@ -170,12 +181,18 @@ export async function loadBackupInventory(ctx: ArchiveContext, opts: { now?: Dat
             const r = await readRecord(ctx, prefix + STARTED_LEAF, (b) => decodeRecord<StartedRecord>(b, prefix + STARTED_LEAF, name));
             if (r) records.started = r;
           }
+          if (leaves.has(HEARTBEAT_LEAF)) {
+            const r = await readRecord(ctx, prefix + HEARTBEAT_LEAF, (b) =>
+              decodeRecord<HeartbeatRecord>(b, prefix + HEARTBEAT_LEAF, name),
+            );
+            if (r) records.heartbeat = r;
+          }
           if (leaves.has(FAILED_LEAF)) {
             const r = await readRecord(ctx, prefix + FAILED_LEAF, (b) => decodeRecord<FailedRecord>(b, prefix + FAILED_LEAF, name));
             if (r) records.failed = r;
           }
         }
-        return classifyBackup(name, objects, records, now);
+        return classifyBackup(name, objects, records, now, opts.abandonedAfterMs);
       }),
     ),
   );

@@ -1,8 +1,8 @@
 /**
  * Leftovers: the objects of a backup-push that was killed or failed. A backup without backup.json
- * is never used by restore or retention; once its heartbeat (or its started.json, when it died
- * before the first heartbeat) is older than the abandoned threshold, nobody is writing it any
- * more and its objects only take space. backup-push removes them when it starts; expire calls the
+ * is never used by restore or retention; once it is abandoned by the one rule of abandoned.ts
+ * (heartbeat, else started.json, else the newest object's mtime, against `backup-abandoned-after`),
+ * nobody is writing it any more and its objects only take space. backup-push removes them when it starts; expire calls the
  * same functions.
  *
  * A backup with a backup.json is never touched here, whatever else is under its prefix.
@@ -11,7 +11,8 @@ import type { ArchiveContext } from '../archive/context.js';
 import { ArchiveMismatchError, IntegrityError, NotFoundError, describeCause } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { BACKUPS_PREFIX, HEARTBEAT_LEAF, RECORD_LEAF, STARTED_LEAF, parseBackupKey } from './layout.js';
-import { ABANDONED_AFTER_MS, decodeRecord, type HeartbeatRecord, type StartedRecord } from './record.js';
+import { isAbandoned, lastSignOfLife, type LifeSigns } from './abandoned.js';
+import { decodeRecord, type HeartbeatRecord, type StartedRecord } from './record.js';
 
 export interface Leftover {
   readonly name: string;
@@ -38,8 +39,7 @@ interface Group {
 
 /** Unfinished backups whose last sign of life is older than the threshold. */
 export async function findLeftovers(ctx: Pick<ArchiveContext, 'storage'>, opts: LeftoverOptions = {}): Promise<Leftover[]> {
-  const now = (opts.now ?? new Date()).getTime();
-  const threshold = opts.abandonedAfterMs ?? ABANDONED_AFTER_MS;
+  const now = opts.now ?? new Date();
   const groups = new Map<string, Group>();
   for await (const obj of ctx.storage.list(BACKUPS_PREFIX)) {
     const parsed = parseBackupKey(obj.key);
@@ -54,25 +54,26 @@ export async function findLeftovers(ctx: Pick<ArchiveContext, 'storage'>, opts: 
   const found: Leftover[] = [];
   for (const [name, g] of groups) {
     if (g.complete) continue;
-    const life = await lastSignOfLife(ctx, name, g);
-    if (life === 'unknown') continue;
-    const lastSeen = life ?? g.newestMtime;
-    if (now - lastSeen <= threshold) continue;
+    const signs = await readLifeSigns(ctx, name, g);
+    if (signs === 'unknown' || !isAbandoned(signs, now, opts.abandonedAfterMs)) continue;
     const isRecord = (k: string): boolean => k.endsWith(`/${HEARTBEAT_LEAF}`) || k.endsWith(`/${STARTED_LEAF}`);
     const keys = [...g.keys.filter((k) => !isRecord(k)), ...g.keys.filter(isRecord)];
-    found.push({ name, keys, lastSeen: new Date(lastSeen), bytes: g.bytes });
+    found.push({ name, keys, lastSeen: lastSignOfLife(signs).at, bytes: g.bytes });
   }
   return found;
 }
 
-async function lastSignOfLife(ctx: Pick<ArchiveContext, 'storage'>, name: string, g: Group): Promise<number | undefined | 'unknown'> {
+async function readLifeSigns(ctx: Pick<ArchiveContext, 'storage'>, name: string, g: Group): Promise<LifeSigns | 'unknown'> {
+  const signs: { heartbeatAt?: string; startedAt?: string; newestMtimeMs: number } = { newestMtimeMs: g.newestMtime };
   for (const leaf of [HEARTBEAT_LEAF, STARTED_LEAF]) {
     const key = g.keys.find((k) => k.endsWith(`/${leaf}`));
     if (!key) continue;
     try {
       const record = decodeRecord<HeartbeatRecord | StartedRecord>(await ctx.storage.getBuffer(key), key, name);
-      const at = Date.parse('at' in record ? record.at : record.startTime);
-      if (!Number.isNaN(at)) return at;
+      if ('at' in record) signs.heartbeatAt = record.at;
+      else signs.startedAt = record.startTime;
+      // The freshest readable record is enough: the rule prefers it anyway.
+      if (lastSignOfLife(signs).source !== 'objects') return signs;
     } catch (err) {
       // A newer walvault wrote it: its rules, not ours, say when it is abandoned.
       if (err instanceof ArchiveMismatchError) return 'unknown';
@@ -81,7 +82,7 @@ async function lastSignOfLife(ctx: Pick<ArchiveContext, 'storage'>, name: string
       throw err;
     }
   }
-  return undefined;
+  return signs;
 }
 
 /** Deletes the leftovers' objects; returns how many backups were removed. */

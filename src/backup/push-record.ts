@@ -2,10 +2,12 @@
 import { hostname } from 'node:os';
 import type { ArchiveContext } from '../archive/context.js';
 import { WRITER } from '../archive/context.js';
+import { IntegrityError, NotFoundError, ObjectExistsError, StorageError } from '../common/errors.js';
+import { recordKey } from './layout.js';
 import { formatLsn, parseLsn, type Lsn } from '../segment/lsn.js';
 import type { PackedBackup } from './packer.js';
 import type { ServerIdentity } from './push-server.js';
-import { BACKUP_FORMAT_VERSION, type BackupRecord } from './record.js';
+import { BACKUP_FORMAT_VERSION, encodeRecord, type BackupRecord } from './record.js';
 
 export interface RecordInput {
   readonly name: string;
@@ -61,4 +63,39 @@ export function buildRecord(r: RecordInput): BackupRecord {
     writer: WRITER,
     host: hostname(),
   };
+}
+
+/**
+ * Writes backup.json create-only (never replacing one, not even a second run's that reused the
+ * name), then reads it back: only the exact bytes written make the backup complete. A torn write
+ * that the storage acknowledged, or a record someone else put there first, is an IntegrityError
+ * and the push fails (its failed.json says why). A retried request that met its own first attempt
+ * finds the same bytes and succeeds.
+ */
+export async function storeCompletionRecord(ctx: ArchiveContext, record: BackupRecord): Promise<void> {
+  const key = recordKey(record.name);
+  const bytes = encodeRecord(record);
+  const signal = ctx.signal ? { signal: ctx.signal } : {};
+  let existed = false;
+  try {
+    await ctx.storage.put(key, bytes, { ifAbsent: true, ...signal });
+  } catch (err) {
+    if (!(err instanceof ObjectExistsError)) throw err;
+    existed = true;
+  }
+  let stored: Buffer;
+  try {
+    stored = await ctx.storage.getBuffer(key, signal);
+  } catch (err) {
+    if (err instanceof NotFoundError) {
+      throw new StorageError(`unable to verify backup record '${key}': not visible after upload`, { cause: err, retryable: true });
+    }
+    throw err;
+  }
+  if (!stored.equals(bytes)) {
+    const why = existed ? 'another backup.json was already there' : 'the stored bytes differ from those written';
+    throw new IntegrityError(
+      `unable to verify backup record '${key}': ${why} (stored ${stored.length} bytes, wrote ${bytes.length}); the backup is not complete`,
+    );
+  }
 }

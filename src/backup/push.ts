@@ -22,13 +22,13 @@ import type { Logger } from '../common/log.js';
 import { ReplicationConnection } from '../postgres/replication/connection.js';
 import { parseTimelineHistory } from '../segment/history.js';
 import type { BackupEntrySink } from './entry-sink.js';
-import { backupPrefix, recordKey } from './layout.js';
+import { backupPrefix } from './layout.js';
 import { findLeftovers, removeLeftovers } from './leftovers.js';
 import { BackupPacker } from './packer.js';
 import { Heartbeat, claimBackupName, recordFailure } from './push-claim.js';
 import { WalSwitcher, checkArchiveFor, identifyServer, type ServerIdentity } from './push-server.js';
-import { HEARTBEAT_INTERVAL_MS, encodeRecord, type BackupRecord } from './record.js';
-import { buildRecord } from './push-record.js';
+import { HEARTBEAT_INTERVAL_MS, type BackupRecord } from './record.js';
+import { buildRecord, storeCompletionRecord } from './push-record.js';
 import { ReuseSink } from './reuse.js';
 import { fullInstead, planBackup, type BackupPlan, type IncrementalMode } from './reuse-plan.js';
 import { neededWal, waitForWal } from './wal-wait.js';
@@ -115,7 +115,10 @@ export async function backupPush(ctx: ArchiveContext, reader: BaseBackupReader, 
       plan = fullInstead(err.refusal, log);
       await conn.close();
       conn = await ReplicationConnection.connect(opts.conninfo, log, 'walvault backup-push');
-      record = await takeBackup(ctx, conn, reader, server, plan, { ...opts, rate }, log);
+      // A new connection may reach another server (failover): checked like the first one.
+      const again = await identifyServer(conn);
+      await checkArchiveFor(ctx, again);
+      record = await takeBackup(ctx, conn, reader, again, plan, { ...opts, rate }, log);
     }
     return { record, durationMs: Date.now() - t0, leftoversRemoved: removed, fallback: plan.kind === 'full' ? plan.fallback : null };
   } finally {
@@ -254,8 +257,8 @@ async function takeBackup(
     });
     const record: BackupRecord =
       parent === null ? base : { ...base, type: 'incremental', parent, reusedBytes: packed.reusedBytes, depends: packed.depends };
-    // Create-only: a backup.json is never replaced, not even by a second run that reused the name.
-    await ctx.storage.put(recordKey(name), encodeRecord(record), { ifAbsent: true });
+    // Create-only and read back: a backup.json is never replaced, and a torn one never counts.
+    await storeCompletionRecord(ctx, record);
     if (parent !== null) blog.info({ parent, reusedBytes: packed.reusedBytes, rawBytes: packed.rawBytes }, 'incremental backup stored');
     return record;
   } catch (err) {

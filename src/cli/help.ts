@@ -20,7 +20,7 @@ const EXAMPLES: Record<string, string> = {
 };
 
 /** The settings every command shares, grouped as in docs/configuration.md: `walvault help options`. */
-export function sharedOptionsHelp(): string {
+function sharedOptionsHelp(): string {
   const out = [
     'Usage: walvault <command> [--<setting> <value> ...]',
     '',

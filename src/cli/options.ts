@@ -37,7 +37,7 @@ export function addConfigOptions(
 }
 
 /** One setting as a flag; no commander default, so an unset flag never hides the file or environment. */
-export function configOption(def: OptionDef): Option {
+function configOption(def: OptionDef): Option {
   const flag = def.type === 'bool' ? `--${def.name} [bool]` : `--${def.name} <value>`;
   return new Option(flag, optionHelp(def));
 }

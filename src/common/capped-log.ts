@@ -6,7 +6,7 @@
 import { closeSync, openSync, readSync, renameSync, statSync, fstatSync } from 'node:fs';
 
 /** Keeps a year of a quiet helper's lines and an outage's worth of a busy one's. */
-export const BACKGROUND_LOG_MAX_BYTES = 4 * 1024 * 1024;
+const BACKGROUND_LOG_MAX_BYTES = 4 * 1024 * 1024;
 
 /** Opens `path` for appending, first rotating it when it is over `maxBytes`. Returns the fd. */
 export function openCappedLog(path: string, maxBytes: number = BACKGROUND_LOG_MAX_BYTES): number {

@@ -3,7 +3,7 @@
  * process exit codes. Messages follow one grammar: `unable to <verb> <thing> '<name>': <reason>`.
  */
 
-/** Process exit codes. Documented in README.md ("Exit codes"); tested in test/unit/errors.test.ts. */
+/** Process exit codes. Documented in README.md ("Exit codes"); tested in test/unit/common/errors.test.ts. */
 export const ExitCode = {
   ok: 0,
   /** wal-fetch only: the archive definitely does not hold the requested file. */
@@ -237,15 +237,6 @@ export function describeCause(err: unknown): string {
 /** Exit code for anything thrown: ours carry it, anything else is a generic failure. */
 export function exitCodeOf(err: unknown): number {
   return err instanceof WalvaultError ? err.exitCode : ExitCode.failure;
-}
-
-/**
- * A PostgreSQL server that walvault starts itself (`walvault demo`, tests, benchmarks) could not be
- * found, initialized, started, stopped or asked something.
- */
-export class ClusterError extends WalvaultError {
-  override readonly code = 'WV_ERR_CLUSTER';
-  override readonly exitCode = ExitCode.failure;
 }
 
 /** A create-only put (`ifAbsent`) found the key already present; nothing was replaced. */

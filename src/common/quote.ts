@@ -5,7 +5,7 @@
  */
 
 /** Characters of the excerpt kept before it is cut. */
-export const EXCERPT_CHARS = 60;
+const EXCERPT_CHARS = 60;
 
 /**
  * `'text'` with control and other non-printable characters escaped (`\n`, `\x00`, `\u{2028}`; a tab

@@ -23,7 +23,7 @@ export interface LoadedConfig {
 /** Environment variables that start with WALVAULT_ but are not settings (launchers, test knobs). */
 const NON_OPTION_ENV = /^WALVAULT_(NODE|STATE_DIR|NO_FASTPATH|NOT_FOUND_EXIT|PG_USER|TEST_[A-Z0-9_]+|FASTPATH_[A-Z0-9_]+)$/;
 
-export const DEFAULT_CONFIG_FILE = '/etc/walvault/walvault.conf';
+const DEFAULT_CONFIG_FILE = '/etc/walvault/walvault.conf';
 
 export interface LoadOptions {
   /** Values from command-line flags, keyed by option name; undefined = not given. */
@@ -174,7 +174,7 @@ interface FileEntry {
  * `name = value` lines; `#` starts a comment line; values may be double-quoted; `[section]` headers
  * (see CONFIG_SECTIONS) scope the lines after them to one command.
  */
-export function parseConfigFile(text: string, file: string, problems: string[]): FileEntry[] {
+function parseConfigFile(text: string, file: string, problems: string[]): FileEntry[] {
   const entries: FileEntry[] = [];
   const seen = new Set<string>();
   let section = 'global';

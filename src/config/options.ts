@@ -3,7 +3,7 @@
  * docs/configuration.md are all generated from it, so the documentation cannot drift from the code.
  */
 
-export type OptionType = 'string' | 'int' | 'bool' | 'enum' | 'path' | 'url' | 'lsn' | 'size';
+export type OptionType = 'string' | 'int' | 'bool' | 'enum' | 'path' | 'url' | 'size';
 
 export interface OptionDef {
   /** Name in the config file and the long flag (`--<name>`). */
@@ -191,9 +191,9 @@ export const OPTIONS = [
     min: 0,
     max: 100000,
     doc:
-      'When other segments are already `.ready`, wal-push starts a detached uploader that archives up ' +
-      'to this many of them ahead of PostgreSQL, so the next archive_command calls return in ' +
-      'milliseconds. 0 turns look-ahead off.',
+      'When other segments are already `.ready`, wal-push starts a detached uploader that archives ' +
+      'them ahead of PostgreSQL, at most this many ahead of the archiver, until the queue has been ' +
+      'empty for 5 s, so the next archive_command calls return in milliseconds. 0 turns look-ahead off.',
   },
   {
     name: 'push-parallel',

@@ -3,7 +3,7 @@
  * detached uploader (so wal-push starts none while it runs), archives every `.ready` file as soon as
  * it appears, and serves /metrics and /status when a port is set.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError, LocalIoError, describeCause } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
@@ -13,7 +13,7 @@ import { VERSION } from '../common/version.js';
 import type { Config } from '../config/load.js';
 import { openArchive } from '../archive/open.js';
 import { readyFiles, runAhead } from '../push/ahead.js';
-import { stateDirFor } from '../push/state-dir.js';
+import { handoverFile, stateDirFor } from '../push/state-dir.js';
 import { daemonMetricsSource, daemonStatsObserver, newDaemonStats, type DaemonStats } from './ahead-metrics.js';
 import { createMetrics, fanOut, metricsAddress, serveMetrics } from './metrics.js';
 
@@ -23,10 +23,11 @@ export const DAEMON_POLL_MS = 100;
 export const READY_COUNT_INTERVAL_MS = 1000;
 
 /**
- * How long the daemon waits for the lock that wal-push's detached uploader may hold: that uploader
- * is bounded (`push-lookahead` files, then 2 s idle), so a daemon started while it runs (at boot,
- * or right after a kill) waits for it instead of failing; only a lock still held after this long
- * is an error. Another daemon holding it is an error at once.
+ * How long the daemon waits for the lock that wal-push's detached uploader may hold. That uploader
+ * runs until the `.ready` queue has been empty for DETACHED_AHEAD_IDLE_MS, and stops after its
+ * uploads in flight once a daemon asks for the lock (the handover file), so a daemon started while
+ * it runs (at boot, or right after a kill) waits for it instead of failing; only a lock still held
+ * after this long is an error. Another daemon holding it is an error at once.
  */
 export const UPLOADER_LOCK_WAIT_MS = 60_000;
 
@@ -39,7 +40,7 @@ export async function runDaemon(config: Config, log: Logger, signal: AbortSignal
   const walDir = join(pgdata, 'pg_wal');
   const stateDir = stateDirFor(pgdata);
   const lockFile = join(stateDir, 'ahead.pid');
-  const release = await takeUploaderLock(lockFile, stateDir, log, signal);
+  const release = await takeLockWithHandover(lockFile, stateDir, log, signal);
   try {
     const stats = newDaemonStats();
     const archive = await openArchive(config, log, signal);
@@ -108,11 +109,22 @@ async function takeUploaderLock(lockFile: string, stateDir: string, log: Logger,
       throw new ConfigError(`unable to start the daemon: another uploader holds ${lockFile}`);
     }
     if (!said) {
-      // Until then the detached uploader archives what is ready; the daemon takes over after it.
+      // Until then the detached uploader archives what is ready; asked to, it stops after its
+      // uploads in flight and the daemon takes over.
       log.info({ lockFile }, 'waiting for the running look-ahead uploader to finish');
+      writeFileSync(handoverFile(stateDir), `${process.pid}\n`);
       said = true;
     }
     await sleep(200, signal).catch(() => undefined);
+  }
+}
+
+/** Takes the lock, asking a running detached uploader to hand over; the request is removed either way. */
+async function takeLockWithHandover(lockFile: string, stateDir: string, log: Logger, signal: AbortSignal): Promise<() => void> {
+  try {
+    return await takeUploaderLock(lockFile, stateDir, log, signal);
+  } finally {
+    rmSync(handoverFile(stateDir), { force: true });
   }
 }
 

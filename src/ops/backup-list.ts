@@ -9,13 +9,17 @@ import { loadHistories, loadInventory } from '../archive/catalog/inventory.js';
 import { presentSegments } from '../archive/catalog/timelines.js';
 import { NotFoundError } from '../common/errors.js';
 import type { TimelineHistory } from '../segment/history.js';
-import { loadBackup, loadBackupInventory, type BackupEntry } from '../backup/inventory.js';
+import { chainSummary, type ChainSummary } from '../backup/chains.js';
+import { completeBackups, loadBackup, loadBackupInventory, type BackupEntry } from '../backup/inventory.js';
+import type { BackupRecord } from '../backup/record.js';
 import { recoveryWindow, type RecoveryWindow } from './backup-window.js';
 
 export interface BackupListItem {
   readonly backup: BackupEntry;
   /** Complete backups only; null also when the archive holds no WAL at all. */
   readonly window: RecoveryWindow | null;
+  /** Complete backups only: parent, depth, own and total (chain) stored size. */
+  readonly chain: ChainSummary | null;
 }
 
 export interface BackupListReport {
@@ -54,17 +58,20 @@ export async function loadWalView(ctx: ArchiveContext): Promise<WalView | null> 
   };
 }
 
-function withWindow(backup: BackupEntry, wal: WalView | null): BackupListItem {
+function withWindow(backup: BackupEntry, wal: WalView | null, byName: ReadonlyMap<string, BackupRecord>): BackupListItem {
   const window = backup.record && wal ? recoveryWindow(backup.record, wal.present, wal.histories, wal.segSize) : null;
-  return { backup, window };
+  return { backup, window, chain: backup.record ? chainSummary(backup.record, byName) : null };
 }
+
+const recordsByName = (records: readonly BackupRecord[]): Map<string, BackupRecord> => new Map(records.map((r) => [r.name, r]));
 
 export async function listBackups(ctx: ArchiveContext, opts: { now?: Date } = {}): Promise<BackupListReport> {
   const [inventory, wal] = await Promise.all([loadBackupInventory(ctx, opts), loadWalView(ctx)]);
+  const byName = recordsByName(completeBackups(inventory));
   return {
     archive: ctx.storage.description,
     identity: wal?.identity ?? null,
-    backups: inventory.backups.map((b) => withWindow(b, wal)),
+    backups: inventory.backups.map((b) => withWindow(b, wal, byName)),
     historyProblems: wal?.historyProblems ?? [],
   };
 }
@@ -78,10 +85,12 @@ export interface BackupShowReport {
 }
 
 export async function showBackup(ctx: ArchiveContext, name: string, opts: { now?: Date } = {}): Promise<BackupShowReport> {
-  const [backup, wal] = await Promise.all([loadBackup(ctx, name, opts), loadWalView(ctx)]);
+  // The whole inventory: the chain's size and depth need the other backups' records.
+  const [inventory, wal] = await Promise.all([loadBackupInventory(ctx, opts), loadWalView(ctx)]);
+  const backup = inventory.backups.find((b) => b.name === name) ?? (await loadBackup(ctx, name, opts));
   return {
     archive: ctx.storage.description,
-    item: withWindow(backup, wal),
+    item: withWindow(backup, wal, recordsByName(completeBackups(inventory))),
     packs: backup.objects.filter((o) => o.key.includes('/packs/')).length,
     historyProblems: wal?.historyProblems ?? [],
   };

@@ -1,32 +1,24 @@
 /**
  * backup-verify, the backup's own objects: every pack read and verified (loadBackupObject: codec,
  * decryption, size, SHA-256), every file's bytes hashed from its extents and held against the
- * catalog, and the catalog held against PostgreSQL's backup_manifest. Packs are read in order, a
+ * catalog (an INCREMENTAL file's header parsed and held against its size), and the catalog held against PostgreSQL's backup_manifest. Packs are read in order, a
  * few ahead, so memory stays a few packs whatever the backup's size; a file spanning packs is
  * hashed across them.
  */
 import { createHash, type Hash } from 'node:crypto';
 import type { ArchiveContext } from '../archive/context.js';
-import { ExitCode, WalvaultError } from '../common/errors.js';
 import { count, errorText } from '../common/format.js';
 import { packRef, restoredPath, type Catalog, type CatalogEntry } from '../backup/catalog.js';
 import { loadBackupObject } from '../backup/objects.js';
 import type { PgManifest } from '../backup/pg-manifest.js';
 import type { BackupRecord } from '../backup/record.js';
 import { formatLsn } from '../segment/lsn.js';
+import { checkIncrementalHead, headLength, isFinding, isReferencing, type Findings } from './backup-verify-chain.js';
 
-export interface Findings {
-  readonly problems: string[];
-  readonly notes: string[];
-}
+export { isFinding, type Findings };
 
 const EMPTY_SHA = createHash('sha256').digest('hex');
 const NAMED_FILES = 5;
-
-/** Integrity-class failures are findings; storage failures and interruptions are thrown. */
-export function isFinding(err: unknown): err is WalvaultError {
-  return err instanceof WalvaultError && err.exitCode === ExitCode.integrity;
-}
 
 function filesText(paths: readonly string[]): string {
   const named = paths.slice(0, NAMED_FILES).map((p) => `'${p}'`);
@@ -54,7 +46,8 @@ export async function checkPacks(
   const byPack = new Map<number, Array<{ entry: number; offset: number; length: number }>>();
   const remaining = new Map<number, number>();
   catalog.entries.forEach((e, i) => {
-    if (e.type !== 'file') return;
+    // Files with bytes in earlier backups are hashed with the chain (backup-verify-chain.ts).
+    if (e.type !== 'file' || isReferencing(e)) return;
     remaining.set(i, e.extents.length);
     for (const [pack, offset, length] of e.extents) {
       const list = byPack.get(pack) ?? [];
@@ -63,10 +56,17 @@ export async function checkPacks(
     }
   });
   const hashes = new Map<number, Hash>();
+  // The first bytes of INCREMENTAL files, until they hold the header.
+  const heads = new Map<number, { want: number; parts: Buffer[]; got: number }>();
+  catalog.entries.forEach((e, i) => {
+    if (e.type === 'file' && e.incremental && remaining.has(i)) heads.set(i, { want: headLength(e), parts: [], got: 0 });
+  });
   let filesChecked = 0;
   const finish = (i: number, e: CatalogEntry, sha: string): void => {
     filesChecked++;
     if (sha !== e.sha256) out.problems.push(`file '${restoredPath(e)}': its bytes hash to ${sha}, the catalog says ${e.sha256}`);
+    else if (e.incremental) checkIncrementalHead(e, Buffer.concat(heads.get(i)?.parts ?? []), out);
+    heads.delete(i);
   };
   for (const [i, left] of remaining) {
     if (left === 0) finish(i, catalog.entries[i]!, EMPTY_SHA);
@@ -108,7 +108,13 @@ export async function checkPacks(
       if (!remaining.has(p.entry)) continue; // lost with an earlier pack
       let h = hashes.get(p.entry);
       if (!h) hashes.set(p.entry, (h = createHash('sha256')));
-      h.update(got.subarray(p.offset, p.offset + p.length));
+      const slice = got.subarray(p.offset, p.offset + p.length);
+      h.update(slice);
+      const head = heads.get(p.entry);
+      if (head && head.got < head.want) {
+        head.parts.push(slice.subarray(0, head.want - head.got));
+        head.got += Math.min(slice.length, head.want - head.got);
+      }
       const left = remaining.get(p.entry)! - 1;
       remaining.set(p.entry, left);
       if (left === 0) {

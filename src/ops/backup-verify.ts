@@ -1,7 +1,9 @@
 /**
  * backup-verify: is this backup restorable? Its completion record against the archive, every
  * object read and checked (backup-verify-content.ts), PostgreSQL's manifest against the catalog,
- * and the WAL it needs (walFirst..walLast) present and chained as recovery reads it. Problems are
+ * and the WAL it needs (walFirst..walLast) present and chained as recovery reads it. An
+ * incremental backup also needs its chain (backup-verify-chain.ts): verifying it verifies every
+ * backup its restore reads, each as a result of its own. Problems are
  * collected, never thrown, so the operator gets the complete list; only failures to look (storage,
  * interruption) are thrown.
  */
@@ -12,7 +14,8 @@ import { chainBreak, segmentEdges, type SegmentEdges } from '../archive/catalog/
 import { AbortedError } from '../common/errors.js';
 import { errorText } from '../common/format.js';
 import { decodeCatalog, type Catalog } from '../backup/catalog.js';
-import { loadBackup, loadBackupInventory, type BackupEntry } from '../backup/inventory.js';
+import { requiredBackups } from '../backup/chains.js';
+import { completeBackups, loadBackup, loadBackupInventory, type BackupEntry } from '../backup/inventory.js';
 import { loadBackupObject } from '../backup/objects.js';
 import { parsePgManifest } from '../backup/pg-manifest.js';
 import type { BackupRecord } from '../backup/record.js';
@@ -20,7 +23,17 @@ import { restoreFile } from '../restore/fetch.js';
 import { parseLsn } from '../segment/lsn.js';
 import { SegmentName, segmentFileName, segmentStartLsn, segnoOfLsn } from '../segment/names.js';
 import { checkCatalogAgainstRecord, checkManifest, checkPacks, isFinding, type Findings } from './backup-verify-content.js';
+import { checkChain, checkReferencingFiles } from './backup-verify-chain.js';
 import { loadWalView, type WalView } from './backup-list.js';
+
+/** The backups a restore of `record` reads (a broken chain: the record alone; checkChain reports it). */
+function requiredOrSelf(record: BackupRecord, complete: readonly BackupRecord[]): string[] {
+  try {
+    return requiredBackups(record, new Map(complete.map((r) => [r.name, r])));
+  } catch {
+    return [record.name];
+  }
+}
 
 export interface BackupVerifyResult {
   readonly name: string;
@@ -54,7 +67,15 @@ export async function verifyBackups(
   opts: BackupVerifyOptions = {},
 ): Promise<BackupVerifyReport> {
   const started = performance.now();
-  const entries = 'name' in target ? [await loadBackup(ctx, target.name)] : [...(await loadBackupInventory(ctx)).backups];
+  const inventory = await loadBackupInventory(ctx);
+  const complete = completeBackups(inventory);
+  // A backup is only as good as its chain: verifying one verifies every backup its restore reads.
+  let entries: BackupEntry[];
+  if ('name' in target) {
+    const named = inventory.backups.find((b) => b.name === target.name) ?? (await loadBackup(ctx, target.name));
+    const needed = named.record ? requiredOrSelf(named.record, complete) : [];
+    entries = [named, ...inventory.backups.filter((b) => b.name !== named.name && needed.includes(b.name)).reverse()];
+  } else entries = [...inventory.backups];
   const wal = await loadWalView(ctx);
   const results: BackupVerifyResult[] = [];
   const skipped: string[] = [];
@@ -64,7 +85,7 @@ export async function verifyBackups(
       continue;
     }
     if (ctx.signal?.aborted) throw new AbortedError('unable to verify backups: interrupted', { cause: ctx.signal.reason });
-    results.push(await verifyOne(ctx, entry, wal, opts));
+    results.push(await verifyOne(ctx, entry, wal, complete, opts));
   }
   return { archive: ctx.storage.description, backups: results, skipped, durationMs: Math.round(performance.now() - started) };
 }
@@ -73,6 +94,7 @@ async function verifyOne(
   ctx: ArchiveContext,
   entry: BackupEntry,
   wal: WalView | null,
+  complete: readonly BackupRecord[],
   opts: BackupVerifyOptions,
 ): Promise<BackupVerifyResult> {
   const out: Findings = { problems: [], notes: [...entry.notes] };
@@ -112,6 +134,13 @@ async function verifyOne(
   if (catalog) {
     checkCatalogAgainstRecord(record, catalog, out);
     packs = await checkPacks(ctx, record, catalog, listed, out, opts.ahead);
+    if (record.parent !== null || (catalog.depends?.length ?? 0) > 0) {
+      const catalogs = await checkChain(ctx, record, complete, out);
+      if (catalogs) {
+        const refs = await checkReferencingFiles(ctx, record, catalog, catalogs, out);
+        packs = { ...packs, filesChecked: packs.filesChecked + refs.files, bytesRead: packs.bytesRead + refs.bytesRead };
+      }
+    }
   }
   const walSegments = wal ? await checkWal(ctx, record, wal, out) : 0;
   if (!wal) out.problems.push(`WAL: the archive holds no WAL; ${record.walFirst} .. ${record.walLast} are needed`);

@@ -60,7 +60,7 @@ export interface DeleteOutcome {
   readonly interrupted: boolean;
 }
 
-export const DEFAULT_DELETE_BATCH = 100;
+const DEFAULT_DELETE_BATCH = 100;
 
 export async function executeWalDelete(
   ctx: ArchiveContext,

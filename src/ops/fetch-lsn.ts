@@ -7,9 +7,6 @@
  * archives of any size.
  */
 import type { ArchiveContext } from '../archive/context.js';
-import { openArchive } from '../archive/open.js';
-import type { Logger } from '../common/log.js';
-import type { Config } from '../config/load.js';
 import { fetchFile, restoreFile, type FetchResult } from '../restore/fetch.js';
 import { findVersions } from '../archive/versions.js';
 import { readIdentity } from '../archive/identity.js';
@@ -19,7 +16,6 @@ import { makeTimelineHistory, parseTimelineHistory, type TimelineHistory } from 
 import { formatLsn, type Lsn } from '../segment/lsn.js';
 import { historyFileName, tryClassifyWalFileName } from '../segment/names.js';
 import { timeline as toTimeline, type Timeline } from '../segment/timeline.js';
-import { lsnArg, timelineArg } from '../cli/args.js';
 import { segmentCandidatesForLsn, type LsnLookup } from '../archive/catalog/lsn-segment.js';
 
 export interface LsnLocation {
@@ -93,25 +89,4 @@ async function archivedHistoryTimelines(ctx: ArchiveContext): Promise<Timeline[]
 async function readHistory(ctx: ArchiveContext, tli: Timeline): Promise<TimelineHistory> {
   const restored = await restoreFile(ctx, historyFileName(tli));
   return parseTimelineHistory(restored.bytes, tli);
-}
-
-/** `wal-fetch --lsn <lsn> [--timeline <tli>] <dest>`: opens the archive, fetches, says what it did. */
-export async function fetchLsnCommand(
-  config: Config,
-  log: Logger,
-  signal: AbortSignal,
-  args: { lsn: string; timeline?: string | undefined; dest: string },
-): Promise<string> {
-  const position = lsnArg('--lsn', args.lsn)!;
-  const timeline = timelineArg(args.timeline);
-  const archive = await openArchive(config, log, signal);
-  try {
-    const { lookup, result } = await fetchSegmentForLsn(archive, position, args.dest, timeline !== undefined ? { timeline } : {});
-    return (
-      `restored ${result.name} to ${args.dest}: it holds ${formatLsn(lookup.lsn)}, which is on timeline ${lookup.timeline} ` +
-      `(history of timeline ${lookup.along}); ${result.size} bytes, sha256 ${result.sha256}`
-    );
-  } finally {
-    await archive.storage.close();
-  }
 }

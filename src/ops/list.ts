@@ -6,6 +6,7 @@
 import type { CatalogEntry } from '../archive/catalog/listing.js';
 import type { ArchiveContext } from '../archive/context.js';
 import { codecFromExtension } from '../codec/codec.js';
+import { codecExtensionOf } from '../archive/versions.js';
 import { addLsn, formatLsn, type Lsn } from '../segment/lsn.js';
 import { segmentStartLsn } from '../segment/names.js';
 import { loadInventory } from '../archive/catalog/inventory.js';
@@ -49,7 +50,7 @@ export async function listWal(ctx: ArchiveContext, filter: WalListFilter = {}): 
 }
 
 /** Entries that match the filter. History files have no LSN and are kept unless their timeline is filtered out. */
-export function filterEntries(entries: readonly CatalogEntry[], segSize: number, filter: WalListFilter): CatalogEntry[] {
+function filterEntries(entries: readonly CatalogEntry[], segSize: number, filter: WalListFilter): CatalogEntry[] {
   return entries.filter((e) => matchesFilter(e, segSize, filter));
 }
 
@@ -63,9 +64,9 @@ export function matchesFilter(e: CatalogEntry, segSize: number, filter: WalListF
   return true;
 }
 
-export function codecLabel(extension: string): string {
+function codecLabel(extension: string): string {
   try {
-    return codecFromExtension(extension === 'raw' ? '' : extension).name;
+    return codecFromExtension(codecExtensionOf(extension)).name;
   } catch {
     return `?${extension}`;
   }

@@ -20,10 +20,17 @@ export interface AheadOptions {
   readonly stateDir: string;
   /** Parallel uploads. */
   readonly concurrency: number;
-  /** Stop after this many uploads (a bounded run for the detached helper); Infinity for the daemon. */
+  /** Stop after this many uploads; Infinity for the daemon and the detached helper. */
   readonly maxFiles: number;
-  /** Stop after this long without new `.ready` files; Infinity for the daemon. */
+  /**
+   * At most this many files archived and still `.ready` (PostgreSQL has not asked for them yet): how
+   * far the uploader runs ahead of the archiver. Infinity when unbounded.
+   */
+  readonly maxAhead?: number;
+  /** Stop after this long without starting an upload (nothing new `.ready`, or as far ahead as allowed); Infinity for the daemon. */
   readonly idleMs: number;
+  /** Checked at every poll: true ends the run after its uploads in flight (a daemon taking over). */
+  readonly stopRequested?: () => boolean;
   readonly pollMs?: number;
   /** Called after each file is archived (uploaded, or found already archived) and its marker written. */
   readonly onArchived?: (name: string, result: PushResult) => void;
@@ -59,7 +66,8 @@ export async function runAhead(ctx: ArchiveContext, opts: AheadOptions): Promise
   let idleSince = Date.now();
   const pollMs = opts.pollMs ?? 200;
 
-  while (!ctx.signal?.aborted && started < opts.maxFiles) {
+  const maxAhead = opts.maxAhead ?? Number.POSITIVE_INFINITY;
+  while (!ctx.signal?.aborted && started < opts.maxFiles && !opts.stopRequested?.()) {
     const candidates: string[] = [];
     const ready = await readyFiles(opts.walDir);
     forgetGone(failed, ready);
@@ -70,14 +78,16 @@ export async function runAhead(ctx: ArchiveContext, opts: AheadOptions): Promise
       if (await hasMarker(opts.stateDir, name)) continue;
       candidates.push(name);
     }
-    if (candidates.length === 0 && queue.size === 0 && queue.pending === 0) {
+    // As far ahead as allowed counts as idle: if PostgreSQL stops asking, the run ends.
+    const room = maxAhead - archivedHere.size - inFlight.size;
+    if ((candidates.length === 0 || room <= 0) && queue.size === 0 && queue.pending === 0) {
       if (Date.now() - idleSince >= opts.idleMs) break;
       await sleep(pollMs, ctx.signal).catch(() => undefined);
       continue;
     }
     idleSince = Date.now();
-    for (const name of candidates) {
-      if (started >= opts.maxFiles) break;
+    for (const [i, name] of candidates.entries()) {
+      if (started >= opts.maxFiles || i >= room) break;
       // Keep the queue short so newly ready files are picked up in order.
       if (queue.size >= opts.concurrency) break;
       started++;

@@ -41,3 +41,8 @@ export function stateDirForWalPath(walPath: string, env: NodeJS.ProcessEnv = pro
     return undefined;
   }
 }
+
+/** Present while a daemon waits for the uploader lock: the detached uploader finishes its uploads and exits. */
+export function handoverFile(stateDir: string): string {
+  return join(stateDir, 'ahead.handover');
+}

@@ -5,6 +5,7 @@
  * uploads its own file: it boots while this upload runs, so the next calls find markers instead of
  * each paying a cold push.
  */
+import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Logger } from '../common/log.js';
 import { lockHolderAlive, tryLock } from '../common/pid-lock.js';
@@ -14,7 +15,7 @@ import { pushFile } from '../archive/push.js';
 import type { AheadSummary } from './ahead.js';
 import { readyFiles } from './ready.js';
 import { consumeMarker, waitForMarker } from './markers.js';
-import { stateDirFor, stateDirForWalPath } from './state-dir.js';
+import { handoverFile, stateDirFor, stateDirForWalPath } from './state-dir.js';
 
 /** The detached uploader stops after this long without new `.ready` files. */
 export const DETACHED_AHEAD_IDLE_MS = 5000;
@@ -91,8 +92,13 @@ export async function runDetachedAhead(
         walDir: resolve(walDir),
         stateDir,
         concurrency: config['push-parallel'],
-        maxFiles: config['push-lookahead'],
+        // Runs until the queue has been empty for a while (not a fixed count: every new run costs a
+        // Node start and a cold push), at most `push-lookahead` files ahead of the archiver, and
+        // hands over to a daemon that asks for the lock.
+        maxFiles: Number.POSITIVE_INFINITY,
+        maxAhead: config['push-lookahead'],
         idleMs: DETACHED_AHEAD_IDLE_MS,
+        stopRequested: () => existsSync(handoverFile(stateDir)),
         ...(exclude !== undefined ? { exclude } : {}),
       });
     } finally {

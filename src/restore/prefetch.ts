@@ -68,52 +68,65 @@ export async function runPrefetcher(ctx: ArchiveContext, opts: PrefetchOptions):
   const inFlight = new Set<string>();
   const missingUntil = new Map<string, number>();
   let fetched = 0;
-  let cursor = '';
+  let cursor: SegmentName | undefined;
   let lastActivity = Date.now();
-  let lastPresent = new Set<string>();
+  let lastPresent = new Map<string, SegmentName>();
   // The launcher hands files over with `mv` and never moves the cursor: what disappeared from here
   // was consumed, so the window moves past it.
-  let consumedUpTo = '';
+  let consumedUpTo: SegmentName | undefined;
   let recoveryOver = false;
   const over = (): boolean => {
     if (!recoveryOver && opts.pgdata !== undefined && !stillRecovering(opts.pgdata)) recoveryOver = true;
     return recoveryOver;
   };
+  const segmentOf = (name: string): SegmentName | undefined =>
+    tryClassifyWalFileName(name)?.kind === 'segment' ? SegmentName.parse(name, segSize) : undefined;
+  const readCursor = async (): Promise<SegmentName | undefined> =>
+    segmentOf((await readFile(join(dir, CURSOR), 'utf8').catch(() => '')).trim());
 
   while (!ctx.signal?.aborted && !over()) {
-    const current = (await readFile(join(dir, CURSOR), 'utf8').catch(() => '')).trim();
-    const parsed = tryClassifyWalFileName(current);
-    if (!parsed || parsed.kind !== 'segment') break;
-    if (current !== cursor) {
+    const current = await readCursor();
+    if (current === undefined) break;
+    if (cursor === undefined || current.name !== cursor.name) {
       cursor = current;
       lastActivity = Date.now();
     }
-    const present = new Set((await readdir(dir)).filter((n) => !n.startsWith('.') && n > cursor));
-    for (const n of lastPresent) {
+    const present = new Map<string, SegmentName>();
+    for (const n of await readdir(dir)) {
+      const seg = n.startsWith('.') ? undefined : segmentOf(n);
+      if (seg && isAfter(seg, cursor)) present.set(n, seg);
+    }
+    for (const [n, seg] of lastPresent) {
       if (!present.has(n)) {
         lastActivity = Date.now(); // consumed by the launcher
-        if (n.slice(0, 8) === cursor.slice(0, 8) && n > consumedUpTo) consumedUpTo = n;
+        if (seg.timeline === cursor.timeline && (consumedUpTo === undefined || isAfter(seg, consumedUpTo))) consumedUpTo = seg;
       }
     }
     lastPresent = present;
     if (Date.now() - lastActivity > opts.idleMs) break;
 
-    const anchor = consumedUpTo.slice(0, 8) === cursor.slice(0, 8) && consumedUpTo > cursor ? consumedUpTo : cursor;
-    let next = SegmentName.parse(anchor, segSize);
+    let next =
+      consumedUpTo !== undefined && consumedUpTo.timeline === cursor.timeline && isAfter(consumedUpTo, cursor) ? consumedUpTo : cursor;
     let budget = opts.depth;
     while (budget > 0) {
       next = SegmentName.of(next.timeline, next.segno + 1n, segSize);
       budget--;
-      const name = next.name;
+      const want = next;
+      const name = want.name;
       if (present.has(name) || inFlight.has(name)) continue;
       if ((missingUntil.get(name) ?? 0) > Date.now()) break; // not archived yet: nothing after it either
       inFlight.add(name);
       void queue.add(async () => {
         try {
           const restored = await restoreFile(ctx, name, opts.expectedSystemId ? { expectedSystemId: opts.expectedSystemId } : {});
-          // Dropped while downloading (the cursor moved to another timeline): do not publish.
-          const stillWanted = (await readFile(join(dir, CURSOR), 'utf8').catch(() => '')).trim();
-          if (!over() && stillWanted.slice(0, 8) === name.slice(0, 8) && name > stillWanted && name > consumedUpTo) {
+          // Dropped while downloading (the cursor moved to another timeline, or past it): do not publish.
+          const stillWanted = await readCursor();
+          const wanted =
+            stillWanted !== undefined &&
+            stillWanted.timeline === want.timeline &&
+            isAfter(want, stillWanted) &&
+            (consumedUpTo === undefined || isAfter(want, consumedUpTo));
+          if (!over() && wanted) {
             await writeFileAtomic(join(dir, name), restored.bytes);
             fetched++;
           }
@@ -139,6 +152,11 @@ export async function runPrefetcher(ctx: ArchiveContext, opts: PrefetchOptions):
     await dropAll(dir);
   }
   return { fetched };
+}
+
+/** `a` comes after `b` in (timeline, segment number) order, the order PostgreSQL names them in. */
+function isAfter(a: SegmentName, b: SegmentName): boolean {
+  return a.timeline !== b.timeline ? a.timeline > b.timeline : a.segno > b.segno;
 }
 
 /** True while a prefetched copy of `fileName` exists (for tests and status). */

@@ -21,14 +21,14 @@ export function bodyFailure(where: string, err: unknown): Error {
   return new StorageError(`${where}: reading the body failed: ${describeCause(cause)}`, { cause });
 }
 
-export function chunkToBuffer(chunk: unknown): Buffer {
+function chunkToBuffer(chunk: unknown): Buffer {
   if (Buffer.isBuffer(chunk)) return chunk;
   if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   if (typeof chunk === 'string') return Buffer.from(chunk, 'utf8');
   throw new TypeError(`body stream yielded a ${typeof chunk}, not bytes`);
 }
 
-export function isBytes(body: PutBody): body is Uint8Array {
+function isBytes(body: PutBody): body is Uint8Array {
   return body instanceof Uint8Array;
 }
 

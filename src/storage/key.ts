@@ -9,9 +9,9 @@
 import { InvalidKeyError } from '../common/errors.js';
 
 /** S3's limit on a whole key. */
-export const MAX_KEY_BYTES = 1024;
+const MAX_KEY_BYTES = 1024;
 /** NAME_MAX of common Linux file systems. */
-export const MAX_SEGMENT_BYTES = 255;
+const MAX_SEGMENT_BYTES = 255;
 
 const FORBIDDEN_CHAR = /[\\\u0000-\u001f\u007f]|\p{Cs}/u;
 

@@ -37,7 +37,7 @@ import type { GetOptions, ListOptions, ObjectInfo, PutBody, PutOptions, Storage 
 
 const MiB = 1024 * 1024;
 /** Larger than any WAL segment object (16 MiB + header), so a segment is always one PUT. */
-export const DEFAULT_PART_SIZE = 32 * MiB;
+const DEFAULT_PART_SIZE = 32 * MiB;
 /** S3's minimum for every part but the last. */
 export const MIN_PART_SIZE = 5 * MiB;
 const MAX_PARTS = 10_000;
@@ -582,8 +582,4 @@ export class S3Storage implements Storage {
   async close(): Promise<void> {
     this.client.destroy();
   }
-}
-
-export function createS3Storage(opts: S3StorageOptions): S3Storage {
-  return new S3Storage(opts);
 }

@@ -2,13 +2,19 @@
  * Writes a complete backup in the storage format (docs/storage-format.md, "Base backups") from
  * entries given in memory, for unit tests of the readers (restore, list, verify, expire) that must
  * not depend on the writer under test. Integration tests use backup-push against a real server.
+ *
+ * Catalog format 2 (incremental chains): `parent` makes an incremental backup; a file with `ref`
+ * is stored by reference to the same path's bytes in an earlier backup (the extents point into the
+ * backup that owns them, never chained); `incremental: true` marks content built with
+ * `incrementalFileBytes` (PostgreSQL 17's INCREMENTAL format, written here byte by byte from the
+ * format's description, independently of src/backup/incremental).
  */
 import { EMPTY_DIRS, SKIP_FILES } from '../../tools/pgcluster/datadir.js';
 import { createHash } from 'node:crypto';
 import type { ArchiveContext } from '../../src/archive/context.js';
-import { encodeCatalog, type CatalogEntry, type Extent, type PackInfo } from '../../src/backup/catalog.js';
+import { decodeCatalog, encodeCatalog, type CatalogEntry, type Extent, type PackInfo } from '../../src/backup/catalog.js';
 import { catalogKey, manifestKey, packKey, recordKey, startedKey } from '../../src/backup/layout.js';
-import { storeBackupObject } from '../../src/backup/objects.js';
+import { loadBackupObject, storeBackupObject } from '../../src/backup/objects.js';
 import { BACKUP_FORMAT_VERSION, encodeRecord, newStartedRecord, type BackupRecord } from '../../src/backup/record.js';
 
 export interface FixtureFile {
@@ -19,6 +25,33 @@ export interface FixtureFile {
   readonly target?: string;
   readonly mode?: number;
   readonly mtime?: number;
+  /** Store no bytes: reference the same path's content in this earlier backup. */
+  readonly ref?: string;
+  /** `content` is a PostgreSQL 17 INCREMENTAL file (the path's last element starts with INCREMENTAL.). */
+  readonly incremental?: true;
+}
+
+/**
+ * An INCREMENTAL file: magic 0xd3ae1f0d, block count, truncation block length, the block numbers,
+ * zero padding to 8192 when there are blocks, then the blocks (little-endian, as on x86-64).
+ */
+export function incrementalFileBytes(truncationBlockLength: number, blocks: ReadonlyArray<readonly [number, Buffer]>): Buffer {
+  const head = Buffer.alloc(12 + 4 * blocks.length);
+  head.writeUInt32LE(0xd3ae1f0d, 0);
+  head.writeUInt32LE(blocks.length, 4);
+  head.writeUInt32LE(truncationBlockLength, 8);
+  blocks.forEach(([n], i) => head.writeUInt32LE(n, 12 + 4 * i));
+  if (blocks.length === 0) return head;
+  const padded = Buffer.alloc(Math.ceil(head.length / 8192) * 8192);
+  head.copy(padded);
+  return Buffer.concat([padded, ...blocks.map(([, b]) => b)]);
+}
+
+/** Reads back a fixture backup's catalog (to find what a `ref` points at). */
+async function catalogOf(ctx: ArchiveContext, name: string): Promise<CatalogEntry[]> {
+  const { decodeBackupRecord } = await import('../../src/backup/record.js');
+  const record = decodeBackupRecord(await ctx.storage.getBuffer(recordKey(name)), recordKey(name), name);
+  return [...decodeCatalog(await loadBackupObject(ctx, record.catalog), record.catalog.key, name).entries];
 }
 
 export interface FixtureOptions {
@@ -30,6 +63,8 @@ export interface FixtureOptions {
   readonly record?: Partial<BackupRecord>;
   /** Write everything except backup.json (an unfinished backup). */
   readonly incomplete?: boolean;
+  /** An incremental backup on top of this one. */
+  readonly parent?: string;
 }
 
 export async function writeFixtureBackup(ctx: ArchiveContext, opts: FixtureOptions): Promise<BackupRecord> {
@@ -40,8 +75,8 @@ export async function writeFixtureBackup(ctx: ArchiveContext, opts: FixtureOptio
     encodeRecord(
       newStartedRecord({
         name: opts.name,
-        type: 'full',
-        parent: null,
+        type: opts.parent ? 'incremental' : 'full',
+        parent: opts.parent ?? null,
         label: 'fixture',
         startTime: new Date().toISOString(),
         writer: 'fixture',
@@ -55,6 +90,9 @@ export async function writeFixtureBackup(ctx: ArchiveContext, opts: FixtureOptio
   let storedBytes = 0;
   let rawBytes = 0;
   const packs: PackInfo[] = [];
+  const depends = new Set<string>();
+  let reusedBytes = 0;
+  const refCatalogs = new Map<string, CatalogEntry[]>();
   const flush = async (): Promise<void> => {
     if (currentLen === 0) return;
     const stored = await storeBackupObject(ctx, packKey(opts.name, pack), Buffer.concat(current), systemId);
@@ -65,6 +103,22 @@ export async function writeFixtureBackup(ctx: ArchiveContext, opts: FixtureOptio
     currentLen = 0;
   };
   for (const f of opts.files) {
+    if (f.ref) {
+      if (!refCatalogs.has(f.ref)) refCatalogs.set(f.ref, await catalogOf(ctx, f.ref));
+      const src = refCatalogs.get(f.ref)!.find((e) => e.type === 'file' && e.path === f.path && e.tablespace === (f.tablespace ?? null));
+      if (!src) throw new Error(`fixture: backup ${f.ref} has no file ${f.path}`);
+      const extents = src.extents.map((x): Extent => [x[0], x[1], x[2], x[3] ?? f.ref!]);
+      for (const x of extents) depends.add(x[3]!);
+      reusedBytes += src.size;
+      rawBytes += src.size;
+      entries.push({
+        ...src,
+        ...(f.mode !== undefined ? { mode: f.mode } : {}),
+        ...(f.mtime !== undefined ? { mtime: f.mtime } : {}),
+        extents,
+      });
+      continue;
+    }
     const type = f.type ?? 'file';
     const content = type === 'file' ? (f.content ?? Buffer.alloc(0)) : Buffer.alloc(0);
     const extents: Extent[] = [];
@@ -88,10 +142,16 @@ export async function writeFixtureBackup(ctx: ArchiveContext, opts: FixtureOptio
       sha256: type === 'file' ? createHash('sha256').update(content).digest('hex') : null,
       target: type === 'link' ? (f.target ?? '/nonexistent') : null,
       extents,
+      ...(f.incremental ? { incremental: true as const } : {}),
     });
   }
   await flush();
-  const catalog = await storeBackupObject(ctx, catalogKey(opts.name), encodeCatalog(opts.name, { entries, packs }), systemId);
+  const catalog = await storeBackupObject(
+    ctx,
+    catalogKey(opts.name),
+    encodeCatalog(opts.name, { entries, packs, depends: [...depends] }),
+    systemId,
+  );
   storedBytes += catalog.storedBytes;
   let manifest = null;
   if (opts.manifest) {
@@ -103,8 +163,8 @@ export async function writeFixtureBackup(ctx: ArchiveContext, opts: FixtureOptio
   const record: BackupRecord = {
     format: BACKUP_FORMAT_VERSION,
     name: opts.name,
-    type: 'full',
-    parent: null,
+    type: opts.parent ? 'incremental' : 'full',
+    parent: opts.parent ?? null,
     label: 'fixture',
     systemId,
     pgVersionNum: 170000,
@@ -124,6 +184,7 @@ export async function writeFixtureBackup(ctx: ArchiveContext, opts: FixtureOptio
     rawBytes,
     storedBytes,
     packs: pack - 1,
+    ...(opts.parent ? { reusedBytes, depends: [...depends].sort() } : {}),
     catalog: catalog.ref,
     manifest,
     backupLabel: label ? (opts.files.find((f) => f.path === 'backup_label')?.content?.toString('utf8') ?? '') : '',

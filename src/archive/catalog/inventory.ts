@@ -73,10 +73,10 @@ export interface LoadedHistories {
 export async function loadHistories(ctx: ArchiveContext, entries: readonly CatalogEntry[]): Promise<LoadedHistories> {
   const histories = new Map<number, TimelineHistory>();
   const failures: HistoryFailure[] = [];
-  const names = [...new Set(entries.filter((e) => e.kind === 'history').map((e) => e.fileName))];
+  // One download per name (a name may have several versions); the listing already parsed its timeline.
+  const names = new Map(entries.filter((e) => e.kind === 'history').map((e) => [e.fileName, e.timeline]));
   await Promise.all(
-    names.map(async (fileName) => {
-      const timeline = Number.parseInt(fileName.slice(0, 8), 16);
+    [...names].map(async ([fileName, timeline]) => {
       try {
         const restored = await restoreFile(ctx, fileName);
         histories.set(timeline, parseTimelineHistory(restored.bytes, timeline));

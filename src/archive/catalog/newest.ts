@@ -16,12 +16,10 @@
  */
 import type { Storage } from '../../storage/types.js';
 import { SegmentName, tryClassifyWalFileName } from '../../segment/names.js';
-import { WAL_PREFIX, parseObjectKey } from '../keys.js';
+import type { Timeline } from '../../segment/timeline.js';
+import { WAL_PREFIX, logDirectoryPrefix, parseLogDirectory, parseObjectKey, parseTimelineDirectory, timelinePrefix } from '../keys.js';
 
 const LOG_SPACE = 0x1_0000_0000; // log directories are the LSN's high 32 bits
-const hex8 = (n: number): string => n.toString(16).toUpperCase().padStart(8, '0');
-const TIMELINE_DIR = /^wal\/([0-9A-F]{8})\//;
-const LOG_DIR = /^wal\/([0-9A-F]{8})\/([0-9A-F]{8})([0-9A-F]{8})\//;
 
 /** The first key the listing yields that `accept` maps to a value, or undefined. */
 async function firstMatch<T>(
@@ -38,31 +36,26 @@ async function firstMatch<T>(
 }
 
 /** Every timeline that has a directory under wal/, ascending: one probe per timeline. */
-export async function archivedTimelines(storage: Storage): Promise<number[]> {
-  const out: number[] = [];
+export async function archivedTimelines(storage: Storage): Promise<Timeline[]> {
+  const out: Timeline[] = [];
   let after: string | undefined;
   for (;;) {
-    const tli = await firstMatch(storage, WAL_PREFIX, after, (key) => {
-      const m = TIMELINE_DIR.exec(key);
-      return m ? Number.parseInt(m[1]!, 16) : undefined;
-    });
+    const tli = await firstMatch(storage, WAL_PREFIX, after, parseTimelineDirectory);
     if (tli === undefined) return out;
     out.push(tli);
     // 'wal/<TLI>0' sorts after every 'wal/<TLI>/…' key ('/' < '0') and before the next timeline.
-    after = `${WAL_PREFIX}${hex8(tli)}0`;
+    after = `${timelinePrefix(tli).slice(0, -1)}0`;
   }
 }
 
 /** The smallest log directory number >= `log` on `tli`, or undefined when there is none. */
-async function logAtOrAfter(storage: Storage, tli: number, log: number): Promise<number | undefined> {
-  const t = hex8(tli);
-  const prefix = `${WAL_PREFIX}${t}/`;
+async function logAtOrAfter(storage: Storage, tli: Timeline, log: number): Promise<number | undefined> {
   // Log directory names all have 16 characters, so '<TLI><LOG-1>0' sorts after every key in
   // directory LOG-1 and before directory LOG.
-  const after = log > 0 ? `${prefix}${t}${hex8(log - 1)}0` : undefined;
-  return firstMatch(storage, prefix, after, (key) => {
-    const m = LOG_DIR.exec(key);
-    return m && m[2] === t ? Number.parseInt(m[3]!, 16) : undefined;
+  const after = log > 0 ? `${logDirectoryPrefix(tli, log - 1).slice(0, -1)}0` : undefined;
+  return firstMatch(storage, timelinePrefix(tli), after, (key) => {
+    const dir = parseLogDirectory(key);
+    return dir?.timeline === tli ? dir.log : undefined;
   });
 }
 
@@ -72,7 +65,7 @@ async function logAtOrAfter(storage: Storage, tli: number, log: number): Promise
  * directories actually used, usually a few hundred, instead of the whole 32-bit space: about
  * 2·log2(span) probes.
  */
-async function highestLogBelow(storage: Storage, tli: number, known: number, below: number): Promise<number> {
+async function highestLogBelow(storage: Storage, tli: Timeline, known: number, below: number): Promise<number> {
   let lo = known;
   let hi = below;
   for (let step = 1; lo + step < hi; step *= 2) {
@@ -93,11 +86,12 @@ async function highestLogBelow(storage: Storage, tli: number, known: number, bel
 }
 
 /** The highest full segment in one log directory, if it holds any. */
-async function newestInLog(storage: Storage, tli: number, log: number, segSize: number): Promise<SegmentName | undefined> {
+async function newestInLog(storage: Storage, tli: Timeline, log: number, segSize: number): Promise<SegmentName | undefined> {
   let best: SegmentName | undefined;
-  for await (const obj of storage.list(`${WAL_PREFIX}${hex8(tli)}/${hex8(tli)}${hex8(log)}/`)) {
+  for await (const obj of storage.list(logDirectoryPrefix(tli, log))) {
     const parts = parseObjectKey(obj.key);
-    if (!parts || tryClassifyWalFileName(parts.fileName)?.kind !== 'segment' || parts.fileName.slice(0, 8) !== hex8(tli)) continue;
+    const c = parts ? tryClassifyWalFileName(parts.fileName) : undefined;
+    if (!parts || c?.kind !== 'segment' || c.timeline !== tli) continue;
     let seg: SegmentName;
     try {
       seg = SegmentName.parse(parts.fileName, segSize);
@@ -110,7 +104,7 @@ async function newestInLog(storage: Storage, tli: number, log: number, segSize: 
 }
 
 /** Newest full segment of `tli` in a log directory >= `floor`, if any. */
-async function newestOnTimeline(storage: Storage, tli: number, floor: number, segSize: number): Promise<SegmentName | undefined> {
+async function newestOnTimeline(storage: Storage, tli: Timeline, floor: number, segSize: number): Promise<SegmentName | undefined> {
   let below = LOG_SPACE;
   const first = await logAtOrAfter(storage, tli, floor);
   if (first === undefined) return undefined;

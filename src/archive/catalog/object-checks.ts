@@ -6,6 +6,7 @@ import type { CatalogEntry } from './listing.js';
 import type { ArchiveIdentity } from '../identity.js';
 import type { ObjectMeta } from '../object-header.js';
 import { codecFromExtension } from '../../codec/codec.js';
+import { codecExtensionOf } from '../versions.js';
 import { quoteExcerpt } from '../../common/quote.js';
 import { formatLsn } from '../../segment/lsn.js';
 import { segmentStartLsn } from '../../segment/names.js';
@@ -32,7 +33,7 @@ export function checkObjectMeta(entry: EntryFacts, meta: ObjectMeta, identity: A
   if (meta.sha256 !== entry.sha256) header('the checksum in the header differs from the one in the key');
   if ((meta.encryption !== null) !== entry.encrypted) header('the encryption flag in the header differs from the key');
   try {
-    const codec = codecFromExtension(entry.extension === 'raw' ? '' : entry.extension, entry.fileName);
+    const codec = codecFromExtension(codecExtensionOf(entry.extension), entry.fileName);
     if (codec.name !== meta.codec) header(`the header says codec ${quoteExcerpt(meta.codec)}, the key says '${codec.name}'`);
   } catch (err) {
     header(errorText(err));

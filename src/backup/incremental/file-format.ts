@@ -49,6 +49,25 @@ export function incrementalHeaderLength(blockCount: number): number {
 }
 
 /**
+ * The header length of an INCREMENTAL file of `size` bytes, from the size alone: the size is
+ * headerLength(n) + n * BLCKSZ, which grows with n, so at most one block count fits. Lets a reader
+ * fetch exactly the header without reading the file's first bytes twice; a size no block count
+ * gives is damage.
+ */
+export function incrementalHeaderLengthForSize(size: number, name: string): number {
+  if (size === FIXED_BYTES) return FIXED_BYTES;
+  if (size % BLCKSZ === 0) {
+    const blocks = size / BLCKSZ;
+    // The header takes 1 to 65 blocks (4 bytes per block number, RELSEG_SIZE numbers at most).
+    for (let headerBlocks = 1; headerBlocks <= 65 && headerBlocks < blocks; headerBlocks++) {
+      const n = blocks - headerBlocks;
+      if (n <= RELSEG_SIZE && incrementalHeaderLength(n) === headerBlocks * BLCKSZ) return headerBlocks * BLCKSZ;
+    }
+  }
+  throw bad(name, `no block count gives a file of ${size} bytes`);
+}
+
+/**
  * How many leading bytes `parseIncrementalHeader` needs: 12 until the block count is known, then
  * the whole padded header. `first` may be shorter than the answer; call again with more.
  */
@@ -78,6 +97,21 @@ export function parseIncrementalHeader(first: Buffer, name: string): Incremental
     if (first[off] !== 0) throw bad(name, `non-zero header padding at byte ${off}`);
   }
   return { blockCount, truncationBlockLength, blockNumbers, headerLength: need, fileSize: need + blockCount * BLCKSZ };
+}
+
+/**
+ * The header bytes `header` was parsed from (the parser refuses non-zero padding, so they are
+ * determined by its fields): what restore hashes, with the blocks, to check an INCREMENTAL file it
+ * never holds whole. Also what tests build INCREMENTAL files with.
+ */
+export function encodeIncrementalHeader(header: Pick<IncrementalHeader, 'truncationBlockLength' | 'blockNumbers'>): Buffer {
+  const n = header.blockNumbers.length;
+  const out = Buffer.alloc(incrementalHeaderLength(n));
+  out.writeUInt32LE(INCREMENTAL_MAGIC, 0);
+  out.writeUInt32LE(n, 4);
+  out.writeUInt32LE(header.truncationBlockLength, 8);
+  header.blockNumbers.forEach((b, i) => out.writeUInt32LE(b, FIXED_BYTES + 4 * i));
+  return out;
 }
 
 /** Checks the size of the whole file against its header (a short or long file is damaged). */

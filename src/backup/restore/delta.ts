@@ -1,6 +1,7 @@
 /**
  * `restore --delta`: over an existing data directory, keep every file whose SHA-256 already
- * matches the backup's and remove everything the backup does not have. The walk never follows a
+ * matches the backup's and remove everything the backup does not have. A file rebuilt from an
+ * incremental chain has no SHA-256 of its own to compare with (sha256 null): it is written again. The walk never follows a
  * symbolic link: a link is removed as a link, and the tablespaces are walked at the locations this
  * restore puts them, never where an old `pg_tblspc/<oid>` link happened to point, and there only
  * inside PostgreSQL's `PG_<version>_<catversion>` directories.
@@ -67,8 +68,9 @@ export async function scanForDelta(
       else if (want.type === 'dir') {
         if (st.isDirectory()) await walk(abs, rel);
         else await remove(abs);
-      } else if (want.type === 'file' && st.isFile() && st.size === want.size) candidates.push({ abs, rel, entry: want });
-      else await remove(abs);
+      } else if (want.type === 'file' && want.sha256 !== null && st.isFile() && st.size === want.size) {
+        candidates.push({ abs, rel, entry: want });
+      } else await remove(abs);
     }
   };
   await walk(pgdata, '');

@@ -1,5 +1,7 @@
 /**
- * `walvault restore`: a complete backup into a data directory, set up for archive recovery.
+ * `walvault restore`: a complete backup into a data directory, set up for archive recovery. An
+ * incremental backup is rebuilt from its chain in the same pass (chain.ts, chain-plan.ts): the
+ * directory written is a full one, with nothing of the chain staged on local disk.
  *
  * Order, so that an interrupted or failed restore is never startable:
  *  1. refusals (running server, non-empty directory without --delta), before anything is written;
@@ -19,9 +21,11 @@ import { lastArchivedSegment } from '../../archive/catalog/listing.js';
 import { fsyncDirectory, writeFileAtomic } from '../../common/atomic-file.js';
 import { LocalIoError, UsageError, WalvaultError, describeCause } from '../../common/errors.js';
 import { compareLsn } from '../../segment/lsn.js';
-import { decodeCatalog, restoredPath, type CatalogEntry } from '../catalog.js';
-import { loadBackupObject } from '../objects.js';
+import { restoredPath, type Catalog, type CatalogEntry } from '../catalog.js';
 import type { BackupRecord } from '../record.js';
+import { loadChain, type LoadedChain } from './chain.js';
+import { headerRequests, parseHeaders, planFiles } from './chain-plan.js';
+import { readRanges } from './ranges.js';
 import { scanForDelta } from './delta.js';
 import { chooseBackup, type RecoveryTarget, type TargetAction, type TargetTimeline } from './plan.js';
 import { completeBackups, loadBackupInventory } from '../inventory.js';
@@ -81,7 +85,7 @@ function depth(path: string): number {
   return path.split('/').length;
 }
 
-async function chooseRecord(ctx: ArchiveContext, opts: RestoreOptions): Promise<BackupRecord> {
+async function chooseRecord(ctx: ArchiveContext, opts: RestoreOptions): Promise<{ record: BackupRecord; complete: BackupRecord[] }> {
   // The inventory throws on storage failures: a record it could not read is never taken for absent,
   // which would quietly pick an older backup.
   const inventory = await loadBackupInventory(ctx);
@@ -89,7 +93,8 @@ async function chooseRecord(ctx: ArchiveContext, opts: RestoreOptions): Promise<
   const bad = unreadable.find((u) => u.name === opts.backup);
   if (bad) throw new UsageError(`unable to restore backup '${bad.name}': its record is unreadable: ${bad.reason ?? 'damaged'}`);
   for (const u of unreadable) ctx.log.warn({ backup: u.name, err: u.reason }, 'backup record unreadable; not considered');
-  const record = chooseBackup(completeBackups(inventory), opts.target, { name: opts.backup, timeline: opts.timeline });
+  const complete = completeBackups(inventory);
+  const record = chooseBackup(complete, opts.target, { name: opts.backup, timeline: opts.timeline });
   if (opts.target.kind === 'lsn') {
     const last = await lastArchivedSegment(ctx.storage, record.walSegSize);
     if (last && compareLsn(opts.target.lsn, last.lastLsn) > 0) {
@@ -98,7 +103,7 @@ async function chooseRecord(ctx: ArchiveContext, opts: RestoreOptions): Promise<
       );
     }
   }
-  return record;
+  return { record, complete };
 }
 
 /** Root mode: 0750 when the cluster was backed up with group access (initdb -g), else 0700. */
@@ -130,9 +135,9 @@ export async function runRestore(ctx: ArchiveContext, opts: RestoreOptions): Pro
   const t0 = Date.now();
   const pgdata = resolve(opts.pgdata);
   refuseRunning(pgdata);
-  const record = await chooseRecord(ctx, opts);
-  const catalogBytes = await loadBackupObject(ctx, record.catalog);
-  const catalog = decodeCatalog(catalogBytes, record.catalog.key, record.name);
+  const { record, complete } = await chooseRecord(ctx, opts);
+  const chain = await loadChain(ctx, record, complete);
+  const catalog = chain.catalogs.get(record.name)!;
   const tablespaces = planTablespaces(record, catalog.entries, opts.tablespaceMap);
   if (!opts.delta) {
     const hint = '; restore into an empty directory, or use --delta to reuse it';
@@ -147,7 +152,7 @@ export async function runRestore(ctx: ArchiveContext, opts: RestoreOptions): Pro
     `This directory is not a usable cluster: restore again (walvault restore --delta reuses what is here).\n`;
   await writeOwned(marker, markerText(`started at ${new Date().toISOString()} (pid ${process.pid}) and has not finished`), 0o600, owner);
   try {
-    return await restoreInto(ctx, opts, { record, catalog, tablespaces, pgdata, owner, t0 });
+    return await restoreInto(ctx, opts, { record, chain, catalog, tablespaces, pgdata, owner, t0 });
   } catch (err) {
     const reason = describeCause(err);
     await writeFileAtomic(marker, Buffer.from(markerText(`failed at ${new Date().toISOString()}: ${reason}`), 'utf8')).catch(
@@ -165,7 +170,8 @@ export async function runRestore(ctx: ArchiveContext, opts: RestoreOptions): Pro
 
 interface Prepared {
   readonly record: BackupRecord;
-  readonly catalog: ReturnType<typeof decodeCatalog>;
+  readonly chain: LoadedChain;
+  readonly catalog: Catalog;
   readonly tablespaces: readonly TablespacePlan[];
   readonly pgdata: string;
   readonly owner: Owner | undefined;
@@ -173,8 +179,13 @@ interface Prepared {
 }
 
 async function restoreInto(ctx: ArchiveContext, opts: RestoreOptions, p: Prepared): Promise<RestoreResult> {
-  const { record, catalog, tablespaces, pgdata, owner } = p;
-  const entries = catalog.entries;
+  const { record, chain, catalog, tablespaces, pgdata, owner } = p;
+  // Which blocks each INCREMENTAL file carries is in its header: read those first (small ranges).
+  const requests = headerRequests(chain);
+  const planned = planFiles(chain, parseHeaders(requests, await readRanges(ctx, record.name, chain.catalogs, requests, opts.parallel)));
+  // What the restored directory holds: the catalog's directories and links, the planned files
+  // (an INCREMENTAL.<name> entry of the catalog becomes <name>).
+  const entries = [...catalog.entries.filter((e) => e.type !== 'file'), ...planned.map((f) => f.entry)];
   await chmod(pgdata, rootMode(entries));
   if (owner) await lchown(pgdata, owner.uid, owner.gid);
   let scan = { keep: new Set<string>(), removed: 0, keptBytes: 0 };
@@ -227,17 +238,20 @@ async function restoreInto(ctx: ArchiveContext, opts: RestoreOptions, p: Prepare
   }
 
   const tasks: FileTask[] = [];
-  for (const f of files) {
-    const rel = restoredPath(f);
-    if (rel === PG_CONTROL) tasks.push({ entry: f, rel, abs: join(pgdata, PG_CONTROL_TEMP) });
-    else if (scan.keep.has(rel)) await applyMeta(abs(f), f, owner);
-    else tasks.push({ entry: f, rel, abs: abs(f) });
+  for (const f of planned) {
+    if (f.rel === PG_CONTROL) tasks.push({ ...f, abs: join(pgdata, PG_CONTROL_TEMP) });
+    else if (scan.keep.has(f.rel)) await applyMeta(abs(f.entry), f.entry, owner);
+    else tasks.push({ ...f, abs: abs(f.entry) });
   }
   if (!tasks.some((t) => t.rel === PG_CONTROL)) {
     throw new UsageError(`unable to restore backup '${record.name}': its catalog has no ${PG_CONTROL}`);
   }
-  ctx.log.info({ backup: record.name, files: tasks.length, kept: scan.keep.size }, 'restoring files');
-  const written = await writeFiles(ctx, record.name, catalog, tasks, { parallel: opts.parallel, bufferBytes: opts.bufferBytes, owner });
+  ctx.log.info({ backup: record.name, chain: chain.names, files: tasks.length, kept: scan.keep.size }, 'restoring files');
+  const written = await writeFiles(ctx, record.name, chain.catalogs, tasks, {
+    parallel: opts.parallel,
+    bufferBytes: opts.bufferBytes,
+    owner,
+  });
 
   const mapEntry = files.find((f) => f.tablespace === null && f.path === 'tablespace_map');
   if (mapEntry && tablespaces.some((t) => t.location !== t.original)) {

@@ -1,23 +1,8 @@
 import { type Command } from 'commander';
-import { ExitCode } from '../../common/errors.js';
 import type { RunFn } from '../context.js';
 import { addConfigOptions } from '../options.js';
 import { withArchive } from '../with-archive.js';
-
-interface Flags {
-  timeline?: string;
-  from?: string;
-  to?: string;
-  deep?: boolean;
-  recheck?: boolean;
-  parallel?: string;
-  json?: boolean;
-}
-
-/** Problems found: above 125 like every integrity failure, so scripts and restore tooling stop. */
-const VERIFY_PROBLEMS_EXIT = ExitCode.integrity;
-const LOG_EVERY_MS = 10_000;
-const REDRAW_EVERY_MS = 100;
+import type { WalVerifyFlags } from '../wal-verify-call.js';
 
 export function registerWalVerify(program: Command, run: RunFn): void {
   const cmd = addConfigOptions(
@@ -41,61 +26,26 @@ export function registerWalVerify(program: Command, run: RunFn): void {
     run(
       cmd,
       async (ctx) => {
-        const { intArg, lsnArg, timelineArg } = await import('../args.js');
         const { verifyArchive } = await import('../../ops/verify.js');
         const { renderVerify } = await import('../render/reports.js');
-        const { renderProgressBar } = await import('../render/layout.js');
-        const f = cmd.opts<Flags>();
-        const timeline = timelineArg(f.timeline);
-        const from = lsnArg('--from', f.from);
-        const to = lsnArg('--to', f.to);
-        const parallel = intArg('--parallel', f.parallel, 1, 256) ?? 4;
-
-        const tty = process.stderr.isTTY === true;
-        let lastDraw = 0;
-        let lastLog = Date.now();
-        let drawn = false;
-        const onProgress = (p: { done: number; total: number; bytes: number }): void => {
-          const now = Date.now();
-          const finished = p.done === p.total;
-          if (tty) {
-            if (!finished && now - lastDraw < REDRAW_EVERY_MS) return;
-            lastDraw = now;
-            drawn = true;
-            process.stderr.write(`\r${renderProgressBar({ ...p, width: 30 })}`);
-          } else if (now - lastLog >= LOG_EVERY_MS) {
-            lastLog = now;
-            ctx.log.info(
-              { component: 'ops.verify', done: p.done, total: p.total, bytes: p.bytes },
-              `verified ${p.done} of ${p.total} objects`,
-            );
-          }
-        };
-
-        const { verifiedRecordPath } = await import('../../archive/catalog/verified-record.js');
-        const recordOption = (setting: string, description: string): { recordPath?: string } => {
-          const path = verifiedRecordPath(setting, description);
-          return path !== undefined ? { recordPath: path } : {};
-        };
+        const { verifyProgressReporter } = await import('../render/verify-progress.js');
+        const { verifyRecordOption, walVerifyExitCode, walVerifyJson, walVerifyOptions } = await import('../wal-verify-call.js');
+        const f = cmd.opts<WalVerifyFlags>();
+        const opts = walVerifyOptions(f);
+        const progress = verifyProgressReporter({
+          tty: process.stderr.isTTY === true,
+          write: (s) => process.stderr.write(s),
+          log: ctx.log,
+        });
         return withArchive(ctx, async (archive) => {
           try {
-            const report = await verifyArchive(archive, {
-              ...(timeline !== undefined ? { timeline } : {}),
-              ...(from !== undefined ? { from } : {}),
-              ...(to !== undefined ? { to } : {}),
-              deep: f.deep === true,
-              recheck: f.recheck === true,
-              ...recordOption(ctx.config['verify-record'], archive.storage.description),
-              parallel,
-              onProgress,
-            });
-            if (drawn) process.stderr.write('\n');
-            drawn = false;
-            ctx.out(f.json ? JSON.stringify({ ok: report.problems.length === 0, ...report }, null, 2) : renderVerify(report));
-            return report.problems.length === 0 ? ExitCode.ok : VERIFY_PROBLEMS_EXIT;
+            const record = verifyRecordOption(ctx.config['verify-record'], archive.storage.description);
+            const report = await verifyArchive(archive, { ...opts, ...record, onProgress: progress.update });
+            progress.finish();
+            ctx.out(f.json ? walVerifyJson(report) : renderVerify(report));
+            return walVerifyExitCode(report);
           } finally {
-            // Interrupted or failed mid-way: clear the half-drawn bar before the error line.
-            if (drawn) process.stderr.write('\x1b[2K\r');
+            progress.clear();
           }
         });
       },

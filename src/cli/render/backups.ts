@@ -60,7 +60,15 @@ function entryJson(b: BackupEntry): Record<string, unknown> {
 }
 
 export function itemJson(i: BackupListItem): Record<string, unknown> {
-  return { ...entryJson(i.backup), recoveryWindow: windowJson(i.window) };
+  return { ...entryJson(i.backup), recoveryWindow: windowJson(i.window), chain: i.chain };
+}
+
+/** 'full', or 'incr' with the depth of its chain ('incr 2': two parent links to its full backup). */
+function typeText(i: BackupListItem): string {
+  const c = i.chain;
+  if (!c) return '-';
+  if (c.parent === null) return 'full';
+  return c.depth === null ? 'incr BROKEN' : `incr ${c.depth}`;
 }
 
 export function backupListJson(r: BackupListReport): Record<string, unknown> {
@@ -73,11 +81,12 @@ export function renderBackupList(r: BackupListReport): string {
     lines.push('no backups (take one with walvault backup-push)');
     return lines.join('\n');
   }
-  const rows = r.backups.map(({ backup: b, window }) => {
+  const rows = r.backups.map((item) => {
+    const { backup: b, window } = item;
     const rec = b.record;
     if (!rec) {
       const start = b.started?.startTime ?? null;
-      return [b.name, b.status, time(start), '-', '-', '-', '-', '-', formatBytes(b.storedBytes), '-'];
+      return [b.name, b.status, time(start), '-', '-', '-', '-', '-', '-', '-', formatBytes(b.storedBytes), '-', '-'];
     }
     return [
       b.name,
@@ -87,8 +96,11 @@ export function renderBackupList(r: BackupListReport): string {
       `${rec.startLsn} .. ${rec.endLsn}`,
       rec.startTimeline === rec.endTimeline ? String(rec.endTimeline) : `${rec.startTimeline}-${rec.endTimeline}`,
       pgVersionText(rec.pgVersionNum),
+      typeText(item),
+      rec.parent ?? '-',
       formatBytes(rec.rawBytes),
       formatBytes(rec.storedBytes),
+      item.chain?.totalBytes == null ? '-' : formatBytes(item.chain.totalBytes),
       windowText(window),
     ];
   });
@@ -102,15 +114,19 @@ export function renderBackupList(r: BackupListReport): string {
         { title: 'LSN' },
         { title: 'TLI', align: 'right' },
         { title: 'PG' },
+        { title: 'TYPE' },
+        { title: 'PARENT' },
         { title: 'RAW', align: 'right' },
         { title: 'STORED', align: 'right' },
+        { title: 'CHAIN', align: 'right' },
         { title: 'RECOVERY WINDOW' },
       ],
       rows,
     ),
   );
-  for (const { backup: b } of r.backups) {
+  for (const { backup: b, chain } of r.backups) {
     if (b.status !== 'complete' && b.reason) lines.push(`${b.name}: ${b.status}: ${b.reason}`);
+    if (chain?.broken) lines.push(`${b.name}: not restorable: ${chain.broken}`);
     for (const n of b.notes) lines.push(`${b.name}: note: ${n}`);
   }
   for (const p of r.historyProblems) lines.push(`warning: ${p}`);
@@ -119,6 +135,17 @@ export function renderBackupList(r: BackupListReport): string {
 
 export function backupShowJson(r: BackupShowReport): Record<string, unknown> {
   return { archive: r.archive, packsListed: r.packs, ...itemJson(r.item), historyProblems: r.historyProblems };
+}
+
+function chainRows(i: BackupListItem): Array<[string, string]> {
+  const c = i.chain;
+  if (!c || c.parent === null) return [];
+  if (c.broken) return [['chain', `BROKEN: ${c.broken}`]];
+  const total = c.totalBytes === null ? '-' : formatBytes(c.totalBytes);
+  return [
+    ['chain', `depth ${c.depth} (parent links to its full backup); ${total} stored by every backup a restore reads`],
+    ['reused', `${formatBytes(c.reusedBytes)} of file content referenced in earlier backups, not stored again`],
+  ];
 }
 
 export function renderBackupShow(r: BackupShowReport): string {
@@ -132,6 +159,7 @@ export function renderBackupShow(r: BackupShowReport): string {
   if (rec) {
     rows.push(
       ['type', rec.parent === null ? rec.type : `${rec.type} (parent ${rec.parent})`],
+      ...chainRows(r.item),
       ['label', rec.label],
       ['PostgreSQL', `${pgVersionText(rec.pgVersionNum)} (system ${rec.systemId}, ${formatBytes(rec.walSegSize)} segments)`],
       ['start', `${time(rec.startTime)} at ${rec.startLsn} on timeline ${rec.startTimeline}`],
@@ -242,9 +270,18 @@ export function renderExpireOutcome(o: ExpireOutcome): string {
   return o.interrupted ? `interrupted: ${text}. Run the same command again to finish.` : text;
 }
 
-export function renderBackupDelete(p: BackupDeletePlan, o: BackupDeleteOutcome | null): string {
-  const b = p.backup;
-  const what = `${b.name} (${b.status}, ${count(b.objects.length, 'object')}, ${formatBytes(b.storedBytes)})`;
-  if (!o) return `archive: ${p.archive}\nwould delete backup ${what}\ndry run: nothing deleted`;
-  return `archive: ${p.archive}\ndeleted backup ${what}: backup.json first, then ${count(o.objects - 1, 'other object')}\nits WAL stays until 'walvault expire' (or wal-delete) removes what no kept backup needs`;
+export function renderBackupDelete(p: BackupDeletePlan, done: readonly BackupDeleteOutcome[] | null): string {
+  const what = (b: BackupEntry): string => `${b.name} (${b.status}, ${count(b.objects.length, 'object')}, ${formatBytes(b.storedBytes)})`;
+  const lines = [`archive: ${p.archive}`];
+  const all = [...p.dependents, p.backup];
+  if (!done) {
+    for (const d of p.dependents) lines.push(`would delete backup ${what(d)}: it needs ${p.backup.name}`);
+    lines.push(`would delete backup ${what(p.backup)}`, 'dry run: nothing deleted');
+    return lines.join('\n');
+  }
+  done.forEach((o, i) => {
+    lines.push(`deleted backup ${what(all[i]!)}: backup.json first, then ${count(o.objects - 1, 'other object')}`);
+  });
+  lines.push("its WAL stays until 'walvault expire' (or wal-delete) removes what no kept backup needs");
+  return lines.join('\n');
 }

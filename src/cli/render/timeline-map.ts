@@ -12,7 +12,7 @@ import { clipRange, rangeLength, type SegmentRange } from '../../archive/catalog
 import { formatBytes } from '../../common/format.js';
 import type { ArchiveLayout } from '../../archive/catalog/timelines.js';
 
-export const MAP_CHARS = { archived: '#', missing: '.', partly: ':', outside: ' ' } as const;
+const MAP_CHARS = { archived: '#', missing: '.', partly: ':', outside: ' ' } as const;
 
 /** Cell `index` of `columns` over `total` segments starting at `lo`: the segment numbers it stands for. */
 export function cellRange(lo: bigint, total: bigint, columns: number, index: number): SegmentRange {

@@ -12,9 +12,9 @@ import { MemoryStorage } from '../../../src/storage/memory.js';
 import { recordKey } from '../../../src/backup/layout.js';
 import { loadBackupInventory, type BackupEntry } from '../../../src/backup/inventory.js';
 import type { BackupRecord } from '../../../src/backup/record.js';
-import { planBackupExpiry } from '../../../src/ops/backup-retention.js';
+import { planBackupExpiry, type ExpirePolicy } from '../../../src/ops/backup-retention.js';
 import { executeExpire, planExpire } from '../../../src/ops/expire.js';
-import { deleteBackupObjects, planBackupDelete } from '../../../src/ops/backup-delete.js';
+import { deleteBackupObjects, executeBackupDelete, planBackupDelete } from '../../../src/ops/backup-delete.js';
 import { planWalDelete } from '../../../src/ops/delete.js';
 import { listWal } from '../../../src/ops/list.js';
 import { fixtureManifest } from '../../support/fixtures.js';
@@ -197,5 +197,142 @@ describe('wal-delete and backup-delete protect complete backups', () => {
     expect(out.objects).toBe(plan.backup.objects.length);
     expect((await loadBackupInventory(ctx)).backups.map((b) => b.name)).toEqual(['20261201T090000F']);
     await planBackupDelete(ctx, '20261201T090000F', { force: true });
+  });
+});
+
+describe('retention and backup-delete over incremental chains', () => {
+  /** [name, parent, day of November it stopped]; the names say the chain: F1 <- I (1..), F2 <- I ... */
+  type Spec = readonly [name: string, parent: string | null, day: number];
+  const F1 = '20261101T000000F';
+  const I1a = '20261102T000000I';
+  const I1b = '20261103T000000I';
+  const F2 = '20261104T000000F';
+  const I2a = '20261105T000000I';
+  const chains: Spec[] = [
+    [F1, null, 1],
+    [I1a, F1, 2],
+    [I1b, I1a, 3],
+    [F2, null, 4],
+    [I2a, F2, 5],
+  ];
+  async function archiveOf(specs: readonly Spec[]): Promise<ArchiveContext> {
+    const ctx = makeCtx(new MemoryStorage());
+    for (const [name, parent, day] of specs) {
+      const stop = `2026-11-${String(day).padStart(2, '0')}T00:00:00Z`;
+      await writeFixtureBackup(ctx, {
+        name,
+        files,
+        ...(parent ? { parent } : {}),
+        record: { endLsn: `0/${day.toString(16).toUpperCase()}000100`, stopTime: stop },
+      });
+    }
+    return ctx;
+  }
+  const at = (day: number): Date => new Date(`2026-11-${String(day).padStart(2, '0')}T12:00:00Z`);
+
+  const cases: ReadonlyArray<{
+    what: string;
+    specs: readonly Spec[];
+    policy: ExpirePolicy;
+    now: number;
+    keep: string[];
+    expire: string[];
+    reasons?: Record<string, RegExp>;
+  }> = [
+    {
+      what: '--retain-full 1 keeps the newest full with its increments; an old chain goes children first, newest first',
+      specs: chains,
+      policy: { retainFull: 1 },
+      now: 6,
+      keep: [F2, I2a],
+      expire: [I1b, I1a, F1],
+      reasons: { [F2]: /^one of the 1 newest full backups$/, [I2a]: new RegExp(`^an increment of kept full backup ${F2}$`) },
+    },
+    {
+      what: '--retain-full 2 keeps both chains',
+      specs: chains,
+      policy: { retainFull: 2 },
+      now: 6,
+      keep: chains.map((c) => c[0]),
+      expire: [],
+    },
+    {
+      what: 'the newest complete backup is an increment of an older full: that full stays with it',
+      specs: [
+        [F1, null, 1],
+        [F2, null, 2],
+        [I1b, F1, 3],
+      ],
+      policy: { retainFull: 1 },
+      now: 4,
+      keep: [F1, F2, I1b],
+      expire: [],
+      reasons: { [I1b]: /^the newest complete backup$/, [F1]: new RegExp(`^the parent of kept backup ${I1b}$`) },
+    },
+    {
+      what: '--retain-days keeps the newest backup before the window with every ancestor',
+      specs: chains,
+      policy: { retainDays: 2 },
+      now: 5,
+      // From Nov 3 12:00: F2 and I2a stopped inside; I1b is the newest before it and needs I1a and F1.
+      keep: [F1, I1a, I1b, F2, I2a],
+      expire: [],
+      reasons: { [I1b]: /^the newest that stopped before the 2-day window/, [I1a]: new RegExp(`^the parent of kept backup ${I1b}$`) },
+    },
+    {
+      what: '--retain-days later: the first chain is not needed any more',
+      specs: chains,
+      policy: { retainDays: 1 },
+      now: 6,
+      keep: [F2, I2a],
+      expire: [I1b, I1a, F1],
+    },
+  ];
+  for (const c of cases) {
+    it(c.what, async () => {
+      const ctx = await archiveOf(c.specs);
+      const plan = planBackupExpiry((await loadBackupInventory(ctx)).backups, c.policy, at(c.now));
+      expect(names(plan.keep)).toEqual(c.keep);
+      expect(names(plan.expire)).toEqual(c.expire);
+      for (const [name, re] of Object.entries(c.reasons ?? {})) expect(plan.keep.find((k) => k.backup.name === name)?.reason).toMatch(re);
+    });
+  }
+
+  it('leaves an increment whose parent is gone alone, and keeps the parent of a running incremental backup-push', async () => {
+    const ctx = await archiveOf(chains);
+    const gone: string[] = [];
+    for await (const o of ctx.storage.list(`backups/${I1a}/`)) gone.push(o.key);
+    await ctx.storage.delete(gone); // I1b is broken now
+    await writeFixtureBackup(ctx, { name: '20261106T000000I', parent: F1, files, incomplete: true });
+    const plan = planBackupExpiry((await loadBackupInventory(ctx)).backups, { retainFull: 1 }, new Date());
+    expect(names(plan.keep)).toEqual([F1, F2, I2a]);
+    expect(plan.keep[0]!.reason).toBe('the parent of running backup 20261106T000000I');
+    expect(plan.untouched.find((u) => u.backup.name === I1b)?.reason).toMatch(
+      new RegExp(`^not restorable \\(unable to use backup '${I1b}': it builds on backup '${I1a}'.*backup-delete ${I1b}'$`),
+    );
+    expect(names(plan.expire)).toEqual([]);
+  });
+
+  it('backup-delete refuses a backup others build on, naming them; --with-dependents deletes them newest first', async () => {
+    const ctx = await archiveOf([...chains, ['20261106T000000F', null, 6]]);
+    await expect(planBackupDelete(ctx, F1)).rejects.toMatchObject({
+      exitCode: 2,
+      message: `unable to delete backup '${F1}': backup ${I1b}, ${I1a} need it (increments built on it or files stored in it); delete them first, or pass --with-dependents to delete them too (newest first)`,
+    });
+    const plan = await planBackupDelete(ctx, F1, { withDependents: true });
+    expect(plan.dependents.map((d) => d.name)).toEqual([I1b, I1a]);
+    const out = await executeBackupDelete(ctx, plan);
+    expect(out.map((o) => o.name)).toEqual([I1b, I1a, F1]);
+    expect((await loadBackupInventory(ctx)).backups.map((b) => b.name)).toEqual([F2, I2a, '20261106T000000F']);
+    // An increment with no dependents goes alone.
+    expect((await planBackupDelete(ctx, I2a)).dependents).toEqual([]);
+  });
+
+  it('backup-delete --with-dependents never takes the newest complete backup along unless forced', async () => {
+    const ctx = await archiveOf(chains);
+    await expect(planBackupDelete(ctx, F2, { withDependents: true })).rejects.toThrow(
+      `unable to delete backup '${F2}': it would take the newest complete backup, ${I2a}, with it, the only way back to the archive's recent state (pass --force to delete it anyway)`,
+    );
+    expect((await planBackupDelete(ctx, F2, { withDependents: true, force: true })).dependents.map((d) => d.name)).toEqual([I2a]);
   });
 });

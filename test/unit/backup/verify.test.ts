@@ -166,3 +166,100 @@ describe('backup-verify', () => {
     expect(r.skipped).toEqual(['20261201T110000F: running']);
   });
 });
+
+describe('backup-verify of an incremental chain', () => {
+  const I1 = '20261201T110000I';
+  const I2 = '20261201T120000I';
+  /** A block whose bytes say which version it is. */
+  const blk = (tag: number): Buffer => Buffer.alloc(8192, tag);
+  async function chain(): Promise<ArchiveContext> {
+    const ctx = await archive();
+    await writeFixtureBackup(ctx, {
+      name: NAME,
+      packSize: 3000,
+      record,
+      files: [...files, { path: 'base/1/16384', content: Buffer.concat([blk(1), blk(2)]) }],
+    });
+    const { incrementalFileBytes } = await import('../../support/backup-fixture.js');
+    await writeFixtureBackup(ctx, {
+      name: I1,
+      parent: NAME,
+      packSize: 3000,
+      record: { ...record, endLsn: '0/800200' },
+      files: [
+        files[0]!,
+        files[1]!,
+        { path: 'base/1/1', ref: NAME },
+        { path: 'PG_VERSION', content: Buffer.from('15\n') },
+        { path: 'base/1/INCREMENTAL.16384', incremental: true, content: incrementalFileBytes(2, [[1, blk(3)]]) },
+      ],
+    });
+    await writeFixtureBackup(ctx, {
+      name: I2,
+      parent: I1,
+      record: { ...record, endLsn: '0/800300' },
+      files: [
+        files[0]!,
+        files[1]!,
+        { path: 'base/1/1', ref: I1 },
+        { path: 'PG_VERSION', ref: I1 },
+        { path: 'base/1/INCREMENTAL.16384', incremental: true, content: incrementalFileBytes(3, [[2, blk(4)]]) },
+      ],
+    });
+    return ctx;
+  }
+
+  it('verifies every backup of the chain, the referenced files and the rebuild plan', async () => {
+    const ctx = await chain();
+    const r = await verifyBackups(ctx, { name: I2 });
+    expect(r.backups.map((b) => [b.name, b.problems])).toEqual([
+      [I2, []],
+      [I1, []],
+      [NAME, []],
+    ]);
+    // Its own two files and the two it references.
+    expect(r.backups[0]!.files).toBe(4);
+  });
+
+  it("names a flipped byte in the full backup's pack from the grandchild's verify", async () => {
+    const ctx = await chain();
+    // Pack 1 of the full backup: backup_label and the start of base/1/1, which I2 references.
+    const key = packKey(NAME, 1);
+    const stored = await ctx.storage.getBuffer(key);
+    stored[stored.length - 5]! ^= 0x01;
+    await ctx.storage.put(key, stored);
+    const r = await verifyBackups(ctx, { name: I2 });
+    const mine = r.backups[0]!.problems.join('\n');
+    expect(mine).toMatch(new RegExp(`file 'base/1/1' \\(bytes in earlier backups\\): .*backups/${NAME}/packs/000000001`));
+    expect(r.backups.find((b) => b.name === NAME)!.problems.join('\n')).toMatch(/pack 1: .*lost: 'backup_label', 'base\/1\/1'/);
+  });
+
+  it('names a missing parent and an INCREMENTAL header that does not parse', async () => {
+    const ctx = await chain();
+    const { recordKey } = await import('../../../src/backup/layout.js');
+    await ctx.storage.delete([recordKey(I1)]);
+    const r = await verifyBackups(ctx, { name: I2 });
+    expect(r.backups[0]!.problems).toContain(
+      `chain: unable to use backup '${I2}': it builds on backup '${I1}', which is not a complete backup in the archive`,
+    );
+
+    const bad = await archive();
+    await writeFixtureBackup(bad, { name: NAME, record, files: [...files, { path: 'base/1/16384', content: blk(1) }] });
+    const { incrementalFileBytes } = await import('../../support/backup-fixture.js');
+    const broken = incrementalFileBytes(1, [[0, blk(3)]]);
+    broken.writeUInt32LE(200_000, 12); // block number beyond a segment
+    await writeFixtureBackup(bad, {
+      name: I1,
+      parent: NAME,
+      record: { ...record, endLsn: '0/800200' },
+      files: [files[0]!, files[1]!, { path: 'base/1/INCREMENTAL.16384', incremental: true, content: broken }],
+    });
+    const problems = (await verifyBackups(bad, { name: I1 })).backups[0]!.problems.join('\n');
+    expect(problems).toMatch(
+      /file 'base\/1\/INCREMENTAL.16384': unable to read incremental file 'base\/1\/INCREMENTAL.16384': block number 200000 is beyond a segment/,
+    );
+    expect(problems).toMatch(
+      /^chain: unable to restore file 'base\/1\/INCREMENTAL.16384' of backup '20261201T110000I': .*block number 200000/m,
+    );
+  });
+});

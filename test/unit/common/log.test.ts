@@ -93,3 +93,31 @@ describe('formatLogRecord', () => {
     expect(formatLogRecord(input)).toBe(expected);
   });
 });
+
+describe('createLogger made lazily', () => {
+  it('drops records below its level and writes the rest with every child binding made before the first record', () => {
+    const path = join(dir, `log-${n++}`);
+    const fd = openSync(path, 'w');
+    try {
+      const log = createLogger({ fd, format: 'json', sync: true, level: 'warn' });
+      const child = log.child({ command: 'walvault wal-push' }).child({ segment: '000000010000000000000003' });
+      child.info('not written');
+      child.debug({ a: 1 }, 'not written either');
+      expect(readFileSync(path, 'utf8')).toBe('');
+      expect(child.isLevelEnabled('info')).toBe(false);
+      expect(child.isLevelEnabled('error')).toBe(true);
+      child.warn({ secretAccessKey: 's3cr3t' }, 'written');
+      const lines = readFileSync(path, 'utf8').trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).not.toContain('s3cr3t');
+      expect(JSON.parse(lines[0]!)).toMatchObject({
+        level: 'warn',
+        msg: 'written',
+        command: 'walvault wal-push',
+        segment: '000000010000000000000003',
+      });
+    } finally {
+      closeSync(fd);
+    }
+  });
+});

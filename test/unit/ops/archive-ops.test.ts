@@ -14,7 +14,8 @@ import { ConfigError, IntegrityError, NotFoundError, UsageError } from '../../..
 import { parseLsn } from '../../../src/segment/lsn.js';
 import { MemoryStorage } from '../../../src/storage/memory.js';
 import { executeWalDelete, planWalDelete } from '../../../src/ops/delete.js';
-import { fetchLsnCommand, fetchSegmentForLsn, locateLsn } from '../../../src/ops/fetch-lsn.js';
+import { fetchSegmentForLsn, locateLsn } from '../../../src/ops/fetch-lsn.js';
+import { fetchLsnCommand } from '../../../src/cli/wal-fetch-call.js';
 import { loadConfig } from '../../../src/config/load.js';
 import { silentLogger } from '../../../src/common/log.js';
 import { PosixStorage } from '../../../src/storage/posix.js';
