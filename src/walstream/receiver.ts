@@ -28,6 +28,9 @@ export type { ReceiverOptions, ReceiverStats } from './options.js';
 export { UPLOAD_RETRY, uploadMayPass } from './uploads.js';
 export { reconnectPolicy } from './reconnect.js';
 
+/** How long the socket rests after a small read, so that the next read takes more (see coalesceReads). */
+const COALESCE_MS = 10;
+
 export class WalReceiver {
   private readonly log: Logger;
   private readonly archive: ArchiveContext;
@@ -165,7 +168,13 @@ export class WalReceiver {
         this.stats.timeline = timeline;
         this.log.info({ timeline, lsn: formatLsn(start) }, 'streaming');
         const end = await conn.startReplication(
-          { ...(this.opts.slot ? { slot: this.opts.slot } : {}), startLsn: start, timeline },
+          // Synchronous commits wait for our flush reports: no read may wait there.
+          {
+            ...(this.opts.slot ? { slot: this.opts.slot } : {}),
+            startLsn: start,
+            timeline,
+            coalesceMs: this.opts.synchronous ? 0 : COALESCE_MS,
+          },
           { onMessage: (m) => this.onMessage(m) },
         );
         if (end.next === undefined || this.stopping) break;

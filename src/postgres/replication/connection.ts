@@ -160,8 +160,12 @@ export class ReplicationConnection {
    * Streams from `startLsn` on `timeline` until the server ends the timeline, `stop()` is called or
    * the connection fails. Resolves with the next timeline when the server switched.
    */
-  async startReplication(opts: { slot?: string; startLsn: Lsn; timeline: Timeline }, handlers: StreamHandlers): Promise<StreamEnd> {
+  async startReplication(
+    opts: { slot?: string; startLsn: Lsn; timeline: Timeline; coalesceMs?: number },
+    handlers: StreamHandlers,
+  ): Promise<StreamEnd> {
     const conn = this.internal();
+    const stopCoalescing = coalesceReads(conn.stream, opts.coalesceMs ?? 0);
     const slot = opts.slot ? `SLOT ${quoteIdent(opts.slot)} ` : '';
     const sql = `START_REPLICATION ${slot}PHYSICAL ${formatLsn(opts.startLsn)} TIMELINE ${opts.timeline}`;
     let failure: Error | undefined;
@@ -196,6 +200,7 @@ export class ReplicationConnection {
         },
       );
     } finally {
+      stopCoalescing();
       this.streaming = false;
       conn.removeAllListeners('copyData');
       conn.removeAllListeners('copyDone');
@@ -347,6 +352,39 @@ export class ReplicationConnection {
   destroy(): void {
     this.internal().stream.destroy();
   }
+}
+
+/** Reads at least this large need no coalescing. */
+const COALESCED_READ_BYTES = 32 * 1024;
+
+/**
+ * A walsender under a steady load sends many small messages, and a receiver that keeps up reads
+ * each one as it arrives: ~8 kB per read, each a system call, a buffer, a parse and a callback in
+ * Node. After a small read this pauses the socket for `ms`, so the kernel gathers what follows and
+ * the next read takes it in one piece (up to 64 kB). Adds at most `ms` to the write position's lag;
+ * the flush position (what a slot and synchronous commit wait for) is reported on its own schedule.
+ * Returns the function that ends it (and resumes a paused socket).
+ */
+function coalesceReads(stream: PgInternalConnection['stream'], ms: number): () => void {
+  if (ms <= 0) return () => undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const onData = (chunk: Buffer): void => {
+    if (timer !== undefined || chunk.length >= COALESCED_READ_BYTES) return;
+    stream.pause();
+    timer = setTimeout(() => {
+      timer = undefined;
+      stream.resume();
+    }, ms);
+  };
+  stream.on('data', onData);
+  return () => {
+    stream.removeListener('data', onData);
+    if (timer !== undefined) {
+      clearTimeout(timer);
+      timer = undefined;
+      stream.resume();
+    }
+  };
 }
 
 function baseBackupError(err: unknown, label: string, warnings: readonly string[]): Error {
