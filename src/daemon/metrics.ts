@@ -12,7 +12,6 @@ import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { LocalIoError, describeCause } from '../common/errors.js';
 import { VERSION } from '../common/version.js';
-import { parseLsn } from '../segment/lsn.js';
 import type { PushResult } from '../archive/push.js';
 
 export interface MetricsSource {
@@ -163,11 +162,6 @@ export function fanOut(...observers: (UploadObserver | undefined)[]): UploadObse
     archived: (name, r) => list.forEach((o) => o.archived(name, r)),
     failed: (name, err) => list.forEach((o) => o.failed(name, err)),
   };
-}
-
-/** Sets an LSN gauge from `X/X` text (bytes; a double holds 2^53 exactly, ~9 PB of WAL). */
-export function setLsnGauge(gauge: BoundGauge, text: string | null): void {
-  if (text) gauge.set(Number(parseLsn(text)));
 }
 
 export async function serveMetrics(metrics: Metrics, source: MetricsSource, host: string, port: number): Promise<Server> {
