@@ -7,12 +7,13 @@
 import { createHash } from 'node:crypto';
 import { IntegrityError, StorageError } from '../common/errors.js';
 import { quoteExcerpt } from '../common/quote.js';
-import { getCodec, isCodecName } from '../codec/codec.js';
+import { Readable } from 'node:stream';
+import { getCodec, isCodecName, type CodecName } from '../codec/codec.js';
+import { decompressInto } from '../codec/decompress-into.js';
 import type { ArchiveContext } from '../archive/context.js';
-import { WRITER } from '../archive/context.js';
 import { decryptBuffer } from '../archive/crypto.js';
 import { decodeObjectHeader } from '../archive/object-header.js';
-import { encodeObject } from '../archive/push.js';
+import { encodeBackupObject, type EncodedBackupObject } from './object-encode.js';
 import type { StoredRef } from './record.js';
 
 export interface StoredObjectResult {
@@ -28,27 +29,14 @@ export async function storeBackupObject(
   bytes: Buffer,
   systemId: string | null,
 ): Promise<StoredObjectResult> {
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
-  const encoded = await encodeObject(
-    ctx,
-    {
-      name: key,
-      kind: 'backup',
-      sha256,
-      size: bytes.length,
-      codec: ctx.compression.name,
-      level: ctx.compression.level,
-      encryption: ctx.encryption ? { alg: 'aes-256-gcm-chunked', keyId: ctx.encryption.keyId } : null,
-      systemId,
-      timeline: null,
-      startLsn: null,
-      validBytes: null,
-      createdAt: new Date().toISOString(),
-      writer: WRITER,
-    },
-    bytes,
-  );
-  await ctx.storage.put(key, encoded, { contentLength: encoded.length, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+  return storeEncodedObject(ctx, key, await encodeBackupObject(ctx, key, bytes, systemId));
+}
+
+/** Stores an object encodeBackupObject produced (here or in a pack worker) and verifies it. */
+export async function storeEncodedObject(ctx: ArchiveContext, key: string, encoded: EncodedBackupObject): Promise<StoredObjectResult> {
+  // A single piece goes as a buffer (S3 then sends it without buffering a part); pieces as a stream.
+  const body = encoded.parts.length === 1 ? (encoded.parts[0] as Buffer) : Readable.from(encoded.parts, { objectMode: false });
+  await ctx.storage.put(key, body, { contentLength: encoded.length, ...(ctx.signal ? { signal: ctx.signal } : {}) });
   const info = await ctx.storage.head(key);
   if (!info) throw new StorageError(`unable to verify backup object '${key}': not visible after upload`, { retryable: true });
   if (info.size !== encoded.length) {
@@ -56,7 +44,7 @@ export async function storeBackupObject(
       retryable: true,
     });
   }
-  return { ref: { key, sha256, size: bytes.length }, storedBytes: encoded.length };
+  return { ref: { key, sha256: encoded.sha256, size: encoded.size }, storedBytes: encoded.length };
 }
 
 /** Downloads, decrypts, decompresses and verifies the object `ref` names; its original bytes. */
@@ -67,7 +55,43 @@ export async function loadBackupObject(ctx: ArchiveContext, ref: StoredRef): Pro
 
 /** The checks of loadBackupObject on bytes already read (verification tools read them once). */
 export async function decodeBackupObject(ctx: Pick<ArchiveContext, 'encryption'>, ref: StoredRef, raw: Buffer): Promise<Buffer> {
-  const fail = (reason: string): never => {
+  const { codec, payload, fail } = openPayload(ctx, ref, raw);
+  const bytes = await getCodec(codec).decompress(payload, ref.size, ref.key);
+  return checkDecoded(ref, bytes, fail);
+}
+
+/**
+ * loadBackupObject decoding into `target`, a buffer the caller reuses from object to object (the
+ * restore writer's pack buffer): returns target.subarray(0, ref.size), or a fresh buffer when
+ * `target` is smaller than the object. The same checks; the bytes are valid until `target` is reused.
+ */
+export async function loadBackupObjectInto(ctx: ArchiveContext, ref: StoredRef, target: Buffer): Promise<Buffer> {
+  const raw = await ctx.storage.getBuffer(ref.key, ctx.signal ? { signal: ctx.signal } : {});
+  return decodeBackupObjectInto(ctx, ref, raw, target);
+}
+
+/** decodeBackupObject into `target` (see loadBackupObjectInto). */
+export async function decodeBackupObjectInto(
+  ctx: Pick<ArchiveContext, 'encryption'>,
+  ref: StoredRef,
+  raw: Buffer,
+  target: Buffer,
+): Promise<Buffer> {
+  if (target.length < ref.size) return decodeBackupObject(ctx, ref, raw);
+  const { codec, payload, fail } = openPayload(ctx, ref, raw);
+  const n = await decompressInto(getCodec(codec), payload, target.subarray(0, ref.size), ref.key);
+  return checkDecoded(ref, target.subarray(0, n), fail);
+}
+
+type Fail = (reason: string) => never;
+
+/** Header checks and decryption: the compressed payload and its codec. */
+function openPayload(
+  ctx: Pick<ArchiveContext, 'encryption'>,
+  ref: StoredRef,
+  raw: Buffer,
+): { codec: CodecName; payload: Buffer; fail: Fail } {
+  const fail: Fail = (reason) => {
     throw new IntegrityError(`unable to read backup object '${ref.key}': ${reason}`);
   };
   const header = decodeObjectHeader(raw, ref.key);
@@ -83,8 +107,11 @@ export async function decodeBackupObject(ctx: Pick<ArchiveContext, 'encryption'>
   }
   if (meta.encryption) payload = decryptBuffer(payload, ctx.encryption, meta.encryption.keyId, header.headerBytes, ref.key);
   if (!isCodecName(meta.codec)) return fail(`unknown codec ${quoteExcerpt(meta.codec)}`);
-  const bytes = await getCodec(meta.codec).decompress(payload, meta.size, ref.key);
-  if (bytes.length !== meta.size) fail(`decoded ${bytes.length} bytes, expected ${meta.size}`);
+  return { codec: meta.codec, payload, fail };
+}
+
+function checkDecoded(ref: StoredRef, bytes: Buffer, fail: Fail): Buffer {
+  if (bytes.length !== ref.size) fail(`decoded ${bytes.length} bytes, expected ${ref.size}`);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   if (sha256 !== ref.sha256) fail(`SHA-256 mismatch: decoded ${sha256}, recorded ${ref.sha256}`);
   return bytes;

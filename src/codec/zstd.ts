@@ -327,3 +327,34 @@ class ZstdDecompressStream extends LazyZstdTransform {
     return asDecompressError(this.objectName, 'zstd', err);
   }
 }
+
+/**
+ * Decodes `input` into `out` (a buffer the caller reuses, e.g. one per restore worker) and returns
+ * the decoded length. The single-frame-with-size path (what compress() and the one-pass compressor
+ * write) decodes in place with no allocation; anything else decodes as decompress() does, capped
+ * at out.length, and is copied in.
+ */
+export async function decompressZstdInto(input: Buffer, out: Buffer, objectName?: string): Promise<number> {
+  const zstd = await loadBinding();
+  try {
+    if (input.length === 0) throw decompressError(objectName, 'empty input is not a zstd frame');
+    let contentSize: number | null = null;
+    try {
+      if (zstd.findFrameCompressedSize(input) === input.length) contentSize = zstd.getFrameContentSize(input);
+    } catch {
+      // Not a single well-formed frame: decompressBuffer reports what is wrong with it.
+    }
+    if (contentSize === null) {
+      const whole = decompressBuffer(zstd, input, out.length, objectName);
+      return whole.copy(out);
+    }
+    if (contentSize > out.length) throw outputLimitError(objectName, 'zstd', out.length);
+    sharedDCtx ??= new zstd.DCtx();
+    sharedDCtx.reset(zstd.ResetDirective.sessionOnly);
+    const n = sharedDCtx.decompress(out.subarray(0, contentSize), input);
+    if (n !== contentSize) throw decompressError(objectName, `zstd frame decoded to ${n} bytes, header says ${contentSize}`);
+    return n;
+  } catch (err) {
+    throw asDecompressError(objectName, 'zstd', err);
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * The encoding of one backup object (header, compressed and possibly encrypted payload) as pieces,
+ * never joined into one buffer: the one-pass compressor's output is kept as produced and encrypted
+ * piece by piece, so storing an 8 MiB pack allocates only its compressed size. Pure CPU work with
+ * no I/O, so the pack workers (pack-worker.ts) run exactly this code.
+ */
+import { createHash } from 'node:crypto';
+import { getCodec, type CompressionSpec } from '../codec/codec.js';
+import { encryptParts, encryptedSize, type EncryptionKey } from '../codec/encryption.js';
+import { WRITER } from '../archive/context.js';
+import { encodeObjectHeader } from '../archive/object-header.js';
+
+export interface ObjectEncoding {
+  readonly compression: CompressionSpec;
+  readonly encryption?: EncryptionKey | undefined;
+}
+
+export interface EncodedBackupObject {
+  /** SHA-256 (hex) and size of the original bytes. */
+  readonly sha256: string;
+  readonly size: number;
+  /** Header, then payload pieces, in order. */
+  readonly parts: Buffer[];
+  readonly length: number;
+}
+
+/** Hashes, compresses and seals `bytes` as the backup object `key`; `bytes` is not kept. */
+export async function encodeBackupObject(
+  enc: ObjectEncoding,
+  key: string,
+  bytes: Buffer,
+  systemId: string | null,
+): Promise<EncodedBackupObject> {
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const compressor = await getCodec(enc.compression.name, enc.compression.level).createCompressor(bytes.length);
+  await compressor.update(bytes);
+  await compressor.end();
+  const payloadBytes = enc.encryption ? encryptedSize(compressor.length) : compressor.length;
+  const header = encodeObjectHeader({
+    name: key,
+    kind: 'backup',
+    sha256,
+    size: bytes.length,
+    payloadBytes,
+    codec: enc.compression.name,
+    level: enc.compression.level,
+    encryption: enc.encryption ? { alg: 'aes-256-gcm-chunked', keyId: enc.encryption.keyId } : null,
+    systemId,
+    timeline: null,
+    startLsn: null,
+    validBytes: null,
+    createdAt: new Date().toISOString(),
+    writer: WRITER,
+  });
+  // The header is bound to every encrypted chunk (src/archive/crypto.ts), as for WAL objects.
+  const payload = enc.encryption ? encryptParts(compressor.parts, enc.encryption, { aad: header }) : compressor.parts;
+  return { sha256, size: bytes.length, parts: [header, ...payload], length: header.length + payloadBytes };
+}
