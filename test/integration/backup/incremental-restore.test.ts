@@ -52,7 +52,8 @@ describe.runIf(supportedMajors().includes(17))('incremental chain round trip on 
   let a: ArchiveSetup;
   let c: PgCluster;
   let q: Query;
-  const env = (): Record<string, string> => ({ WALVAULT_CONFIG: a.configFile, ...a.env });
+  // The state directory restore_command uses must be the postgres user's (the default is shared).
+  const env = (): Record<string, string> => ({ WALVAULT_CONFIG: a.configFile, WALVAULT_STATE_DIR: join(root, 'state'), ...a.env });
   const points: Array<{ name: string; want: Record<string, string>; dbs: string[]; loadMin: number; loadMax: number }> = [];
   let later: { time: string; want: Record<string, string> } | undefined;
   const restored: string[] = [];
