@@ -74,6 +74,16 @@ const atI2: Record<string, Buffer> = {
   'base/5/big': big,
 };
 
+/** The error a restore that must fail threw. */
+async function failure(p: Promise<unknown>): Promise<Error & { exitCode: number }> {
+  const got = await p.then(
+    () => undefined,
+    (e: unknown) => e as Error & { exitCode: number },
+  );
+  if (!got) throw new Error('the restore succeeded');
+  return got;
+}
+
 async function writeChain(ctx: ArchiveContext): Promise<void> {
   await writeFixtureBackup(ctx, {
     name: F,
@@ -96,7 +106,7 @@ async function writeChain(ctx: ArchiveContext): Promise<void> {
       { path: 'PG_VERSION', ref: F },
       { path: 'base/5/INCREMENTAL.16384', incremental: true, content: incrementalFileBytes(3, [[1, blk(0xb1, 1)]]) },
       { path: 'base/5/INCREMENTAL.16390', incremental: true, content: incrementalFileBytes(2, []) },
-      { path: 'base/5/16400', content: atI1['base/5/16400'] },
+      { path: 'base/5/16400', content: atI1['base/5/16400']! },
       { path: 'base/5/big', ref: F },
       control(2),
     ],
@@ -113,7 +123,7 @@ async function writeChain(ctx: ArchiveContext): Promise<void> {
       { path: 'base/5/INCREMENTAL.16384', incremental: true, content: incrementalFileBytes(3, [[3, blk(0xc3, 3)]]) },
       { path: 'base/5/INCREMENTAL.16390', incremental: true, content: incrementalFileBytes(1, [[0, blk(0xd9, 0)]]) },
       { path: 'base/5/INCREMENTAL.16400', incremental: true, content: incrementalFileBytes(1, []) },
-      { path: 'base/5/16500', content: atI2['base/5/16500'] },
+      { path: 'base/5/16500', content: atI2['base/5/16500']! },
       { path: 'base/5/big', ref: I1 },
       control(3),
     ],
@@ -195,7 +205,7 @@ describe('restore of an incremental chain', () => {
     // Pack 1 of the full backup holds backup_label, PG_VERSION and block 0 of 16384.
     await flipPackHolding(F, 1);
     const pgdata = join(work, 'bad');
-    const err = await runRestore(ctx, opts(pgdata, I2)).catch((e: unknown) => e as Error & { exitCode: number });
+    const err = await failure(runRestore(ctx, opts(pgdata, I2)));
     expect(err.exitCode).toBe(128);
     expect(err.message).toMatch(
       new RegExp(
@@ -209,7 +219,7 @@ describe('restore of an incremental chain', () => {
   it("a flipped byte in the parent's INCREMENTAL file is caught by the pack checksum, naming the parent", async () => {
     // I1's pack 1: backup_label, then INCREMENTAL.16384 (header and block 1) begins.
     await flipPackHolding(I1, 2);
-    const err = await runRestore(ctx, opts(join(work, 'bad1'), I2)).catch((e: unknown) => e as Error);
+    const err = await failure(runRestore(ctx, opts(join(work, 'bad1'), I2)));
     expect(err.message).toMatch(new RegExp(`backup '${I2}'.*pack 2 of backup '${I1}'`));
   });
 
@@ -220,7 +230,7 @@ describe('restore of an incremental chain', () => {
       files: [
         { path: 'backup_label', content: label('0/2000028', false) },
         ...dirs,
-        { path: 'base/5/16384', content: atF['base/5/16384'] },
+        { path: 'base/5/16384', content: atF['base/5/16384']! },
         control(1),
       ],
     });
@@ -248,7 +258,7 @@ describe('restore of an incremental chain', () => {
   it('a missing parent fails before anything is written, naming both backups', async () => {
     await ctx.storage.delete([recordKey(I1)]);
     const pgdata = join(work, 'orphan');
-    const err = await runRestore(ctx, opts(pgdata, I2)).catch((e: unknown) => e as Error & { exitCode: number });
+    const err = await failure(runRestore(ctx, opts(pgdata, I2)));
     expect(err.message).toBe(`unable to use backup '${I2}': it builds on backup '${I1}', which is not a complete backup in the archive`);
     expect(err.exitCode).toBe(128);
     expect(existsSync(join(pgdata, 'global/pg_control'))).toBe(false);
