@@ -31,7 +31,7 @@ export async function takePrefetched(stateDir: string, fileName: string, dest: s
     const code = (err as NodeJS.ErrnoException).code;
     // Another file system, or a prefetch directory this user may not change (left by a run as
     // another user, e.g. root): the prefetched copy is only a shortcut, so fetch from the archive.
-    if (code === 'EXDEV' || code === 'EACCES' || code === 'EPERM') return false;
+    if (code === 'EXDEV' || code === 'EACCES' || code === 'EPERM' || code === 'ENOTDIR') return false;
     throw err;
   }
 }

@@ -61,8 +61,14 @@ export async function walFetch(
   // The cursor says "served": the prefetcher works from the segment after this one.
   const startPrefetching = async (): Promise<void> => {
     if (!prefetching || pgdata === undefined) return;
-    await setCursor(stateDir, name);
-    if (!lockHolderAlive(prefetchLock(stateDir))) hooks.startPrefetcher?.({ pgdata, stateDir });
+    try {
+      await setCursor(stateDir, name);
+      if (!lockHolderAlive(prefetchLock(stateDir))) hooks.startPrefetcher?.({ pgdata, stateDir });
+    } catch (err) {
+      // Prefetching is a shortcut: a state directory this user cannot use (created by another user,
+      // read-only, full) must not fail a restore_command whose file is in the archive.
+      log.warn({ err, stateDir }, 'prefetch is off for this call: the state directory is not usable (see WALVAULT_STATE_DIR)');
+    }
   };
   const archive = await openArchive(config, log, signal);
   try {

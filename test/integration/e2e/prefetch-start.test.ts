@@ -79,4 +79,18 @@ describe('wal-fetch starts the prefetcher first', () => {
     expect(await until(() => existsSync(next), 30_000), `no ${SEG8} in ${prefetchDir(state)}`).toBe(true);
     expect(readFileSync(next).equals(loadFixture(15, SEG8))).toBe(true);
   });
+
+  it('restores from the archive when the state directory cannot be used', async () => {
+    // A state base under a regular file: mkdir fails for every user, root included (as a base
+    // another user created 0700 fails for the postgres user).
+    const blocker = join(root, 'not-a-directory');
+    writeFileSync(blocker, '');
+    const res = await runCli('wal-fetch', [SEG8, 'pg_wal/RECOVERYXLOG'], {
+      env: { ...env, WALVAULT_STATE_DIR: join(blocker, 'state') },
+      cwd: pgdata,
+    });
+    expect(res.code, res.stderr).toBe(0);
+    expect(readFileSync(join(pgdata, 'pg_wal', 'RECOVERYXLOG')).equals(loadFixture(15, SEG8))).toBe(true);
+    rmSync(join(pgdata, 'pg_wal', 'RECOVERYXLOG'));
+  });
 });
