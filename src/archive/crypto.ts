@@ -3,11 +3,7 @@
  * associated data, so a header edited to claim another name, checksum or codec fails authentication.
  */
 import { CryptoError } from '../common/errors.js';
-import { decrypt, encrypt, type EncryptionKey } from '../codec/encryption.js';
-
-export function encryptBuffer(payload: Buffer, key: EncryptionKey, objectHeader: Buffer): Buffer {
-  return encrypt(payload, key, { aad: objectHeader });
-}
+import { decrypt, type EncryptionKey } from '../codec/encryption.js';
 
 export function decryptBuffer(
   payload: Buffer,

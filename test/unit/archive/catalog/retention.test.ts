@@ -138,6 +138,22 @@ describe('planRetention', () => {
     expect(late.delete.filter((o) => o.timeline === 1)).toHaveLength(10);
   });
 
+  it('deletes the history files of several dead branches in timeline order, whatever the listing order', () => {
+    // 1 -> 2 at segment 4 and 1 -> 3 at segment 5 (both abandoned), 1 -> 4 at segment 8.
+    const branchy = hists({ 2: '1\t0/400000\tx\n', 3: '1\t0/500000\tx\n', 4: '1\t0/800000\tx\n' });
+    const objs = [...range(1, 1, 10), ...range(2, 4, 5), ...range(3, 5, 6), ...range(4, 8, 12), history(4), history(3), history(2)];
+    const plan = planRetention(objs, branchy, parseBefore('0/B00000', MIB, NOW), MIB);
+    expect(names(plan.delete).filter((n) => n.endsWith('.history'))).toEqual(['00000002.history', '00000003.history']);
+  });
+
+  it('a time after every upload cuts after the newest segment, which still stays', () => {
+    const objs = range(1, 1, 5);
+    const plan = planRetention(objs, new Map(), parseBefore('2024-05-02T00:00:00Z', MIB, NOW), MIB, { force: true });
+    expect(plan.cutoff).toBe(6n);
+    expect(names(plan.delete)).toEqual(names(range(1, 1, 4)));
+    expect(plan.kept.map((k) => k.fileName)).toEqual(['000000010000000000000005']);
+  });
+
   it('keeps every history file when the ancestry of what remains is unknown', () => {
     const objs = [...range(1, 1, 4), ...range(3, 5, 6), history(2)];
     const plan = planRetention(objs, hists({ 2: '1\t0/500000\tx\n' }), parseBefore('0/600000', MIB, NOW), MIB);
