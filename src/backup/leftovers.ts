@@ -8,7 +8,7 @@
  * A backup with a backup.json is never touched here, whatever else is under its prefix.
  */
 import type { ArchiveContext } from '../archive/context.js';
-import { ArchiveMismatchError, IntegrityError, NotFoundError, describeCause } from '../common/errors.js';
+import { ArchiveMismatchError, IntegrityError, NotFoundError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { BACKUPS_PREFIX, HEARTBEAT_LEAF, RECORD_LEAF, STARTED_LEAF, parseBackupKey } from './layout.js';
 import { isAbandoned, lastSignOfLife, type LifeSigns } from './abandoned.js';
@@ -98,7 +98,7 @@ export async function removeLeftovers(ctx: Pick<ArchiveContext, 'storage'>, left
         'removed an abandoned backup',
       );
     } catch (err) {
-      log.warn({ backup: l.name, err: describeCause(err) }, 'unable to remove an abandoned backup; the next run retries');
+      log.warn({ backup: l.name, err }, 'unable to remove an abandoned backup; the next run retries');
     }
   }
   return removed;

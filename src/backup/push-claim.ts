@@ -86,7 +86,7 @@ export class Heartbeat {
     };
     this.writing = this.writing
       .then(() => this.ctx.storage.put(heartbeatKey(this.name), encodeRecord(record)))
-      .catch((err: unknown) => this.log.warn({ err: describeCause(err) }, 'unable to write the backup heartbeat'));
+      .catch((err: unknown) => this.log.warn({ err }, 'unable to write the backup heartbeat'));
     return this.writing;
   }
 }
@@ -100,6 +100,6 @@ export async function recordFailure(ctx: ArchiveContext, name: string, err: unkn
       encodeRecord({ format: BACKUP_FORMAT_VERSION, name, at: new Date().toISOString(), error: describeCause(err), code }),
     );
   } catch (e) {
-    log.warn({ err: describeCause(e) }, 'unable to record the backup failure');
+    log.warn({ err: e }, 'unable to record the backup failure');
   }
 }
