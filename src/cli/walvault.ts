@@ -2,6 +2,9 @@
 // Compiled entry point behind bin/walvault, bin/wal-push and bin/wal-fetch.
 // `WALVAULT_FASTPATH_COMMAND` is set by the sh launchers (wal-push / wal-fetch) to pick the command.
 // Everything is imported on demand: `--version` needs one small module, not the command-line parser.
+// archive_command output lands in the PostgreSQL log: keep the AWS SDK's Node-version notice out of
+// it, on every path (the plain wal-push hook below never reaches main.ts).
+process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 const prepend = process.env['WALVAULT_FASTPATH_COMMAND'] ? [process.env['WALVAULT_FASTPATH_COMMAND']] : [];
 const args = [...prepend, ...process.argv.slice(2)];
 const first = args[0];
