@@ -10,7 +10,7 @@ import PQueue from 'p-queue';
 import { DEFAULT_RETRY_POLICY, backoffDelayMs, sleep, type RetryPolicy } from '../common/retry.js';
 import { pushFile, type PushResult } from '../archive/push.js';
 import type { ArchiveContext } from '../archive/context.js';
-import { hasMarker, sweepMarkers, writeMarker } from './markers.js';
+import { clearUploadFailed, hasMarker, noteUploadFailed, sweepMarkers, writeMarker } from './markers.js';
 import { readyFiles } from './ready.js';
 
 export { readyFiles };
@@ -95,6 +95,7 @@ export async function runAhead(ctx: ArchiveContext, opts: AheadOptions): Promise
       void queue.add(async () => {
         try {
           const result = await pushFile(ctx, join(opts.walDir, name), name);
+          await clearUploadFailed(opts.stateDir, name);
           await writeMarker(opts.stateDir, name, result.file);
           archivedHere.add(name);
           failed.delete(name);
@@ -106,6 +107,7 @@ export async function runAhead(ctx: ArchiveContext, opts: AheadOptions): Promise
           const attempts = (failed.get(name)?.attempts ?? 0) + 1;
           failed.set(name, { attempts, retryAt: Date.now() + backoffDelayMs(attempts, retry) });
           summary.failed++;
+          await noteUploadFailed(opts.stateDir, name).catch(() => undefined);
           log.warn({ segment: name, err }, 'look-ahead upload failed; trying again after a backoff (archive_command retries it too)');
           opts.onError?.(name, err);
         } finally {

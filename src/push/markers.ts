@@ -7,7 +7,7 @@
  * incarnation's file has another inode or times, so a marker can never vouch for a file it did not
  * see. Markers are deleted when used; stale ones are swept.
  */
-import { mkdir, readFile, readdir, stat, unlink } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../common/atomic-file.js';
 import { sweepTempFiles } from '../common/temp-files.js';
@@ -41,6 +41,21 @@ export async function writeMarker(stateDir: string, fileName: string, file: File
   await mkdir(dir, { recursive: true, mode: 0o700 });
   // No trailing newline: the launcher compares it with $(stat ...), which strips newlines anyway.
   await writeFileAtomic(join(dir, fileName), Buffer.from(markerContent(file)));
+}
+
+/**
+ * `pushed/<file>.failed`: the uploader's last attempt at this file failed. The wal-push launcher
+ * stops waiting for a marker when it sees one and runs the full program, which tries itself and
+ * reports the error to PostgreSQL at once (no 30 s wait per archive_command during an outage).
+ */
+export async function noteUploadFailed(stateDir: string, fileName: string): Promise<void> {
+  const dir = markerDir(stateDir);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await writeFile(join(dir, `${fileName}.failed`), '');
+}
+
+export async function clearUploadFailed(stateDir: string, fileName: string): Promise<void> {
+  await unlink(join(markerDir(stateDir), `${fileName}.failed`)).catch(() => undefined);
 }
 
 /** True (and the marker consumed) when a marker vouches for exactly the file at `path`. */
@@ -82,7 +97,9 @@ export async function sweepMarkers(stateDir: string, walDir: string): Promise<nu
   let removed = 0;
   for (const name of names) {
     if (name.startsWith('.')) continue;
-    if ((await currentFileIdentity(join(walDir, name))) === undefined) {
+    // A failure note (`<file>.failed`) lives as long as its WAL file, like a marker.
+    const walFile = name.endsWith('.failed') ? name.slice(0, -'.failed'.length) : name;
+    if ((await currentFileIdentity(join(walDir, walFile))) === undefined) {
       await unlink(join(markerDir(stateDir), name)).catch(() => undefined);
       removed++;
     }

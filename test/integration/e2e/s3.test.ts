@@ -59,7 +59,8 @@ describeS3('wal-push and wal-fetch with an S3 archive', (server) => {
     await primary.generateWal({ bytes: 4 * 1024 * 1024 });
     await primary.query('INSERT INTO t SELECT generate_series(1001, 2000)');
     await primary.switchWal();
-    const deadline = Date.now() + 30_000;
+    // The look-ahead uploader's attempt fails first, then archive_command's own: allow for both.
+    const deadline = Date.now() + 60_000;
     while (!/archive command failed/.test(await primary.logTail(200)) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 250));
     }

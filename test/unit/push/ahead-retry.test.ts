@@ -2,12 +2,13 @@
  * The look-ahead uploader must come back after a storage outage: a file whose upload failed is
  * tried again after a backoff, not skipped for the rest of the daemon's life.
  */
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../../../src/common/errors.js';
 import { runAhead } from '../../../src/push/ahead.js';
-import { hasMarker } from '../../../src/push/markers.js';
+import { hasMarker, markerDir } from '../../../src/push/markers.js';
 import { MemoryStorage } from '../../../src/storage/memory.js';
 import type { PutBody, PutOptions } from '../../../src/storage/types.js';
 import { fixtureManifest } from '../../support/fixtures.js';
@@ -45,6 +46,7 @@ describe('runAhead after a storage outage', () => {
     const guard = setTimeout(() => stop.abort(), 20_000);
     const errors: string[] = [];
     const archived: string[] = [];
+    const notes: boolean[] = [];
     const ctx = { ...makeCtx(storage), signal: stop.signal };
     try {
       await runAhead(ctx, {
@@ -57,6 +59,8 @@ describe('runAhead after a storage outage', () => {
         retry: { maxAttempts: 5, baseDelayMs: 50, maxDelayMs: 200, factor: 2 },
         onError: (name) => {
           errors.push(name);
+          // The launcher stops waiting for a marker once it sees this note (bin/wal-push).
+          notes.push(existsSync(path.join(markerDir(stateDir), `${name}.failed`)));
           if (errors.length === 2) storage.down = false; // the outage ends after two failed attempts
         },
         onArchived: (name) => {
@@ -71,5 +75,7 @@ describe('runAhead after a storage outage', () => {
     expect(storage.refused).toBeGreaterThanOrEqual(2);
     expect(archived).toEqual([segment]);
     expect(await hasMarker(stateDir, segment)).toBe(true);
+    expect(notes).toEqual([true, true]);
+    expect(existsSync(path.join(markerDir(stateDir), `${segment}.failed`))).toBe(false);
   });
 });
