@@ -43,6 +43,13 @@ export function encodeClaim(c: ClaimRecord): Buffer {
   return Buffer.from(`${JSON.stringify(c)}\n`, 'utf8');
 }
 
+/**
+ * A claim whose bytes are not JSON at all (empty or cut short): what a create-only write leaves when
+ * the store's PUT is not atomic and the server dies mid-request (s3rver does this; AWS S3, RGW and
+ * posix link(2) never do). Valid JSON that is wrong is not torn: something else wrote it.
+ */
+export class TornClaimError extends IntegrityError {}
+
 function decodeClaim(bytes: Buffer, fileName: string): ClaimRecord {
   const fail = (reason: string): never => {
     throw new IntegrityError(`unable to read the claim '${claimKey(fileName)}': ${reason}`);
@@ -51,7 +58,7 @@ function decodeClaim(bytes: Buffer, fileName: string): ClaimRecord {
   try {
     v = JSON.parse(bytes.toString('utf8'));
   } catch {
-    return fail('not valid JSON');
+    throw new TornClaimError(`unable to read the claim '${claimKey(fileName)}': not valid JSON (${bytes.length} bytes)`);
   }
   if (typeof v !== 'object' || v === null) return fail('not an object');
   const o = v as Record<string, unknown>;
@@ -87,14 +94,32 @@ export async function readClaim(storage: Storage, fileName: string, signal?: Abo
  * holds afterwards, read back from storage: on a store that ignores create-only writes the last
  * writer wins, and reading back lets every loser but the slowest see that before it uploads.
  */
-export async function claimName(storage: Storage, claim: ClaimRecord, signal?: AbortSignal): Promise<ClaimRecord> {
+export async function claimName(
+  storage: Storage,
+  claim: ClaimRecord,
+  signal?: AbortSignal,
+  /** Called instead of failing when the claim is torn and the caller knows no data is stored under the name. */
+  onTorn?: (err: TornClaimError) => void,
+): Promise<ClaimRecord> {
   const key = claimKey(claim.name);
+  const opts = signal ? { signal } : {};
   try {
-    await storage.put(key, encodeClaim(claim), { ifAbsent: true, ...(signal ? { signal } : {}) });
+    await storage.put(key, encodeClaim(claim), { ifAbsent: true, ...opts });
   } catch (err) {
     if (!(err instanceof ObjectExistsError)) throw err;
   }
-  const holding = await readClaim(storage, claim.name, signal);
+  let holding: ClaimRecord | undefined;
+  try {
+    holding = await readClaim(storage, claim.name, signal);
+  } catch (err) {
+    if (!(onTorn && err instanceof TornClaimError)) throw err;
+    // A torn claim guards nothing (no data was stored under the name), so it is written over and read
+    // back like any claim. Two pushes of different files doing this at once are still caught after
+    // the upload by the push's check that its version is the only one.
+    onTorn(err);
+    await storage.put(key, encodeClaim(claim), opts);
+    holding = await readClaim(storage, claim.name, signal);
+  }
   if (!holding)
     throw new StorageError(`unable to claim '${claim.name}': the claim '${key}' is not visible after writing it`, { retryable: true });
   return holding;

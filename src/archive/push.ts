@@ -152,7 +152,12 @@ async function pushRead(
     if (check.state === 'damaged') damaged.push({ ...v, reason: check.reason });
   }
   if (oneContent) {
-    const holding = await claimName(ctx.storage, newClaim(fileName, meta.sha256, meta.size, WRITER), ctx.signal);
+    const onTorn =
+      existing.length === 0
+        ? (err: Error): void =>
+            log.warn({ err }, 'the claim was torn by an interrupted write and no data is stored under this name: claiming it again')
+        : undefined;
+    const holding = await claimName(ctx.storage, newClaim(fileName, meta.sha256, meta.size, WRITER), ctx.signal, onTorn);
     if (holding.sha256 !== meta.sha256) {
       throw await refuse(
         `another push claimed this name for a different file (sha256 ${holding.sha256.slice(0, 16)}..., ` +
