@@ -6,6 +6,15 @@
 import { finished } from 'node:stream/promises';
 import type { Transform } from 'node:stream';
 
+export interface CompressorOptions {
+  /**
+   * Threads of the codec's own (native, not V8) to compress on, besides the caller's: 0 compresses on
+   * the calling thread. Only zstd has them (its multi-threaded mode, same frame format); the other
+   * codecs ignore it.
+   */
+  readonly threads?: number;
+}
+
 export interface ChunkCompressor {
   /** Compresses `chunk`. Once the returned promise settles, the caller may overwrite `chunk`. */
   update(chunk: Buffer): Promise<void>;

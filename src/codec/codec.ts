@@ -1,5 +1,5 @@
 import type { Transform } from 'node:stream';
-import type { ChunkCompressor } from './chunked.js';
+import type { ChunkCompressor, CompressorOptions } from './chunked.js';
 import { ConfigError, IntegrityError } from '../common/errors.js';
 import { createGzipCodec, createBrotliCodec } from './zlib.js';
 import { createLz4Codec } from './lz4.js';
@@ -26,7 +26,7 @@ export interface Codec {
   decompress(input: Buffer, maxOutput: number, objectName?: string): Promise<Buffer>;
   createCompressStream(): Transform;
   /** One-pass compression of chunks as they are read; `inputSize`, when known, goes into the frame. */
-  createCompressor(inputSize?: number): Promise<ChunkCompressor>;
+  createCompressor(inputSize?: number, options?: CompressorOptions): Promise<ChunkCompressor>;
   createDecompressStream(maxOutput: number, objectName?: string): Transform;
 }
 

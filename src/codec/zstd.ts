@@ -1,7 +1,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import type * as ZstdBinding from 'zstd-napi/binding.js';
 import type { Codec } from './codec.js';
-import type { ChunkCompressor } from './chunked.js';
+import type { ChunkCompressor, CompressorOptions } from './chunked.js';
 import { asCompressError, asDecompressError, checkMaxOutput, decompressError, outputLimitError } from './guard.js';
 
 type Binding = typeof ZstdBinding;
@@ -50,10 +50,10 @@ export function createZstdCodec(level: number): Codec {
     createCompressStream() {
       return new ZstdCompressStream(level);
     },
-    async createCompressor(inputSize) {
+    async createCompressor(inputSize, options: CompressorOptions = {}) {
       const zstd = await loadBinding();
       try {
-        return new ZstdChunkCompressor(zstd, level, inputSize);
+        return new ZstdChunkCompressor(zstd, level, inputSize, threadsOf(options));
       } catch (err) {
         throw asCompressError('zstd', err);
       }
@@ -69,6 +69,21 @@ function newCCtx(zstd: Binding, level: number): ZstdBinding.CCtx {
   const cctx = new zstd.CCtx();
   cctx.setParameter(zstd.CParameter.compressionLevel, level);
   cctx.setParameter(zstd.CParameter.checksumFlag, 1);
+  return cctx;
+}
+
+/**
+ * With threads, compressStream2(continue) copies the input into a job and returns while zstd's
+ * threads compress it, so the caller's hashing and I/O overlap compression. The frame is the same
+ * standard single frame (content size and checksum included); its bytes differ from a
+ * single-threaded run's, which nothing depends on (keys carry the SHA-256 of the original bytes).
+ */
+function newThreadedCCtx(zstd: Binding, level: number, threads: number): ZstdBinding.CCtx {
+  const cctx = newCCtx(zstd, level);
+  if (threads > 0) {
+    cctx.setParameter(zstd.CParameter.nbWorkers, threads);
+    cctx.setParameter(zstd.CParameter.jobSize, JOB_BYTES);
+  }
   return cctx;
 }
 
@@ -235,7 +250,24 @@ class ZstdCompressStream extends LazyZstdTransform {
 }
 
 /** Contexts of finished one-pass compressions, reused: a context costs more to set up than a segment's first chunk. */
-const idleCCtx = new Map<number, ZstdBinding.CCtx[]>();
+const idleCCtx = new Map<string, ZstdBinding.CCtx[]>();
+
+/** zstd refuses more; a setting beyond the machine's cores only adds waiting threads. */
+const MAX_THREADS = 16;
+
+/**
+ * A job is what one zstd thread compresses at a time. zstd's default is 4 windows (8 MiB at level 3),
+ * so a 16 MiB segment would keep only two threads busy at the very end; 1 MiB jobs let the threads
+ * start after the first MiB arrives. Measured on 16 MiB of text-like data at level 3: the same size
+ * within 1%.
+ */
+const JOB_BYTES = 1 << 20;
+
+function threadsOf(options: CompressorOptions): number {
+  const t = options.threads ?? 0;
+  if (!Number.isInteger(t) || t < 0) throw new RangeError(`zstd threads must be an integer >= 0, got ${t}`);
+  return Math.min(t, MAX_THREADS);
+}
 
 /**
  * Synchronous native work per chunk on a context of its own (uploads run in parallel in one process).
@@ -248,12 +280,16 @@ class ZstdChunkCompressor implements ChunkCompressor {
   private cctx: ZstdBinding.CCtx | undefined;
   private readonly scratch = Buffer.allocUnsafe(STREAM_OUT);
 
+  private readonly poolKey: string;
+
   constructor(
     private readonly zstd: Binding,
-    private readonly level: number,
+    level: number,
     inputSize: number | undefined,
+    threads: number,
   ) {
-    this.cctx = idleCCtx.get(level)?.pop() ?? newCCtx(zstd, level);
+    this.poolKey = `${level}/${threads}`;
+    this.cctx = idleCCtx.get(this.poolKey)?.pop() ?? newThreadedCCtx(zstd, level, threads);
     this.cctx.reset(zstd.ResetDirective.sessionOnly);
     if (inputSize !== undefined) this.cctx.setPledgedSrcSize(inputSize);
   }
@@ -265,9 +301,9 @@ class ZstdChunkCompressor implements ChunkCompressor {
   end(): Promise<void> {
     return this.guarded(() => {
       this.run(Buffer.alloc(0), true);
-      const list = idleCCtx.get(this.level) ?? [];
+      const list = idleCCtx.get(this.poolKey) ?? [];
       if (this.cctx && list.length < 2) list.push(this.cctx);
-      idleCCtx.set(this.level, list);
+      idleCCtx.set(this.poolKey, list);
       this.cctx = undefined;
     });
   }

@@ -32,6 +32,34 @@ describe.each(CODEC_NAMES)('%s one-pass compressor', (name) => {
   });
 });
 
+describe('zstd with threads of its own', () => {
+  it('gives one standard frame with its content size, decoded to the original, whatever the thread count', async () => {
+    // Several 1 MiB jobs, so the threads really split the input.
+    const input = Buffer.concat(Array.from({ length: 6 }, () => sample()));
+    const codec = getCodec('zstd', 3);
+    for (const threads of [0, 1, 2, 0, 2]) {
+      const compressor = await codec.createCompressor(input.length, { threads });
+      const reused = Buffer.alloc(1 << 20);
+      for (let pos = 0; pos < input.length; pos += reused.length) {
+        const n = input.copy(reused, 0, pos, pos + reused.length);
+        await compressor.update(reused.subarray(0, n));
+        reused.fill(0xee);
+      }
+      await compressor.end();
+      const out = Buffer.concat(compressor.parts);
+      // Frame header descriptor: the content-size flag (2 high bits) set, one frame to the end.
+      expect(out.readUInt32LE(0)).toBe(0xfd2fb528);
+      expect((out[4] as number) >> 6).toBeGreaterThan(0);
+      expect((await codec.decompress(out, input.length, 'x')).equals(input)).toBe(true);
+    }
+  });
+
+  it('refuses a thread count that is not a whole number >= 0', async () => {
+    await expect(getCodec('zstd').createCompressor(10, { threads: -1 })).rejects.toThrow(/threads/);
+    await expect(getCodec('zstd').createCompressor(10, { threads: 1.5 })).rejects.toThrow(/threads/);
+  });
+});
+
 describe('encryptParts', () => {
   it('gives a layout decrypt() opens, of the size encrypt() gives, whatever the pieces', () => {
     const key = new EncryptionKey(randomBytes(32));
