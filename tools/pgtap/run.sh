@@ -16,6 +16,9 @@
 #                           tmp_check/log/regress_log_* and every node's server log
 #   WVTAP_MIRROR            readback (default) or off: see WalvaultHooks.pm
 #   PROVE_FLAGS             extra prove flags (e.g. -v)
+#   PGCTLTIMEOUT            pg_ctl's wait in seconds (default here 180, pg_ctl's own is 60): a fast
+#                           shutdown waits for the archiver, which calls wal-push once per .ready
+#                           segment; on a loaded machine 300 segments take longer than 60 s
 # (WVTAP_, not WALVAULT_: walvault refuses WALVAULT_* variables it does not know.)
 # Exit code: prove's (0 when every test passed).
 set -eu
@@ -60,7 +63,7 @@ as_user test -r "$root/dist/cli/walvault.js" -a -x "$root/bin/wal-push" -a -x "$
 work=${WVTAP_WORK:-$(mktemp -d /tmp/walvault-pgtap.XXXXXX)}
 mkdir -p "$work/t"
 rm -rf "$work/tmp_check"
-cp -p "$src"/* "$work/t/"
+find "$src" -maxdepth 1 -type f -exec cp -p {} "$work/t/" \;
 chmod 755 "$work"
 [ "$user" = "$(id -un)" ] || chown -R "$user:" "$work"
 
@@ -75,7 +78,7 @@ cd "$work"
 rc=0
 # shellcheck disable=SC2086 # the test list and PROVE_FLAGS are word lists on purpose
 as_user env HOME="$work" PATH="$bindir:$PATH" TESTDIR="$work" PG_REGRESS="$pgxs/src/test/regress/pg_regress" \
-  WVTAP_NODE="$node" WVTAP_MIRROR="${WVTAP_MIRROR:-readback}" \
+  PGCTLTIMEOUT="${PGCTLTIMEOUT:-180}" WVTAP_NODE="$node" WVTAP_MIRROR="${WVTAP_MIRROR:-readback}" \
   prove ${PROVE_FLAGS:-} --exec "perl -I $pgxs/src/test/perl -I $here -I $work/t -MWalvaultHooks" $tests || rc=$?
 echo "walvault pgtap: logs in $work/tmp_check/log"
 exit $rc
