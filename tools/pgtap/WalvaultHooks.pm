@@ -30,7 +30,6 @@ use strict;
 use warnings;
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
-use IPC::Run ();
 use PostgreSQL::Test::Cluster;
 
 our $ROOT = abs_path(dirname(abs_path(__FILE__)) . '/../..');
@@ -97,19 +96,6 @@ sub restore_command
 	my ($root_node) = @_;
 	my $env = env_prefix(setup($root_node));
 	return "$env $ROOT/bin/wal-fetch %f %p";
-}
-
-# Runs `walvault <args>` against $node's archive; returns (exit code, stdout+stderr).
-sub walvault
-{
-	my ($node, @args) = @_;
-	my $s = setup($node);
-	local $ENV{WALVAULT_NODE} = $NODE;
-	local $ENV{WALVAULT_CONFIG} = $s->{config};
-	local $ENV{WALVAULT_STATE_DIR} = $s->{state};
-	my $out = '';
-	IPC::Run::run([ "$ROOT/bin/walvault", @args ], '>&', \$out);
-	return ($? >> 8, $out);
 }
 
 {
