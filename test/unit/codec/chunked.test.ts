@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import type { ChunkCompressor } from '../../../src/codec/chunked.js';
 import { CODEC_NAMES, getCodec } from '../../../src/codec/codec.js';
 import { decrypt, encrypt, encryptParts, encryptedSize } from '../../../src/codec/encryption.js';
 import { EncryptionKey } from '../../../src/codec/encryption-key.js';
@@ -14,18 +15,23 @@ function sample(): Buffer {
   return Buffer.concat([Buffer.alloc(300_000, 'walvault '), randomBytes(200_001), Buffer.alloc(123_457, 7)]);
 }
 
+/** Feeds `input` through one reused buffer that is overwritten after each update, then ends. */
+async function feed(compressor: ChunkCompressor, input: Buffer, chunkBytes: number): Promise<void> {
+  const reused = Buffer.alloc(chunkBytes);
+  for (let pos = 0; pos < input.length; pos += reused.length) {
+    const n = input.copy(reused, 0, pos, pos + reused.length);
+    await compressor.update(reused.subarray(0, n));
+    reused.fill(0xee);
+  }
+  await compressor.end();
+}
+
 describe.each(CODEC_NAMES)('%s one-pass compressor', (name) => {
   it('decodes to the original although the caller reuses its chunk buffer', async () => {
     const input = sample();
     const codec = getCodec(name);
     const compressor = await codec.createCompressor(input.length);
-    const reused = Buffer.alloc(64 * 1024);
-    for (let pos = 0; pos < input.length; pos += reused.length) {
-      const n = input.copy(reused, 0, pos, pos + reused.length);
-      await compressor.update(reused.subarray(0, n));
-      reused.fill(0xee);
-    }
-    await compressor.end();
+    await feed(compressor, input, 64 * 1024);
     const out = Buffer.concat(compressor.parts);
     expect(out.length).toBe(compressor.length);
     expect((await codec.decompress(out, input.length, 'x')).equals(input)).toBe(true);
@@ -39,13 +45,7 @@ describe('zstd with threads of its own', () => {
     const codec = getCodec('zstd', 3);
     for (const threads of [0, 1, 2, 0, 2]) {
       const compressor = await codec.createCompressor(input.length, { threads });
-      const reused = Buffer.alloc(1 << 20);
-      for (let pos = 0; pos < input.length; pos += reused.length) {
-        const n = input.copy(reused, 0, pos, pos + reused.length);
-        await compressor.update(reused.subarray(0, n));
-        reused.fill(0xee);
-      }
-      await compressor.end();
+      await feed(compressor, input, 1 << 20);
       const out = Buffer.concat(compressor.parts);
       // Frame header descriptor: the content-size flag (2 high bits) set, one frame to the end.
       expect(out.readUInt32LE(0)).toBe(0xfd2fb528);
