@@ -114,6 +114,9 @@ describe.each(DRIVERS)('%s storage', (driver) => {
         maxFiles: 5,
         idleMs: 0,
         pollMs: 10,
+        // A fixed, long backoff: with full jitter the retry could fall inside one 10 ms poll and
+        // this run would try the file twice.
+        retry: { maxAttempts: 5, baseDelayMs: 60_000, maxDelayMs: 60_000, factor: 2, jitter: 'none' },
         onError: (_n, err) => errors.push(err),
       });
       expect(summary).toEqual({ archived: 0, failed: 1 });
