@@ -5,12 +5,16 @@
 // command: wall seconds, CPU seconds of the tool's processes, bytes it added to its repository.
 //   - PostgreSQL 15, archiving into both tools: walvault backup-push vs --incremental (chunk level:
 //     the server sends every file whole, unchanged 1 MiB pieces are stored by reference), against
-//     pgbackrest backup --type=full vs --type=incr (file level; pgBackRest 2.45 has no block
-//     incremental and no PostgreSQL 17 support), zst:3, process-max 2;
+//     pgbackrest backup --type=full vs --type=incr, zst:3, process-max 2, into two repositories:
+//     repo1 file level (the default), repo2 with repo-bundle and repo-block (pgBackRest's block
+//     incremental, a beta feature in 2.45 that needs beta=y); pgBackRest 2.45 has no PostgreSQL 17
+//     support, so the block-level comparison is walvault on 17 against pgBackRest on 15;
 //   - PostgreSQL 17 with summarize_wal = on: walvault backup-push vs --incremental (block level:
-//     UPLOAD_MANIFEST + BASE_BACKUP INCREMENTAL), alone.
+//     UPLOAD_MANIFEST + BASE_BACKUP INCREMENTAL), then another 5 % (other blocks) and a second
+//     increment; then `walvault restore --target immediate` of the chain of three (full, increment,
+//     increment) against a restore of the full backup alone, RESTORE_RUNS times each, alternating.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { runClient } from '../support/corpus.mjs';
 import { STANZA, pushCommand } from '../support/pgbackrest.mjs';
@@ -45,6 +49,9 @@ function added(dir, before) {
   return { name: fresh[0], bytes: now[fresh[0]] };
 }
 
+/** Restores of each kind, alternating (BENCH_INCR_RESTORE_RUNS, default 3): the median is reported. */
+const RESTORE_RUNS = Math.max(1, Number(process.env['BENCH_INCR_RESTORE_RUNS'] ?? 3));
+
 /** PostgreSQL 15's client tools (the embedded PostgreSQL 17 has no pgbench); they work against 17 too. */
 const PG15_BIN = '/usr/lib/postgresql/15/bin';
 
@@ -58,14 +65,28 @@ async function pgbench(B, cluster, scale) {
   return dbBytes;
 }
 
-/** Every row of every 20th heap block of pgbench_accounts: 5 % of its blocks, spread over the table. */
-async function changeFivePercent(B, cluster) {
+/**
+ * Every row of every 20th heap block of pgbench_accounts (those with block number % 20 = `phase`):
+ * 5 % of its blocks, spread over the table.
+ */
+async function changeFivePercent(B, cluster, phase = 0) {
   const [{ n }] = await cluster.query(
-    'WITH u AS (UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE ((ctid::text::point)[0])::bigint % 20 = 0 RETURNING 1) SELECT count(*)::text AS n FROM u',
+    `WITH u AS (UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE ((ctid::text::point)[0])::bigint % 20 = ${phase} RETURNING 1) SELECT count(*)::text AS n FROM u`,
   );
   await cluster.query('CHECKPOINT');
-  B.log(`  changed ${n} rows (every row of every 20th block of pgbench_accounts)`);
+  B.log(`  changed ${n} rows (every row of every 20th block of pgbench_accounts, phase ${phase})`);
   return Number(n);
+}
+
+/** Medians of wall and CPU seconds (and the largest peak RSS) of repeated runs. */
+function median(runs) {
+  const mid = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+  return {
+    wallS: mid(runs.map((r) => r.wallS)),
+    cpuS: mid(runs.map((r) => r.cpuS)),
+    peakRss: Math.max(...runs.map((r) => r.peakRss)),
+    runs,
+  };
 }
 
 function summaryOf(stdout) {
@@ -84,9 +105,9 @@ async function walvaultBackup(B, cluster, wvConf, archiveDir, label, extra = '')
   return { ...plain(m), stored: added(backups, before).bytes };
 }
 
-async function pgbrBackup(B, pgbrConf, backups, label, type) {
+async function pgbrBackup(B, pgbrConf, backups, label, type, repo = 1) {
   const before = existsSync(backups) ? perBackup(backups) : {};
-  const m = await timed(B, label, `pgbackrest --config=${pgbrConf} --stanza=${STANZA} --type=${type} backup`);
+  const m = await timed(B, label, `pgbackrest --config=${pgbrConf} --stanza=${STANZA} --repo=${repo} --type=${type} backup`);
   return { ...plain(m), stored: added(backups, before).bytes };
 }
 
@@ -124,7 +145,15 @@ export async function benchIncremental(B, PgCluster, { scale }) {
         pgPath: cluster.dataDir,
         pgPort: cluster.port,
         pgSocket: cluster.socketDir,
-        extra: { 'process-max': 2, 'archive-timeout': 120 },
+        extra: {
+          'process-max': 2,
+          'archive-timeout': 120,
+          beta: 'y',
+          'repo2-path': join(pgbrDir, 'repo-block'),
+          'repo2-type': 'posix',
+          'repo2-bundle': 'y',
+          'repo2-block': 'y',
+        },
       });
       const walPush = `WALVAULT_NODE=${process.execPath} WALVAULT_CONFIG=${wvConf} WALVAULT_STATE_DIR=${B.dir('inc15-state')} ${B.bin('wal-push')} %p`;
       await cluster.query(`ALTER SYSTEM SET archive_command = '${walPush} && ${pushCommand(pgbrConf, '%p')}'`);
@@ -135,14 +164,25 @@ export async function benchIncremental(B, PgCluster, { scale }) {
       // Both full backups, one change, both incrementals: each incremental sees the same blocks changed.
       const pgbrBackups = join(pgbrDir, 'repo', 'backup', STANZA);
       const wFull = await walvaultBackup(B, cluster, wvConf, archiveDir, 'PG15 walvault full');
+      const blockBackups = join(pgbrDir, 'repo-block', 'backup', STANZA);
       const pFull = await pgbrBackup(B, pgbrConf, pgbrBackups, 'PG15 pgbackrest full', 'full');
+      const bFull = await pgbrBackup(B, pgbrConf, blockBackups, 'PG15 pgbackrest full (block, bundle)', 'full', 2);
       result.changedRows15 = await changeFivePercent(B, cluster);
       const wIncr = await walvaultBackup(B, cluster, wvConf, archiveDir, 'PG15 walvault incremental', '--incremental');
       const pIncr = await pgbrBackup(B, pgbrConf, pgbrBackups, 'PG15 pgbackrest incr', 'incr');
+      const bIncr = await pgbrBackup(B, pgbrConf, blockBackups, 'PG15 pgbackrest incr (block, bundle)', 'incr', 2);
       result.walvault15 = { full: wFull, incr: wIncr };
-      result.pgbackrest15 = { full: pFull, incr: pIncr };
+      result.pgbackrest15 = { full: pFull, incr: pIncr, blockFull: bFull, blockIncr: bIncr };
       const labels = { oursLabel: 'walvault --incremental (chunk)', theirsLabel: 'pgbackrest --type=incr' };
       rows(B, 'PG15 incremental vs pgBackRest incr', wIncr, pIncr, labels);
+      rows(B, 'PG15 incremental vs pgBackRest block incr', wIncr, bIncr, {
+        oursLabel: 'walvault --incremental (chunk)',
+        theirsLabel: 'pgbackrest --type=incr, repo-block',
+      });
+      rows(B, 'pgBackRest block incr vs its block full', bIncr, bFull, {
+        oursLabel: 'pgbackrest incr (block)',
+        theirsLabel: 'pgbackrest full (block)',
+      });
       rows(B, 'PG15 full vs pgBackRest full', wFull, pFull, { oursLabel: 'walvault backup-push', theirsLabel: 'pgbackrest --type=full' });
       rows(B, 'PG15 walvault incremental vs its full', wIncr, wFull, {
         oursLabel: 'walvault --incremental',
@@ -189,6 +229,62 @@ export async function benchIncremental(B, PgCluster, { scale }) {
       rows(B, 'PG17 walvault incremental (block) vs its full', incr, full, {
         oursLabel: 'walvault --incremental (block)',
         theirsLabel: 'walvault full',
+      });
+      if (result.pgbackrest15) {
+        rows(B, 'PG17 walvault incremental (block) vs pgBackRest block incr on PG15', incr, result.pgbackrest15.blockIncr, {
+          oursLabel: 'walvault --incremental (block, PG17)',
+          theirsLabel: 'pgbackrest --type=incr, repo-block (PG15)',
+        });
+      }
+      // A chain of three: another 5 %, in other blocks, and an increment on the increment.
+      result.changedRows17b = await changeFivePercent(B, cluster, 10);
+      const incr2 = await walvaultBackup(B, cluster, wvConf, archiveDir, 'PG17 walvault second incremental', '--incremental');
+      result.walvault17.incr2 = incr2;
+      const names = Object.keys(perBackup(join(archiveDir, 'backups'))).sort();
+      const fullName = names.find((n) => n.endsWith('F'));
+      const chainName = names.at(-1);
+      if (!fullName || !chainName?.endsWith('I') || names.length !== 3) throw new Error(`unexpected PG17 backups: ${names.join(', ')}`);
+      const restore = async (label, name, i) => {
+        const dir = B.dir(`rs17-${label}-${i}`);
+        try {
+          return await timed(
+            B,
+            `PG17 walvault restore ${label} #${i + 1}`,
+            `${B.bin('walvault')} restore --config ${wvConf} --restore-parallel 2 --pgdata ${dir} --backup ${name} --target immediate`,
+          );
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+      };
+      const fullRuns = [];
+      const chainRuns = [];
+      for (let i = 0; i < RESTORE_RUNS; i++) {
+        fullRuns.push(plain(await restore('full', fullName, i)));
+        chainRuns.push(plain(await restore('chain', chainName, i)));
+      }
+      result.restore17 = { full: median(fullRuns), chain: median(chainRuns), fullName, chainName };
+      const rl = { oursLabel: 'restore of full+incr+incr', theirsLabel: 'restore of the full' };
+      const rs = result.restore17;
+      B.row('PG17 restore chain of three vs full: wall time', {
+        ours: rs.chain.wallS,
+        theirs: rs.full.wallS,
+        unit: 's',
+        better: 'lower',
+        ...rl,
+      });
+      B.row('PG17 restore chain of three vs full: CPU', {
+        ours: rs.chain.cpuS,
+        theirs: rs.full.cpuS,
+        unit: 'CPU s',
+        better: 'lower',
+        ...rl,
+      });
+      B.row('PG17 restore chain of three vs full: peak RSS', {
+        ours: rs.chain.peakRss / MiB,
+        theirs: rs.full.peakRss / MiB,
+        unit: 'MiB',
+        better: 'lower',
+        ...rl,
       });
     } finally {
       await cluster.destroy();

@@ -114,8 +114,16 @@ async function planIncremental(
   }
   let parentManifest: Buffer | null = null;
   if (server.pgVersionNum >= INCREMENTAL_VERSION_NUM) {
-    if (parent.pgVersionNum < INCREMENTAL_VERSION_NUM || parent.manifest === null) {
-      fail('parent-unsupported', `parent backup '${parent.name}' has no PostgreSQL 17 backup_manifest`);
+    // The message starts as docs/operations.md documents the reason (and as the server says it).
+    if (parent.pgVersionNum < INCREMENTAL_VERSION_NUM) {
+      const major = Math.floor(parent.pgVersionNum / 10000);
+      fail(
+        'parent-unsupported',
+        `the parent backup is from PostgreSQL older than 17 (backup '${parent.name}' is from PostgreSQL ${major})`,
+      );
+    }
+    if (parent.manifest === null) {
+      fail('parent-unsupported', `the parent backup has no backup_manifest (backup '${parent.name}': the server sent none)`);
     }
     const summarize = await conn.show('summarize_wal');
     if (summarize !== 'on') fail('summarize-wal-off', 'summarize_wal is off on the server');

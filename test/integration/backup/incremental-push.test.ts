@@ -21,6 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ArchiveContext } from '../../../src/archive/context.js';
 import { decodeCatalog, extentRef, restoredPath, type Catalog } from '../../../src/backup/catalog.js';
 import { loadBackupObject } from '../../../src/backup/objects.js';
+import { writeFixtureBackup } from '../../support/backup-fixture.js';
 import { type PgCluster, supportedMajors, useClusterPool } from '../../support/cluster.js';
 import { pgOwnedDir, waitForArchiveDone } from '../../support/walvault.js';
 import { archiveSetup, archivingCluster, backupNames, backupPush, openArchiveCtx, readBackup, type ArchiveSetup } from './push-setup.js';
@@ -161,6 +162,31 @@ describe.runIf(supportedMajors().includes(17))('backup-push --incremental on Pos
     // Every file over 1 MiB of the full backup carries its piece checksums for the next one.
     for (const e of full.catalog.entries) if (e.size > 1024 * 1024) expect(e.chunks, e.path).toBeDefined();
     await checkReadsBack(ctx, name);
+  });
+
+  it('a parent from PostgreSQL 15: exit 3 with the documented reason; auto takes a full backup saying why', async () => {
+    // A PostgreSQL 15 backup of this cluster (same system identifier) as the archive stores one:
+    // chunk-level backups of 15 carry no block-level manifest to build an increment on.
+    const [{ id }] = await c.query<{ id: string }>('SELECT system_identifier::text AS id FROM pg_control_system()');
+    const old = '20200101T000000F';
+    await writeFixtureBackup(ctx, {
+      name: old,
+      files: [{ path: 'PG_VERSION', content: Buffer.from('15\n') }],
+      manifest: null,
+      record: { systemId: id!, pgVersionNum: 150004 },
+    });
+    const refused = await backupPush(c, a, ['--incremental', '--parent', old]);
+    expect(refused.code, refused.stderr).toBe(3);
+    expect(refused.stderr).toMatch(
+      /unable to take incremental backup into archive '.+': the parent backup is from PostgreSQL older than 17 \(backup '20200101T000000F' is from PostgreSQL 15\)/,
+    );
+    expect(refused.stderr).toContain('WV_ERR_INCREMENTAL_UNAVAILABLE');
+    const before = (await backupNames(ctx)).any.filter((n) => n.endsWith('I'));
+    const auto = await backupPush(c, a, ['--incremental=auto', '--parent', old]);
+    expect(auto.code, auto.stderr).toBe(0);
+    expect(nameOf(auto.stdout)).toMatch(/F$/);
+    expect(auto.stdout).toMatch(/^full backup instead of incremental: .*the parent backup is from PostgreSQL older than 17/m);
+    expect((await backupNames(ctx)).any.filter((n) => n.endsWith('I'))).toEqual(before);
   });
 });
 
