@@ -167,7 +167,9 @@ describe.runIf(supportedMajors().includes(17))('backup-push --incremental on Pos
   it('a parent from PostgreSQL 15: exit 3 with the documented reason; auto takes a full backup saying why', async () => {
     // A PostgreSQL 15 backup of this cluster (same system identifier) as the archive stores one:
     // chunk-level backups of 15 carry no block-level manifest to build an increment on.
-    const [{ id }] = await c.query<{ id: string }>('SELECT system_identifier::text AS id FROM pg_control_system()');
+    const [row] = await c.query<{ id: string }>('SELECT system_identifier::text AS id FROM pg_control_system()');
+    const id = row?.id;
+    if (id === undefined) throw new Error('pg_control_system() returned no row');
     const old = '20200101T000000F';
     await writeFixtureBackup(ctx, {
       name: old,
