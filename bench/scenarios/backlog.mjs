@@ -35,13 +35,20 @@ async function drain(B, standin, names, cmdFor) {
 export async function benchBacklog(B, { runs, compression }) {
   const names = B.corpus.names;
   const standin = B.standin('backlog', names);
-  const results = { walvault: [], pgbackrest: [] };
+  // Each tool's default compression as a second pair of variants (walvault zstd:1, pgBackRest's own
+  // default); BENCH_BACKLOG_DEFAULTS=0 skips it.
+  const withDefaults = (process.env.BENCH_BACKLOG_DEFAULTS ?? '1') !== '0';
+  const variants = [
+    { key: 'same', ours: compression, theirs: { type: 'zst', level: 3 } },
+    ...(withDefaults ? [{ key: 'default', ours: undefined, theirs: null }] : []),
+  ];
+  const results = Object.fromEntries(variants.map((v) => [v.key, { walvault: [], pgbackrest: [] }]));
   let last = {};
 
-  const runOurs = async () => {
+  const runOurs = async (v) => {
     const archive = B.dir('archive-backlog');
     const dir = B.dir('walvault-backlog');
-    const conf = B.walvaultConfig(dir, { archive: `file://${archive}`, compression });
+    const conf = B.walvaultConfig(dir, { archive: `file://${archive}`, ...(v.ours ? { compression: v.ours } : {}) });
     const state = B.dir('state-backlog');
     const r = await drain(
       B,
@@ -53,32 +60,35 @@ export async function benchBacklog(B, { runs, compression }) {
     r.leftoverKilled = await waitHelpersGone(standin);
     r.objects = countSegments(archive);
     r.stored = treeBytes(archive).bytes;
-    last.walvault = { archive, conf };
+    // The restore scenario reads the archive of the matched-compression runs.
+    if (v.key === 'same') last.walvault = { archive, conf };
     return r;
   };
-  const runTheirs = async () => {
+  const runTheirs = async (v) => {
     const dir = B.dir('pgbr-backlog');
     const repo = freshRepo(B.pgbr.template, join(dir, 'repo'));
-    const conf = B.pgbrConfig(dir, { repo, pgPath: standin, async: true, spool: join(dir, 'spool') });
+    const conf = B.pgbrConfig(dir, { repo, pgPath: standin, async: true, spool: join(dir, 'spool'), compress: v.theirs });
     const r = await drain(B, standin, names, (seg) => pushCommand(conf, `pg_wal/${seg}`));
     r.leftoverKilled = await waitHelpersGone(conf);
     r.objects = countSegments(repo);
     r.stored = treeBytes(repo).bytes;
-    last.pgbackrest = { repo, dir };
+    if (v.key === 'same') last.pgbackrest = { repo, dir };
     return r;
   };
 
   for (let i = 0; i < runs; i++) {
-    const order = i % 2 === 0 ? ['walvault', 'pgbackrest'] : ['pgbackrest', 'walvault'];
-    for (const tool of order) {
-      const r = tool === 'walvault' ? await runOurs() : await runTheirs();
-      if (r.objects !== names.length)
-        throw new Error(`${tool}: ${r.objects} of ${names.length} segments in the repository after the backlog run`);
-      results[tool].push(r);
-      B.log(
-        `  run ${i + 1} ${tool}: ${(r.totalMs / 1000).toFixed(2)} s, first call ${r.calls[0].toFixed(0)} ms, ` +
-          `median call ${median(r.calls).toFixed(1)} ms, failures ${r.failures}`,
-      );
+    for (const v of variants) {
+      const order = i % 2 === 0 ? ['walvault', 'pgbackrest'] : ['pgbackrest', 'walvault'];
+      for (const tool of order) {
+        const r = tool === 'walvault' ? await runOurs(v) : await runTheirs(v);
+        if (r.objects !== names.length)
+          throw new Error(`${tool}: ${r.objects} of ${names.length} segments in the repository after the backlog run`);
+        results[v.key][tool].push(r);
+        B.log(
+          `  run ${i + 1} ${v.key} ${tool}: ${(r.totalMs / 1000).toFixed(2)} s, first call ${r.calls[0].toFixed(0)} ms, ` +
+            `median call ${median(r.calls).toFixed(1)} ms, failures ${r.failures}`,
+        );
+      }
     }
   }
 
@@ -101,8 +111,8 @@ export async function benchBacklog(B, { runs, compression }) {
       calls: list.map((r) => r.calls.map((ms) => Math.round(ms * 10) / 10)),
     };
   };
-  const ours = summary(results.walvault);
-  const theirs = summary(results.pgbackrest);
+  const ours = summary(results.same.walvault);
+  const theirs = summary(results.same.pgbackrest);
   const labels = {
     oursLabel: `walvault look-ahead (${compression}, push-parallel 2)`,
     theirsLabel: 'pgbackrest archive-async, process-max 2 (zst:3)',
@@ -124,5 +134,23 @@ export async function benchBacklog(B, { runs, compression }) {
   B.row('backlog: first call', { ours: ours.firstCallMs, theirs: theirs.firstCallMs, unit: 'ms', better: 'lower', ...labels });
   B.row('backlog: median later call', { ours: ours.medianCallMs, theirs: theirs.medianCallMs, unit: 'ms', better: 'lower', ...labels });
   B.row('backlog: p95 later call', { ours: ours.p95CallMs, theirs: theirs.p95CallMs, unit: 'ms', better: 'lower', ...labels });
-  return { segments: names.length, walvault: ours, pgbackrest: theirs, repos: last };
+  const out = { segments: names.length, walvault: ours, pgbackrest: theirs, repos: last };
+  if (withDefaults) {
+    const od = summary(results.default.walvault);
+    const td = summary(results.default.pgbackrest);
+    const dl = {
+      oursLabel: 'walvault look-ahead, default compression (zstd:1)',
+      theirsLabel: 'pgbackrest archive-async, process-max 2, default compression',
+    };
+    B.row(`backlog of ${names.length}, each tool's default: segments per second`, {
+      ours: od.segPerS,
+      theirs: td.segPerS,
+      unit: 'seg/s',
+      better: 'higher',
+      ...dl,
+    });
+    B.row("backlog, each tool's default: stored ratio", { ours: od.ratio, theirs: td.ratio, unit: 'x', better: 'higher', ...dl });
+    out.defaults = { walvault: od, pgbackrest: td };
+  }
+  return out;
 }

@@ -35,17 +35,28 @@ export function ensurePgbackrest(log) {
 }
 
 /**
- * Text of a pgbackrest.conf. `opts.async` turns on archive-async with
+ * Text of a pgbackrest.conf (zst level 3 unless `compress` says otherwise). `opts.async` turns on archive-async with
  * process-max 2; logging follows the peer baseline: no file log for synchronous commands, the
  * default info file log for async ones (their errors are only visible there).
  */
-export function configText({ repo, pgPath, pgPort, pgSocket, async = false, spool, lockDir, logDir, extra = {} }) {
+export function configText({
+  repo,
+  pgPath,
+  pgPort,
+  pgSocket,
+  async = false,
+  spool,
+  lockDir,
+  logDir,
+  extra = {},
+  compress = { type: 'zst', level: 3 },
+}) {
   const lines = [
     '[global]',
     `repo1-path=${repo}`,
     'repo1-type=posix',
-    'compress-type=zst',
-    'compress-level=3',
+    // `compress: null` leaves pgBackRest's own default (the backlog's "each tool's default" row).
+    ...(compress ? [`compress-type=${compress.type}`, `compress-level=${compress.level}`] : []),
     `lock-path=${lockDir}`,
     `log-path=${logDir}`,
     'log-level-console=warn',

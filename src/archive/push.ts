@@ -72,11 +72,24 @@ export interface PushResult {
   readonly file: FileIdentity;
 }
 
+export interface PushFileOptions {
+  /**
+   * Native compression threads (zstd only; see CompressorOptions): the uploaders compress on them so
+   * that hashing, I/O and several uploads overlap compression. 0, the default, compresses here.
+   */
+  readonly compressThreads?: number;
+}
+
 /** Archives the file at `path` under `fileName` (default: its base name). */
-export async function pushFile(ctx: ArchiveContext, path: string, fileName: string = basename(path)): Promise<PushResult> {
+export async function pushFile(
+  ctx: ArchiveContext,
+  path: string,
+  fileName: string = basename(path),
+  opts: PushFileOptions = {},
+): Promise<PushResult> {
   const started = performance.now();
   const classified = classifyWalFileName(fileName);
-  const read = await readOnce(ctx, path, classified);
+  const read = await readOnce(ctx, path, classified, opts.compressThreads ?? 0);
   return pushRead(ctx, classified, read, started);
 }
 
@@ -250,7 +263,7 @@ interface ReadFile {
  * page walk and the compressor: no copy of the whole file is ever made. Nothing is written here, so a
  * refused file leaves nothing behind.
  */
-async function readOnce(ctx: ArchiveContext, path: string, classified: ClassifiedWalFileName): Promise<ReadFile> {
+async function readOnce(ctx: ArchiveContext, path: string, classified: ClassifiedWalFileName, threads: number): Promise<ReadFile> {
   const fileName = classified.name;
   let handle;
   try {
@@ -271,7 +284,7 @@ async function readOnce(ctx: ArchiveContext, path: string, classified: Classifie
     const scanner = isWal ? segmentScanner(size, { expectedName: fileName }) : undefined;
     const textParts: Buffer[] = [];
     const hash = createHash('sha256');
-    const compressor = await getCodec(ctx.compression.name, ctx.compression.level).createCompressor(size);
+    const compressor = await getCodec(ctx.compression.name, ctx.compression.level).createCompressor(size, { threads });
     const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, Math.max(size, 1)));
     let total = 0;
     for (;;) {

@@ -12,6 +12,7 @@ const ENTRY = fileURLToPath(new URL('./walvault.js', import.meta.url));
  * Starts a walvault subcommand in the background, detached from PostgreSQL's process group so that
  * the archiver or startup process never waits for it. Settings given as flags travel as WALVAULT_*
  * environment variables (the child gets no flags); file and environment settings it reads itself.
+ * Returns the child's pid (undefined when it could not be started).
  */
 export function spawnDetached(
   args: readonly string[],
@@ -22,7 +23,7 @@ export function spawnDetached(
     /** The child's stderr (its log). Not PostgreSQL's stderr: whoever waits for that pipe to close would wait for the child. */
     logFile: string;
   },
-): void {
+): number | undefined {
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env['WALVAULT_FASTPATH_COMMAND'];
   for (const def of OPTIONS as readonly OptionDef[]) {
@@ -40,6 +41,7 @@ export function spawnDetached(
     });
     child.on('error', () => undefined);
     child.unref();
+    return child.pid;
   } finally {
     closeSync(logFd);
   }

@@ -47,7 +47,7 @@ export async function runWalFetch(ctx: CliContext, call: WalFetchCall): Promise<
   await walFetch(ctx.config, ctx.log, ctx.signal, call.name, call.path, {
     startPrefetcher: (s) => {
       const opts = { cwd: s.pgdata, config: ctx.config as unknown as Record<string, unknown>, sources: ctx.sources };
-      spawnDetached(['wal-prefetch', '--pgdata', s.pgdata], { ...opts, logFile: join(s.stateDir, BACKGROUND_LOG_NAME) });
+      return spawnDetached(['wal-prefetch', '--pgdata', s.pgdata], { ...opts, logFile: join(s.stateDir, BACKGROUND_LOG_NAME) });
     },
   });
 }

@@ -205,6 +205,21 @@ export const OPTIONS = [
     max: 64,
     doc: 'Parallel uploads of the look-ahead uploader and of `walvault daemon`.',
   },
+  // Issue 14, backlog: the uploaders' compression off the main thread.
+  {
+    name: 'push-compress-threads',
+    env: 'WALVAULT_PUSH_COMPRESS_THREADS',
+    type: 'int',
+    group: 'push',
+    default: 1,
+    min: 0,
+    max: 16,
+    doc:
+      "zstd's own native threads per upload of the look-ahead uploader and of `walvault daemon`: " +
+      'compression then overlaps checksumming, I/O and the other uploads instead of running on the ' +
+      'one main thread. 0 compresses on the main thread. Other codecs ignore it; a cold wal-push ' +
+      'always compresses on its own thread.',
+  },
   {
     name: 'pgdata',
     env: 'WALVAULT_PGDATA',

@@ -61,6 +61,7 @@ export async function runDaemon(config: Config, log: Logger, signal: AbortSignal
           walDir,
           stateDir,
           concurrency: config['push-parallel'],
+          compressThreads: config['push-compress-threads'],
           maxFiles: Number.POSITIVE_INFINITY,
           idleMs: Number.POSITIVE_INFINITY,
           pollMs: DAEMON_POLL_MS,

@@ -20,6 +20,8 @@ export interface AheadOptions {
   readonly stateDir: string;
   /** Parallel uploads. */
   readonly concurrency: number;
+  /** Native compression threads per upload (`push-compress-threads`). */
+  readonly compressThreads?: number;
   /** Stop after this many uploads; Infinity for the daemon and the detached helper. */
   readonly maxFiles: number;
   /**
@@ -94,7 +96,7 @@ export async function runAhead(ctx: ArchiveContext, opts: AheadOptions): Promise
       inFlight.add(name);
       void queue.add(async () => {
         try {
-          const result = await pushFile(ctx, join(opts.walDir, name), name);
+          const result = await pushFile(ctx, join(opts.walDir, name), name, { compressThreads: opts.compressThreads ?? 0 });
           await clearUploadFailed(opts.stateDir, name);
           await writeMarker(opts.stateDir, name, result.file);
           archivedHere.add(name);

@@ -92,6 +92,7 @@ export async function runDetachedAhead(
         walDir: resolve(walDir),
         stateDir,
         concurrency: config['push-parallel'],
+        compressThreads: config['push-compress-threads'],
         // Runs until the queue has been empty for a while (not a fixed count: every new run costs a
         // Node start and a cold push), at most `push-lookahead` files ahead of the archiver, and
         // hands over to a daemon that asks for the lock.

@@ -2,6 +2,7 @@
  * The prefetch directory as wal-fetch uses it: take a prefetched file, move the cursor. Its own
  * module so that a cold wal-fetch does not load the prefetcher itself (and its queue library).
  */
+import { readdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../common/atomic-file.js';
@@ -12,6 +13,52 @@ export function prefetchDir(stateDir: string): string {
 }
 
 export const CURSOR = '.cursor';
+
+const FETCHING = '.fetching';
+
+/**
+ * `.<segment>.fetching` holds the pid of the prefetcher that has this segment queued or downloading.
+ * The wal-fetch launcher waits in sh (no Node start) while the mark exists and that pid lives, for
+ * the segment to be published by rename; once the mark is gone without a file (a failed or dropped
+ * download), it runs the full program, which fetches the file itself and reports any failure.
+ */
+export function fetchingMark(dir: string, name: string): string {
+  return join(dir, `.${name}${FETCHING}`);
+}
+
+/**
+ * Marks `names` as being fetched by `pid`. Written whole by rename: the launcher never reads a
+ * half-written pid. Marks are hints, not data: no fsync (after a crash the pid is dead, and the
+ * launcher ignores a mark whose process is gone).
+ */
+export function markFetching(dir: string, names: readonly string[], pid: number): void {
+  for (const name of names) {
+    const mark = fetchingMark(dir, name);
+    const tmp = `${mark}.${pid}`;
+    writeFileSync(tmp, `${pid}\n`, { mode: 0o600 });
+    renameSync(tmp, mark);
+  }
+}
+
+/** Removes the mark of `name` (after its file was published, or its download failed or was dropped). */
+export function clearFetching(dir: string, name: string): void {
+  try {
+    unlinkSync(fetchingMark(dir, name));
+  } catch {
+    // Already gone.
+  }
+}
+
+/** Segment names that carry a fetching mark. */
+export function fetchingNames(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => n.startsWith('.') && n.endsWith(FETCHING)).map((n) => n.slice(1, -FETCHING.length));
+}
 
 /** Records the name wal-fetch just served, and drops prefetched files it makes useless. */
 export async function setCursor(stateDir: string, served: string): Promise<void> {

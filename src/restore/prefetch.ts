@@ -7,6 +7,11 @@
  *
  * The cursor file holds the last name wal-fetch served itself; the prefetcher works forward from it
  * and starts over when it moves to another timeline (which also drops every file of other timelines).
+ *
+ * Every segment of the window is queued at once and carries a fetching mark (prefetch-dir.ts) while
+ * it is queued or downloading, so that a call which overtakes the downloads waits in the launcher
+ * for the file instead of starting Node to download it a second time. Marks of anything else (the
+ * starting wal-fetch marks the first window for this process) are removed at every poll.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, unlink } from 'node:fs/promises';
@@ -20,7 +25,7 @@ import type { ArchiveContext } from '../archive/context.js';
 import { restoreFile } from './fetch.js';
 import { readIdentity } from '../archive/identity.js';
 import { SegmentName, tryClassifyWalFileName } from '../segment/names.js';
-import { CURSOR, prefetchDir, setCursor, takePrefetched } from './prefetch-dir.js';
+import { CURSOR, clearFetching, fetchingNames, markFetching, prefetchDir, setCursor, takePrefetched } from './prefetch-dir.js';
 
 export { prefetchDir, setCursor, takePrefetched };
 
@@ -79,6 +84,14 @@ export async function runPrefetcher(ctx: ArchiveContext, opts: PrefetchOptions):
     if (!recoveryOver && opts.pgdata !== undefined && !stillRecovering(opts.pgdata)) recoveryOver = true;
     return recoveryOver;
   };
+  const mark = (name: string): void => {
+    try {
+      markFetching(dir, [name], process.pid);
+    } catch (err) {
+      // Only a shortcut for the launcher: without the mark a call starts Node and fetches itself.
+      log.warn({ segment: name, err }, 'unable to mark a prefetch in flight');
+    }
+  };
   const segmentOf = (name: string): SegmentName | undefined =>
     tryClassifyWalFileName(name)?.kind === 'segment' ? SegmentName.parse(name, segSize) : undefined;
   const readCursor = async (): Promise<SegmentName | undefined> =>
@@ -116,6 +129,7 @@ export async function runPrefetcher(ctx: ArchiveContext, opts: PrefetchOptions):
       if (present.has(name) || inFlight.has(name)) continue;
       if ((missingUntil.get(name) ?? 0) > Date.now()) break; // not archived yet: nothing after it either
       inFlight.add(name);
+      mark(name);
       void queue.add(async () => {
         try {
           const restored = await restoreFile(ctx, name, opts.expectedSystemId ? { expectedSystemId: opts.expectedSystemId } : {});
@@ -139,14 +153,17 @@ export async function runPrefetcher(ctx: ArchiveContext, opts: PrefetchOptions):
           }
         } finally {
           inFlight.delete(name);
+          clearFetching(dir, name);
         }
       });
-      if (queue.size >= opts.concurrency) break;
     }
+    // Marks this run does not (or no longer) honour: a launcher must not wait for them.
+    for (const n of fetchingNames(dir)) if (!inFlight.has(n)) clearFetching(dir, n);
     // onIdle() resolves at once on an idle queue: racing it alone would spin the loop at full CPU.
     await (queue.pending + queue.size > 0 ? Promise.race([queue.onIdle(), sleep(100)]) : sleep(100));
   }
   await queue.onIdle();
+  for (const n of fetchingNames(dir)) clearFetching(dir, n);
   if (over()) {
     log.info('recovery has ended: prefetcher stops and drops its downloads');
     await dropAll(dir);

@@ -13,7 +13,8 @@ import { lockHolderAlive, tryLock } from '../common/pid-lock.js';
 import type { Config } from '../config/load.js';
 import { openArchive } from '../archive/open.js';
 import { stateDirFor, stateDirForWalPath } from '../push/state-dir.js';
-import { classifyWalFileName } from '../segment/names.js';
+import { readIdentity } from '../archive/identity.js';
+import { SegmentName, classifyWalFileName } from '../segment/names.js';
 import { fetchFile } from './fetch.js';
 import { dataDirOfWalPath, readSystemIdentifier } from '../postgres/pgdata.js';
 
@@ -34,8 +35,11 @@ export interface WalFetchResult {
 }
 
 export interface WalFetchHooks {
-  /** Starts the detached prefetcher (`wal-prefetch`); called when prefetching is on and none runs. */
-  readonly startPrefetcher?: (s: StartPrefetcher) => void;
+  /**
+   * Starts the detached prefetcher (`wal-prefetch`); called when prefetching is on and none runs.
+   * Returns its pid when known: the first window is then marked as being fetched by it.
+   */
+  readonly startPrefetcher?: (s: StartPrefetcher) => number | undefined;
 }
 
 export async function walFetch(
@@ -51,7 +55,7 @@ export async function walFetch(
   const dest = resolve(path);
   const stateDir = pgdata === undefined ? undefined : stateDirForWalPath(path);
   const prefetching = stateDir !== undefined && kind === 'segment' && config['fetch-prefetch'] > 0;
-  const { setCursor, takePrefetched } = await import('./prefetch-dir.js');
+  const { markFetching, prefetchDir, setCursor, takePrefetched } = await import('./prefetch-dir.js');
   if (prefetching && (await takePrefetched(stateDir, name, dest))) {
     log.info({ segment: name }, 'restored from prefetch');
     return { how: 'prefetch' };
@@ -63,7 +67,20 @@ export async function walFetch(
     if (!prefetching || pgdata === undefined) return;
     try {
       await setCursor(stateDir, name);
-      if (!lockHolderAlive(prefetchLock(stateDir))) hooks.startPrefetcher?.({ pgdata, stateDir });
+      if (lockHolderAlive(prefetchLock(stateDir))) return;
+      const pid = hooks.startPrefetcher?.({ pgdata, stateDir });
+      // The next calls come while the prefetcher still boots (a Node start): marked now, they wait
+      // for its downloads in the launcher instead of each starting Node. It adopts or drops the marks.
+      archive.identity ??= await readIdentity(archive.storage);
+      const segSize = archive.identity?.walSegSize;
+      if (pid !== undefined && segSize !== undefined) {
+        const served = SegmentName.parse(name, segSize);
+        const next = Array.from(
+          { length: config['fetch-prefetch'] },
+          (_, i) => SegmentName.of(served.timeline, served.segno + BigInt(i + 1), segSize).name,
+        );
+        markFetching(prefetchDir(stateDir), next, pid);
+      }
     } catch (err) {
       // Prefetching is a shortcut: a state directory this user cannot use (created by another user,
       // read-only, full) must not fail a restore_command whose file is in the archive.
