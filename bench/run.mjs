@@ -50,6 +50,8 @@ function parseArgs(argv) {
     restoreFloor: (process.env.BENCH_RESTORE_FLOOR ?? '1') !== '0',
     streamMb: num('BENCH_STREAM_MB', 384, 96),
     streamCompressions: (process.env.BENCH_STREAM_COMPRESSIONS ?? 'zstd:1,none').split(','),
+    streamReps: num('BENCH_STREAM_REPS', 3, 1),
+    streamAb: process.env.BENCH_STREAM_AB,
     codecReps: num('BENCH_CODEC_REPS', 5, 2),
     profileStreamMb: num('BENCH_PROFILE_STREAM_MB', 128, 64),
     settleMs: num('BENCH_SETTLE_MS', 3000, 500),
@@ -199,7 +201,12 @@ async function main() {
       }
       if (opts.scenarios.includes('stream')) {
         B.begin('4 stream', { mb: opts.streamMb, compressions: opts.streamCompressions });
-        results.stream = await benchStream(B, cluster, { mb: opts.streamMb, compressions: opts.streamCompressions });
+        results.stream = await benchStream(B, cluster, {
+          mb: opts.streamMb,
+          compressions: opts.streamCompressions,
+          reps: opts.streamReps,
+          abRoot: opts.streamAb,
+        });
         B.end();
       }
       if (opts.scenarios.includes('profile')) {

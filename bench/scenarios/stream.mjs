@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { loadRound } from '../support/corpus.mjs';
 import { commandEnv, procCpu, procPeakRss, sleep, stopChild, track } from '../support/proc.mjs';
 import { treeBytes } from '../support/context.mjs';
-import { GiB, MiB } from '../support/stats.mjs';
+import { GiB, MiB, median } from '../support/stats.mjs';
 
 const LAG_SQL = `
 SELECT s.slot_name AS slot, r.state,
@@ -57,8 +57,8 @@ export function peerCompression(compression) {
   return compression === 'none' ? undefined : 'gzip:1';
 }
 
-export async function streamRound(B, cluster, { mb, compression, node }) {
-  const tag = compression.replace(':', '');
+export async function streamRound(B, cluster, { mb, compression, node, bin, label = '' }) {
+  const tag = `${compression.replace(':', '')}${label}`;
   const peer = peerCompression(compression);
   // pg_receivewal names a compressed segment <name>.gz once it is complete.
   const peerSuffix = peer ? '.gz' : '';
@@ -73,7 +73,7 @@ export async function streamRound(B, cluster, { mb, compression, node }) {
   try {
     await cluster.checkpoint();
     ours = spawnLogged(
-      B.bin('walvault'),
+      bin ?? B.bin('walvault'),
       [
         'stream',
         '--pg-conninfo',
@@ -233,19 +233,62 @@ export async function streamRound(B, cluster, { mb, compression, node }) {
   }
 }
 
-export async function benchStream(B, cluster, { mb, compressions }) {
+/**
+ * `reps` rounds per compression; the rows take the median of each metric. With `abRoot` (another
+ * checkout's root, built), each rep also runs that checkout's walvault right after ours, against
+ * the same kind of load, for a same-moment A/B of two builds (`abRounds` in the results).
+ */
+export async function benchStream(B, cluster, { mb, compressions, reps = 1, abRoot }) {
   const rounds = [];
+  const abRounds = [];
+  const all = [];
   for (const compression of compressions) {
-    await B.settle();
-    const peer = peerCompression(compression);
-    B.log(`  round: walvault --compression ${compression} with pg_receivewal${peer ? ` --compress=${peer}` : ''}, ${mb} MiB of WAL`);
-    const r = await streamRound(B, cluster, { mb, compression });
-    rounds.push(r);
-    B.log(
-      `    load ${(r.walBytes / MiB) | 0} MiB in ${r.loadSeconds.toFixed(1)} s; walvault ${r.walvault.cpu.toFixed(2)} CPU s, ` +
-        `${(r.walvault.peakRss / MiB).toFixed(1)} MiB RSS; pg_receivewal ${r.pg_receivewal.cpu.toFixed(2)} CPU s, ` +
-        `${(r.pg_receivewal.peakRss / MiB).toFixed(1)} MiB RSS; stored ${(r.walvault.storedBytes / MiB).toFixed(0)} / ${(r.pg_receivewal.storedBytes / MiB).toFixed(0)} MiB`,
-    );
+    const mine = [];
+    for (let rep = 0; rep < reps; rep++) {
+      for (const variant of abRoot ? ['ours', 'ab'] : ['ours']) {
+        await B.settle();
+        const peer = peerCompression(compression);
+        const who = variant === 'ab' ? ` (A/B: ${abRoot})` : '';
+        B.log(
+          `  round ${rep + 1}/${reps}: walvault${who} --compression ${compression} with pg_receivewal${peer ? ` --compress=${peer}` : ''}, ${mb} MiB of WAL`,
+        );
+        const r = await streamRound(B, cluster, {
+          mb,
+          compression,
+          label: `-${variant}${rep}`,
+          ...(variant === 'ab' ? { bin: join(abRoot, 'bin', 'walvault') } : {}),
+        });
+        r.build = variant;
+        all.push(r);
+        (variant === 'ab' ? abRounds : mine).push(r);
+        B.log(
+          `    load ${(r.walBytes / MiB) | 0} MiB in ${r.loadSeconds.toFixed(1)} s; walvault ${r.walvault.cpu.toFixed(2)} CPU s ` +
+            `(${r.walvault.cpuPerGiB.toFixed(2)} s/GiB), ${(r.walvault.peakRss / MiB).toFixed(1)} MiB RSS; pg_receivewal ${r.pg_receivewal.cpu.toFixed(2)} CPU s ` +
+            `(${r.pg_receivewal.cpuPerGiB.toFixed(2)} s/GiB), ${(r.pg_receivewal.peakRss / MiB).toFixed(1)} MiB RSS; stored ${(r.walvault.storedBytes / MiB).toFixed(0)} / ${(r.pg_receivewal.storedBytes / MiB).toFixed(0)} MiB`,
+        );
+      }
+    }
+    rounds.push(medianRound(mine));
+    if (abRoot) {
+      const ab = abRounds.filter((r) => r.compression === compression);
+      const m = medianRound(ab);
+      B.row(`stream (${compression}) A/B: CPU per GiB, this build vs ${abRoot}`, {
+        ours: rounds.at(-1).walvault.cpuPerGiB,
+        theirs: m.walvault.cpuPerGiB,
+        unit: 's/GiB',
+        better: 'lower',
+        oursLabel: 'this build',
+        theirsLabel: abRoot,
+      });
+      B.row(`stream (${compression}) A/B: peak RSS, this build vs ${abRoot}`, {
+        ours: rounds.at(-1).walvault.peakRss / MiB,
+        theirs: m.walvault.peakRss / MiB,
+        unit: 'MiB',
+        better: 'lower',
+        oursLabel: 'this build',
+        theirsLabel: abRoot,
+      });
+    }
   }
   for (const r of rounds) {
     const labels = {
@@ -260,6 +303,14 @@ export async function benchStream(B, cluster, { mb, compressions }) {
       better: 'lower',
       ...labels,
     });
+    if (r.runs > 1) {
+      B.row(`stream (${c}): CPU per GiB ratio, median of ${r.runs} same-moment rounds`, {
+        ours: r.cpuRatio,
+        unit: 'x',
+        better: 'lower',
+        ...labels,
+      });
+    }
     B.row(`stream (${c}): stored MiB`, {
       ours: r.walvault.storedBytes / MiB,
       theirs: r.pg_receivewal.storedBytes / MiB,
@@ -301,5 +352,28 @@ export async function benchStream(B, cluster, { mb, compressions }) {
       ...labels,
     });
   }
-  return { mb, rounds };
+  return { mb, reps, rounds, all, ...(abRoot ? { abRoot } : {}) };
+}
+
+/** One round whose numbers are the medians of `rs` (same compression), for the table. */
+function medianRound(rs) {
+  const med = (f) => median(rs.map(f).filter((v) => v !== undefined));
+  const side = (k, extra) => ({
+    cpu: med((r) => r[k].cpu),
+    cpuPerGiB: med((r) => r[k].cpuPerGiB),
+    peakRss: med((r) => r[k].peakRss),
+    storedBytes: med((r) => r[k].storedBytes),
+    maxLag: Object.fromEntries(Object.keys(rs[0][k].maxLag).map((l) => [l, med((r) => r[k].maxLag[l])])),
+    doneAfterLoadMs: med((r) => r[k].doneAfterLoadMs),
+    ...extra,
+  });
+  return {
+    compression: rs[0].compression,
+    peerCompression: rs[0].peerCompression,
+    runs: rs.length,
+    // Each round's ratio pairs two receivers of the same load at the same moment.
+    cpuRatio: med((r) => r.walvault.cpuPerGiB / r.pg_receivewal.cpuPerGiB),
+    walvault: side('walvault', { archivedAfterLoadMs: med((r) => r.walvault.archivedAfterLoadMs) }),
+    pg_receivewal: side('pg_receivewal', {}),
+  };
 }

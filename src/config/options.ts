@@ -336,6 +336,18 @@ export const OPTIONS = [
       'Finished segments waiting for upload before the agent stops reading from the server ' +
       '(the slot then holds the WAL on the server until storage catches up).',
   },
+  {
+    name: 'stream-compress-threads',
+    env: 'WALVAULT_STREAM_COMPRESS_THREADS',
+    type: 'int',
+    group: 'stream',
+    default: 1,
+    min: 0,
+    max: 16,
+    doc:
+      "zstd's own threads that compress received WAL while the agent keeps receiving (0: compress " +
+      'on the receiving thread). Other codecs ignore it.',
+  },
   // ---- backup (walvault backup-push) ----
   {
     name: 'backup-checkpoint',

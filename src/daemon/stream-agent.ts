@@ -8,7 +8,6 @@ import { VERSION } from '../common/version.js';
 import type { Config } from '../config/load.js';
 import { openArchive } from '../archive/open.js';
 import { WalReceiver } from '../walstream/receiver.js';
-import { createMetrics, metricsAddress, serveMetrics } from './metrics.js';
 import { receiverMetricsSource } from './stream-metrics.js';
 
 /** Finished segments uploaded at once (the receiver writes one segment at a time). */
@@ -21,7 +20,9 @@ export async function runStream(config: Config, log: Logger, signal: AbortSignal
   const c = config;
   const archive = await openArchive(c, log, signal);
   const spoolDir = resolve(c['spool-dir']);
-  const metrics = c['metrics-port'] !== undefined ? createMetrics('stream', { archive: c.archive ?? '', slot: c.slot ?? '' }) : undefined;
+  // prom-client and the HTTP server load only when metrics are asked for: a few MiB of RSS otherwise.
+  const served = c['metrics-port'] !== undefined ? await import('./metrics.js') : undefined;
+  const metrics = served?.createMetrics('stream', { archive: c.archive ?? '', slot: c.slot ?? '' });
   const receiver = new WalReceiver(
     archive,
     {
@@ -33,6 +34,7 @@ export async function runStream(config: Config, log: Logger, signal: AbortSignal
       spoolDir,
       statusIntervalMs: c['status-interval'],
       maxPending: c['max-pending'],
+      compressThreads: c['stream-compress-threads'],
       uploadConcurrency: STREAM_UPLOAD_CONCURRENCY,
       reconnectMinMs: STREAM_RECONNECT_MIN_MS,
       reconnectMaxMs: STREAM_RECONNECT_MAX_MS,
@@ -40,12 +42,19 @@ export async function runStream(config: Config, log: Logger, signal: AbortSignal
     log,
   );
   try {
-    const server = metrics
-      ? await serveMetrics(metrics, receiverMetricsSource(receiver.stats), c['metrics-host'], c['metrics-port']!)
-      : undefined;
+    const server =
+      served && metrics
+        ? await served.serveMetrics(metrics, receiverMetricsSource(receiver.stats), c['metrics-host'], c['metrics-port']!)
+        : undefined;
     try {
       log.info(
-        { version: VERSION, archive: c.archive, slot: c.slot ?? null, spool: spoolDir, metrics: server ? metricsAddress(server) : 'off' },
+        {
+          version: VERSION,
+          archive: c.archive,
+          slot: c.slot ?? null,
+          spool: spoolDir,
+          metrics: server && served ? served.metricsAddress(server) : 'off',
+        },
         'walvault stream starting',
       );
       await receiver.run(signal);

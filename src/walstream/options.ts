@@ -12,6 +12,8 @@ export interface ReceiverOptions {
   readonly statusIntervalMs: number;
   /** Finished segments waiting for upload before the agent stops reading from the server. */
   readonly maxPending: number;
+  /** zstd threads that compress received segments (0: on the receiving thread). */
+  readonly compressThreads?: number;
   readonly uploadConcurrency: number;
   readonly reconnectMinMs: number;
   readonly reconnectMaxMs: number;

@@ -124,7 +124,9 @@ export class WalReceiver {
   }
 
   private async session(signal: AbortSignal): Promise<void> {
-    const conn = await ReplicationConnection.connect(this.opts.conninfo, this.log, this.opts.applicationName ?? 'walvault');
+    const conn = await ReplicationConnection.connect(this.opts.conninfo, this.log, this.opts.applicationName ?? 'walvault', {
+      walStream: true,
+    });
     this.conn = conn;
     const system = await conn.identifySystem();
     const segSize = parseSegSizeSetting(await conn.show('wal_segment_size'));
@@ -134,7 +136,7 @@ export class WalReceiver {
       throw new ReplicationError(`unable to stream: wal_segment_size changed from ${this.segSize} to ${segSize}`);
     }
     this.segSize = segSize;
-    this.spool ??= new Spool(this.opts.spoolDir, segSize, this.archive.compression);
+    this.spool ??= new Spool(this.opts.spoolDir, segSize, this.archive.compression, this.opts.compressThreads ?? 0);
     const spool = this.spool;
     this.stats.connected = true;
     this.stats.serverLsn = system.xlogpos;

@@ -1,8 +1,8 @@
 /**
  * Encodes a segment while it is received: SHA-256, the page walk that wal-push runs
  * (segmentScanner + finishArchiveScan) and the archive's one-pass compressor see each 1 MiB of the
- * segment once, in the same chunks pushFile reads. At the segment's end the agent holds the digest,
- * the verdict and the compressed bytes (a fraction of the segment; nothing for `none`), so archiving
+ * segment once, in the same 1 MiB chunks pushFile reads (the spool's staging windows, not copied).
+ * At the segment's end the agent holds the digest, the verdict and the compressed bytes (a fraction of the segment; nothing for `none`), so archiving
  * it reads nothing back and holds no 16 MiB buffer. Anything that goes wrong here only loses the
  * shortcut: the upload then falls back to pushFile on the spool file, which checks everything again
  * and words any refusal exactly as for any other file.
@@ -12,9 +12,6 @@ import { getCodec, type CompressionSpec } from '../codec/codec.js';
 import type { ChunkCompressor } from '../codec/chunked.js';
 import { finishArchiveScan, segmentScanner, type SegmentInspection } from '../segment/inspect.js';
 import type { SegmentScanner } from '../segment/scan.js';
-
-/** Chunk size of the page walk and the compressor: a multiple of every WAL block size, as pushFile's. */
-const CHUNK = 1 << 20;
 
 /** What a finished segment's encoding yields; `compressed` is absent for `compression none`. */
 export interface SegmentEncoding {
@@ -26,8 +23,6 @@ export interface SegmentEncoding {
 export class SegmentEncoder {
   private readonly hash: Hash = createHash('sha256');
   private readonly scanner: SegmentScanner;
-  private chunk = Buffer.allocUnsafe(CHUNK);
-  private filled = 0;
   /** The compressor, with every chunk handed to it so far queued in order. */
   private compressing: Promise<ChunkCompressor> | undefined;
   private failed = false;
@@ -36,48 +31,45 @@ export class SegmentEncoder {
     private readonly name: string,
     segSize: number,
     compression: CompressionSpec,
+    /** zstd's own threads: the segment compresses there while the agent keeps receiving. */
+    threads = 0,
   ) {
     this.scanner = segmentScanner(segSize, { expectedName: name });
-    if (compression.name !== 'none') this.compressing = getCodec(compression.name, compression.level).createCompressor(segSize);
+    if (compression.name !== 'none') {
+      this.compressing = getCodec(compression.name, compression.level).createCompressor(segSize, { threads });
+    }
     // A failure surfaces in finish(); this only keeps an early one from being unhandled.
     this.compressing?.catch(() => undefined);
   }
 
-  /** The next bytes of the segment, in order; copied before the call returns (the caller reuses them). */
-  update(bytes: Uint8Array): void {
-    for (let done = 0; done < bytes.length;) {
-      const k = Math.min(bytes.length - done, CHUNK - this.filled);
-      this.chunk.set(bytes.subarray(done, done + k), this.filled);
-      this.filled += k;
-      done += k;
-      if (this.filled === CHUNK) this.pass();
-    }
-  }
-
-  /** One chunk through the hash, the page walk and (queued) the compressor, which then owns it. */
-  private pass(): void {
-    if (this.filled === 0) return;
-    const chunk = this.chunk.subarray(0, this.filled);
-    this.chunk = Buffer.allocUnsafe(CHUNK);
-    this.filled = 0;
-    if (this.failed) return;
+  /**
+   * The next 1 MiB of the segment, in order (the spool's full staging window). The encoder owns
+   * `chunk` until it calls `release`, then the caller may reuse it: at once without compression,
+   * else once the compressor has consumed it.
+   */
+  take(chunk: Buffer, release: () => void): void {
+    if (this.failed) return release();
     try {
       this.hash.update(chunk);
       this.scanner.update(chunk);
     } catch {
       this.failed = true;
-      return;
+      return release();
     }
-    this.compressing = this.compressing?.then(async (c) => {
-      await c.update(chunk);
+    if (!this.compressing) return release();
+    this.compressing = this.compressing.then(async (c) => {
+      try {
+        await c.update(chunk);
+      } finally {
+        release();
+      }
       return c;
     });
-    this.compressing?.catch(() => undefined);
+    this.compressing.catch(() => undefined);
   }
 
   /** The encoding of everything fed, or undefined when encoding failed or the page walk refused it. */
   async finish(): Promise<SegmentEncoding | undefined> {
-    this.pass();
     if (this.failed) return undefined;
     try {
       const scan = finishArchiveScan(this.scanner, this.name);

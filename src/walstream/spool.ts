@@ -4,12 +4,12 @@
  * segment is complete, which makes it byte-identical to the server's file. Finished segments wait
  * here until they are durably archived; only then are they deleted.
  *
- * Received bytes are copied into one 1 MiB staging buffer and written with one pwrite when it
- * fills, at a segment's end, and before every fsync or status report: one system call per MiB rather
- * than one per CopyData message (walsenders send at most 128 kB per message, usually much less).
- * Nothing staged was ever reported as written or flushed. Each written batch also feeds the open
- * segment's encoder (hash, page check, compression; see segment-encoder.ts) while it is still in
- * memory. Writes are synchronous on purpose: they happen inside the socket's data callback, so the
+ * Received bytes are copied into a 1 MiB staging buffer that covers one 1 MiB-aligned window of the
+ * segment; what is staged is written with one pwrite when the window fills, at a segment's end, and
+ * before every fsync or status report: one system call per MiB rather than one per CopyData message
+ * (walsenders send at most 128 kB per message, usually much less). Nothing staged was ever reported
+ * as written or flushed. A full window is then handed, uncopied, to the open segment's encoder (hash,
+ * page check, compression; see segment-encoder.ts), which gives the buffer back when done with it. Writes are synchronous on purpose: they happen inside the socket's data callback, so the
  * socket is not read while the disk is busy (natural backpressure) and the received chunk, a view
  * into node-postgres's reusable buffer, is consumed before anything else runs.
  */
@@ -55,7 +55,10 @@ interface OpenSegment {
   synced: Lsn;
 }
 
+/** A multiple of every WAL block size, and a divisor of every segment size: windows tile a segment. */
 const STAGE_BYTES = 1 << 20;
+/** Windows kept for reuse: the compressor may hold one or two while the next fills. */
+const STAGE_POOL = 3;
 
 /**
  * Creates the spool directory (if needed) and checks that it is writable. The agent calls it before
@@ -73,14 +76,20 @@ export function prepareSpoolDir(dir: string): void {
 
 export class Spool {
   private current: OpenSegment | undefined;
-  private readonly stage = Buffer.allocUnsafe(STAGE_BYTES);
+  private stage: Buffer = Buffer.allocUnsafe(STAGE_BYTES);
+  /** Bytes of the window received, and of those the ones written to the file. */
   private staged = 0;
+  private stagedWritten = 0;
+  /** Windows the encoders gave back, for reuse (at most STAGE_POOL). */
+  private readonly pool: Buffer[] = [];
 
   /** `encode`: encode each segment as it arrives for this compression (undefined: do not). */
   constructor(
     readonly dir: string,
     readonly segSize: number,
     private readonly encode?: CompressionSpec,
+    /** zstd threads for the encoders (see segment-encoder.ts). */
+    private readonly compressThreads = 0,
   ) {
     prepareSpoolDir(dir);
     // History files written by a killed agent (segments are resumed in place, never via temps).
@@ -123,7 +132,7 @@ export class Spool {
         this.stage.set(data.subarray(offset + done, offset + done + k), this.staged);
         this.staged += k;
         done += k;
-        if (this.staged === STAGE_BYTES) this.writeOut();
+        if (this.staged === STAGE_BYTES) this.nextWindow();
       }
       offset += n;
       pos = lsn(pos + BigInt(n));
@@ -133,21 +142,42 @@ export class Spool {
     return finished;
   }
 
-  /** Writes the staged bytes to the open segment's file (and through its encoder). */
+  /** Writes the staged bytes not written yet to the open segment's file. */
   writeOut(): void {
     const cur = this.current;
-    if (!cur || this.staged === 0) return;
-    const n = this.staged;
+    if (!cur || this.staged === this.stagedWritten) return;
+    const from = this.stagedWritten;
+    const n = this.staged - from;
     const fileOffset = Number(cur.written - cur.segment.startLsn);
     try {
       let done = 0;
-      while (done < n) done += writeSync(cur.fd, this.stage, done, n - done, fileOffset + done);
+      while (done < n) done += writeSync(cur.fd, this.stage, from + done, n - done, fileOffset + done);
     } catch (err) {
       throw new LocalIoError(`unable to write WAL to '${cur.segment.partialName}' in ${this.dir}: ${describeCause(err)}`, { cause: err });
     }
-    cur.encoder?.update(this.stage.subarray(0, n));
-    this.staged = 0;
+    this.stagedWritten = this.staged;
     cur.written = lsn(cur.written + BigInt(n));
+  }
+
+  /** The window is full: write what is left of it, hand it to the encoder, start the next one. */
+  private nextWindow(): void {
+    this.writeOut();
+    const encoder = this.current?.encoder;
+    if (encoder) {
+      const full = this.stage;
+      this.stage = this.pool.pop() ?? Buffer.allocUnsafe(STAGE_BYTES);
+      encoder.take(full, () => {
+        if (this.pool.length < STAGE_POOL) this.pool.push(full);
+      });
+    }
+    this.staged = 0;
+    this.stagedWritten = 0;
+  }
+
+  /** Drops the staged window (its segment is closed without finishing). */
+  private dropWindow(): void {
+    this.staged = 0;
+    this.stagedWritten = 0;
   }
 
   private segmentFor(timeline: number, pos: Lsn): OpenSegment {
@@ -179,7 +209,7 @@ export class Spool {
     } catch (err) {
       throw new LocalIoError(`unable to create '${path}': ${describeCause(err)}`, { cause: err });
     }
-    const encoder = this.encode ? new SegmentEncoder(segment.name, this.segSize, this.encode) : undefined;
+    const encoder = this.encode ? new SegmentEncoder(segment.name, this.segSize, this.encode, this.compressThreads) : undefined;
     this.current = { segment, fd, encoder, received: pos, written: pos, synced: pos };
     return this.current;
   }
@@ -201,6 +231,7 @@ export class Spool {
   }
 
   private finishCurrent(): FinishedFile {
+    // Segment sizes are multiples of the window: the last window filled and went out in write().
     this.writeOut();
     const cur = this.current!;
     this.current = undefined;
@@ -226,6 +257,7 @@ export class Spool {
     const cur = this.current;
     if (!cur) return undefined;
     this.writeOut();
+    this.dropWindow();
     this.current = undefined;
     cur.encoder?.discard();
     try {

@@ -10,7 +10,9 @@ import { BackupError, ReplicationError, SqlState, describeCause, isPgRefusal, sq
 import { isTransientNetworkCode } from '../../common/retry.js';
 import { formatLsn, parseLsn, type Lsn } from '../../segment/lsn.js';
 import { timeline as toTimeline, type Timeline } from '../../segment/timeline.js';
-import { parseReplicationMessage, serializeStandbyStatus, type ReplicationMessage, type StandbyStatus } from './protocol.js';
+import { serializeStandbyStatus, type ReplicationMessage, type StandbyStatus } from './protocol.js';
+import { interposeReader } from './copy-reader.js';
+import { replicationSocket } from './read-socket.js';
 import { parseConnInfo, type ConnInfo } from './conninfo.js';
 import { checksumFailureFiles, type ResultSet } from './base-backup.js';
 
@@ -72,12 +74,21 @@ export class ReplicationConnection {
     readonly conn: ConnInfo,
   ) {}
 
-  static async connect(conninfo: string | undefined, log: Logger, applicationName = 'walvault'): Promise<ReplicationConnection> {
+  /** `walStream`: the connection is for START_REPLICATION; reads go into one reused buffer (read-socket.ts). */
+  static async connect(
+    conninfo: string | undefined,
+    log: Logger,
+    applicationName = 'walvault',
+    opts: { walStream?: boolean } = {},
+  ): Promise<ReplicationConnection> {
     const info = parseConnInfo(conninfo ?? '');
     const client = new pg.Client({
       ...info.pgConfig,
       application_name: info.pgConfig.application_name ?? process.env['PGAPPNAME'] ?? applicationName,
       replication: 'true',
+      // node-postgres calls `stream` with its connection settings (TLS resolved from the conninfo
+      // and PGSSLMODE); its types declare no argument.
+      ...(opts.walStream ? { stream: replicationSocket as unknown as NonNullable<pg.ClientConfig['stream']> } : {}),
     } as pg.ClientConfig);
     // A lost connection surfaces as an 'error' event; without a listener it would crash the process.
     client.on('error', (err) => log.warn({ err }, 'replication connection error'));
@@ -165,21 +176,22 @@ export class ReplicationConnection {
     handlers: StreamHandlers,
   ): Promise<StreamEnd> {
     const conn = this.internal();
-    const stopCoalescing = coalesceReads(conn.stream, opts.coalesceMs ?? 0);
-    const slot = opts.slot ? `SLOT ${quoteIdent(opts.slot)} ` : '';
-    const sql = `START_REPLICATION ${slot}PHYSICAL ${formatLsn(opts.startLsn)} TIMELINE ${opts.timeline}`;
     let failure: Error | undefined;
-    conn.on('copyData', (msg) => {
-      if (failure) return;
-      try {
-        handlers.onMessage(parseReplicationMessage(msg.chunk));
-      } catch (err) {
+    const coalescing = coalesceReads(conn.stream, opts.coalesceMs ?? 0);
+    // Installed while the connection is idle, before the command is sent (see copy-reader.ts).
+    const stopReading = interposeReader(
+      conn.stream,
+      handlers.onMessage,
+      (err) => {
         // Stop at the first bad message or write failure: never acknowledge past what we stored.
         // Not logged here: it is rethrown below and the caller decides what it means.
-        failure = err as Error;
-        conn.stream.destroy(err as Error);
-      }
-    });
+        failure = err;
+        conn.stream.destroy(err);
+      },
+      coalescing.afterRead,
+    );
+    const slot = opts.slot ? `SLOT ${quoteIdent(opts.slot)} ` : '';
+    const sql = `START_REPLICATION ${slot}PHYSICAL ${formatLsn(opts.startLsn)} TIMELINE ${opts.timeline}`;
     // The server ends a historic timeline with CopyDone; we answer with ours so it sends the result.
     conn.on('copyDone', () => conn.endCopyFrom());
     this.streaming = true;
@@ -200,9 +212,9 @@ export class ReplicationConnection {
         },
       );
     } finally {
-      stopCoalescing();
+      stopReading();
+      coalescing.stop();
       this.streaming = false;
-      conn.removeAllListeners('copyData');
       conn.removeAllListeners('copyDone');
     }
   }
@@ -361,29 +373,33 @@ const COALESCED_READ_BYTES = 32 * 1024;
  * A walsender under a steady load sends many small messages, and a receiver that keeps up reads
  * each one as it arrives: ~8 kB per read, each a system call, a buffer, a parse and a callback in
  * Node. After a small read this pauses the socket for `ms`, so the kernel gathers what follows and
- * the next read takes it in one piece (up to 64 kB). Adds at most `ms` to the write position's lag;
+ * the next read takes it in one piece (up to the socket's read buffer). Adds at most `ms` to the write position's lag;
  * the flush position (what a slot and synchronous commit wait for) is reported on its own schedule.
- * Returns the function that ends it (and resumes a paused socket).
+ * `afterRead` is told the size of each read; `stop` ends it (and resumes a paused socket).
  */
-function coalesceReads(stream: PgInternalConnection['stream'], ms: number): () => void {
-  if (ms <= 0) return () => undefined;
+function coalesceReads(
+  stream: PgInternalConnection['stream'],
+  ms: number,
+): { afterRead: ((bytes: number) => void) | undefined; stop: () => void } {
+  if (ms <= 0) return { afterRead: undefined, stop: () => undefined };
   let timer: NodeJS.Timeout | undefined;
-  const onData = (chunk: Buffer): void => {
-    if (timer !== undefined || chunk.length >= COALESCED_READ_BYTES) return;
+  const afterRead = (bytes: number): void => {
+    if (timer !== undefined || bytes >= COALESCED_READ_BYTES) return;
     stream.pause();
     timer = setTimeout(() => {
       timer = undefined;
       stream.resume();
     }, ms);
   };
-  stream.on('data', onData);
-  return () => {
-    stream.removeListener('data', onData);
-    if (timer !== undefined) {
-      clearTimeout(timer);
-      timer = undefined;
-      stream.resume();
-    }
+  return {
+    afterRead,
+    stop: () => {
+      if (timer !== undefined) {
+        clearTimeout(timer);
+        timer = undefined;
+        stream.resume();
+      }
+    },
   };
 }
 
