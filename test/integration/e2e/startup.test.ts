@@ -16,6 +16,17 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const HOOK = join(REPO, 'test', 'support', 'module-trace', 'register.mjs');
 const DIST = `file://${REPO}/dist/`;
 
+// The launchers start the bundle (tools/bundle.mjs); its modules.json names the modules each bundle
+// file holds, so a loaded bundle file counts as every module in it (dist/ and node_modules/ alike).
+const BUNDLE = `${DIST}bundle/`;
+const BUNDLED = JSON.parse(readFileSync(join(REPO, 'dist', 'bundle', 'modules.json'), 'utf8')) as Record<string, string[]>;
+function modulesOf(url: string): string[] {
+  if (!url.startsWith(BUNDLE)) return [url];
+  const inputs = BUNDLED[url.slice(BUNDLE.length)];
+  if (inputs === undefined) throw new Error(`${url} is not in dist/bundle/modules.json: rebuild`);
+  return inputs.map((m) => `file://${REPO}/${m}`);
+}
+
 /** Runs a launcher with the hook; returns its result and the modules it loaded (dist/ paths, packages). */
 async function traced(name: 'walvault' | 'wal-push' | 'wal-fetch', args: string[], env: Record<string, string> = {}) {
   const trace = join(dir, `trace-${Math.random().toString(36).slice(2)}`);
@@ -24,11 +35,12 @@ async function traced(name: 'walvault' | 'wal-push' | 'wal-fetch', args: string[
     cwd: dir,
     env: { WALVAULT_CONFIG: '/dev/null', NODE_OPTIONS: `--import=${HOOK}`, WALVAULT_TEST_MODULE_TRACE: trace, ...env },
   });
-  const urls = readFileSync(trace, 'utf8')
+  const loaded = readFileSync(trace, 'utf8')
     .split('\n')
-    .filter((u) => u.startsWith('file://'));
-  const ours = urls.filter((u) => u.startsWith(DIST)).map((u) => u.slice(DIST.length));
-  const packages = [...new Set(urls.map((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1]).filter((p) => p !== undefined))];
+    .filter((u) => u.startsWith('file://'))
+    .flatMap((u) => modulesOf(u));
+  const ours = [...new Set(loaded.filter((u) => u.startsWith(DIST)).map((u) => u.slice(DIST.length)))];
+  const packages = [...new Set(loaded.map((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1]).filter((p) => p !== undefined))];
   return { res, ours, packages };
 }
 
