@@ -33,3 +33,8 @@ export function intArg(flag: string, text: string | undefined, min: number, max:
   }
   return n;
 }
+
+/** Commander's reducer for a repeatable flag: every value, in the order given. */
+export function collectArg(value: string, previous: readonly string[]): string[] {
+  return [...previous, value];
+}

@@ -286,18 +286,26 @@ function classify(name: string): ClassifiedWalFileName | string {
 
 const NO_TIMELINE_ZERO = 'timeline 0 does not exist (timelines start at 1)';
 
+/**
+ * The segment a segment, partial or backup-label name lies in, at this segment size (a name whose
+ * last field is out of range for it throws). A backup label's offset is not checked here.
+ */
+export function segmentOfWalFileName(classified: Exclude<ClassifiedWalFileName, { kind: 'history' }>, segSize: number): SegmentName {
+  const perId = segmentsPerXLogId(segSize);
+  if (classified.segLow >= perId) {
+    throw nameError(
+      classified.name,
+      `the last 8 digits ${hex8(classified.segLow)} exceed ${hex8(perId - 1)}, the highest allowed with ${formatSegSize(segSize)} segments`,
+    );
+  }
+  return SegmentName.of(classified.timeline, BigInt(classified.logId) * BigInt(perId) + BigInt(classified.segLow), segSize);
+}
+
 /** Classifies a name and resolves its segment for `segSize`, rejecting fields out of range for that size. */
 export function parseWalFileName(name: string, segSize: number): ParsedWalFileName {
   const classified = classifyWalFileName(name);
   if (classified.kind === 'history') return classified;
-  const perId = segmentsPerXLogId(segSize);
-  if (classified.segLow >= perId) {
-    throw nameError(
-      name,
-      `the last 8 digits ${hex8(classified.segLow)} exceed ${hex8(perId - 1)}, the highest allowed with ${formatSegSize(segSize)} segments`,
-    );
-  }
-  const segment = SegmentName.of(classified.timeline, BigInt(classified.logId) * BigInt(perId) + BigInt(classified.segLow), segSize);
+  const segment = segmentOfWalFileName(classified, segSize);
   if (classified.kind === 'backup') {
     if (classified.offset >= segSize) {
       throw nameError(

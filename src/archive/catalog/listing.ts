@@ -3,7 +3,7 @@
  * on which timeline, at which LSN, how big, with which codec and encryption.
  */
 import type { Storage } from '../../storage/types.js';
-import { classifyWalFileName, SegmentName, type ClassifiedWalFileName } from '../../segment/names.js';
+import { classifyWalFileName, segmentOfWalFileName, type ClassifiedWalFileName } from '../../segment/names.js';
 import { HISTORY_PREFIX, WAL_PREFIX, parseObjectKey, timelinePrefix, type ObjectKeyParts } from '../keys.js';
 
 export interface CatalogEntry extends ObjectKeyParts {
@@ -49,7 +49,7 @@ export async function* listCatalog(
       let segno: bigint | undefined;
       if (classified.kind !== 'history') {
         try {
-          segno = SegmentName.parse(parts.fileName.slice(0, 24), segSize).segno;
+          segno = segmentOfWalFileName(classified, segSize).segno;
         } catch {
           continue; // A name impossible at this segment size is not ours either.
         }

@@ -5,7 +5,14 @@
 import { compareEntries, type CatalogEntry } from './listing.js';
 import { historyIncludes, type TimelineHistory } from '../../segment/history.js';
 import type { Lsn } from '../../segment/lsn.js';
-import { SegmentName, historyFileName, segmentFileName, segnoOfLsn, tryClassifyWalFileName } from '../../segment/names.js';
+import {
+  historyFileName,
+  segmentFileName,
+  segmentOfWalFileName,
+  segnoOfLsn,
+  tryClassifyWalFileName,
+  type ClassifiedWalFileName,
+} from '../../segment/names.js';
 import { RangeSet, clipRange, type SegmentRange } from './segment-ranges.js';
 import { chainGapsOfRanges, describeGap, historyOrSelf, historyProblems, mergeGaps } from './timelines.js';
 
@@ -164,7 +171,7 @@ export class StructureAggregator {
       const c = tryClassifyWalFileName(name);
       if (!c || !this.inTimelines(c.timeline)) continue;
       if (c.kind !== 'history') {
-        const segno = segnoOfName(name, segSize);
+        const segno = segnoOf(c, segSize);
         if (segno === undefined || segno < window.first || segno > window.last) continue;
       }
       notes.push(
@@ -182,9 +189,9 @@ export function sortProblems(problems: Problem[]): Problem[] {
   );
 }
 
-function segnoOfName(name: string, segSize: number): bigint | undefined {
+function segnoOf(name: Exclude<ClassifiedWalFileName, { kind: 'history' }>, segSize: number): bigint | undefined {
   try {
-    return SegmentName.parse(name.slice(0, 24), segSize).segno;
+    return segmentOfWalFileName(name, segSize).segno;
   } catch {
     return undefined;
   }

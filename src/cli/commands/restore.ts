@@ -1,22 +1,8 @@
 import { type Command } from 'commander';
-import { ExitCode } from '../../common/errors.js';
+import { collectArg } from '../args.js';
 import type { RunFn } from '../context.js';
 import { addConfigOptions } from '../options.js';
-import { withArchive } from '../with-archive.js';
-
-interface Flags {
-  pgdata: string;
-  backup?: string;
-  targetTime?: string;
-  targetLsn?: string;
-  targetXid?: string;
-  targetName?: string;
-  target?: string;
-  targetAction?: string;
-  targetTimeline?: string;
-  tablespaceMap?: string[];
-  delta?: boolean;
-}
+import type { RestoreFlags } from '../restore-call.js';
 
 export function registerRestore(program: Command, run: RunFn): void {
   const cmd = addConfigOptions(
@@ -38,45 +24,13 @@ export function registerRestore(program: Command, run: RunFn): void {
       .option('--target <immediate>', 'immediate: stop as soon as the backup is consistent')
       .option('--target-action <action>', 'at the target: promote (default), pause or shutdown')
       .option('--target-timeline <tli>', 'latest (PostgreSQL default), current or a timeline id')
-      .option('--tablespace-map <oid=dir>', 'restore tablespace OID into DIR instead of its original location (repeatable)', collect, [])
+      .option('--tablespace-map <oid=dir>', 'restore tablespace OID into DIR instead of its original location (repeatable)', collectArg, [])
       .option('--delta', 'reuse an existing data directory: keep files whose SHA-256 matches, remove files the backup does not have'),
     ['storage', 's3', 'archive', 'fetch', 'restore'],
   );
   cmd.action(() =>
-    run(
-      cmd,
-      async (ctx) => {
-        const plan = await import('../../backup/restore/plan.js');
-        const { parseTablespaceMap } = await import('../../backup/restore/tablespaces.js');
-        const { persistedArchiveSettings } = await import('../../backup/restore/recovery.js');
-        const { runRestore } = await import('../../backup/restore/restore.js');
-        const { renderRestore } = await import('../../backup/restore/report.js');
-        const f = cmd.opts<Flags>();
-        const target = plan.parseTarget(f);
-        const options = {
-          pgdata: f.pgdata,
-          backup: f.backup,
-          target,
-          action: plan.parseTargetAction(f.targetAction),
-          timeline: plan.parseTargetTimeline(f.targetTimeline),
-          tablespaceMap: parseTablespaceMap(f.tablespaceMap ?? []),
-          delta: f.delta === true,
-          parallel: ctx.config['restore-parallel'],
-          bufferBytes: ctx.config['restore-buffer'],
-          archiveSettings: persistedArchiveSettings(ctx.config, ctx.sources),
-          stateDir: process.env['WALVAULT_STATE_DIR'],
-        };
-        return withArchive(ctx, async (archive) => {
-          const result = await runRestore(archive, options);
-          ctx.out(renderRestore(result, target));
-          return ExitCode.ok;
-        });
-      },
-      { defaultLogLevel: 'warn' },
-    ),
+    run(cmd, async (ctx) => (await import('../restore-call.js')).runRestoreCommand(ctx, cmd.opts<RestoreFlags>()), {
+      defaultLogLevel: 'warn',
+    }),
   );
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
 }

@@ -1,17 +1,7 @@
 import { type Command } from 'commander';
-import { ExitCode, UsageError } from '../../common/errors.js';
 import type { RunFn } from '../context.js';
 import { addConfigOptions } from '../options.js';
-import { withArchive } from '../with-archive.js';
-
-interface Flags {
-  before?: string;
-  timeline?: string;
-  dryRun?: boolean;
-  force?: boolean;
-  batch?: string;
-  json?: boolean;
-}
+import type { WalDeleteFlags } from '../wal-delete-call.js';
 
 export function registerWalDelete(program: Command, run: RunFn): void {
   const cmd = addConfigOptions(
@@ -34,36 +24,8 @@ export function registerWalDelete(program: Command, run: RunFn): void {
     ['storage', 's3', 'archive'],
   );
   cmd.action(() =>
-    run(
-      cmd,
-      async (ctx) => {
-        const { intArg, timelineArg } = await import('../args.js');
-        const { executeWalDelete, planWalDelete } = await import('../../ops/delete.js');
-        const { deletePlanJson, renderDeleteOutcome, renderDeletePlan } = await import('../render/reports.js');
-        const f = cmd.opts<Flags>();
-        const before = f.before;
-        if (before === undefined) throw new UsageError('unable to delete WAL: --before is required');
-        const timeline = timelineArg(f.timeline);
-        const batchSize = intArg('--batch', f.batch, 1, 1000);
-        return withArchive(ctx, async (archive) => {
-          const plan = await planWalDelete(archive, before, {
-            ...(timeline !== undefined ? { timeline } : {}),
-            ...(f.force ? { force: true } : {}),
-          });
-          if (!f.json) ctx.out(renderDeletePlan(plan));
-          if (f.dryRun || plan.plan.delete.length === 0) {
-            if (f.json) ctx.out(JSON.stringify(deletePlanJson(plan, null, f.dryRun === true), null, 2));
-            else if (f.dryRun) ctx.out('dry run: nothing deleted');
-            return ExitCode.ok;
-          }
-          const outcome = await executeWalDelete(archive, plan.plan, batchSize !== undefined ? { batchSize } : {});
-          ctx.out(
-            f.json ? JSON.stringify(deletePlanJson(plan, outcome, false), null, 2) : renderDeleteOutcome(outcome, plan.plan.delete.length),
-          );
-          return outcome.interrupted ? ExitCode.failure : ExitCode.ok;
-        });
-      },
-      { defaultLogLevel: 'warn' },
-    ),
+    run(cmd, async (ctx) => (await import('../wal-delete-call.js')).runWalDelete(ctx, cmd.opts<WalDeleteFlags>()), {
+      defaultLogLevel: 'warn',
+    }),
   );
 }

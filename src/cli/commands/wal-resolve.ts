@@ -1,14 +1,7 @@
 import { type Command } from 'commander';
-import { ExitCode, UsageError, WalvaultError } from '../../common/errors.js';
 import type { RunFn } from '../context.js';
 import { addConfigOptions } from '../options.js';
-import { withArchive } from '../with-archive.js';
-
-interface Flags {
-  keep?: string;
-  dryRun?: boolean;
-  json?: boolean;
-}
+import type { WalResolveFlags } from '../wal-resolve-call.js';
 
 export function registerWalResolve(program: Command, run: RunFn): void {
   const cmd = addConfigOptions(
@@ -28,45 +21,8 @@ export function registerWalResolve(program: Command, run: RunFn): void {
     ['storage', 's3', 'archive'],
   );
   cmd.action((names: string[]) =>
-    run(
-      cmd,
-      async (ctx) => {
-        const { loadInventory } = await import('../../archive/catalog/inventory.js');
-        const { conflictingNames, executeResolve, planResolve } = await import('../../ops/resolve.js');
-        const { renderResolve } = await import('../render/resolve.js');
-        const { errorText } = await import('../../common/format.js');
-        const f = cmd.opts<Flags>();
-        if (f.keep !== undefined && names.length !== 1) throw new UsageError('unable to resolve: --keep needs exactly one WAL file name');
-        return withArchive(ctx, async (archive) => {
-          const inv = await loadInventory(archive);
-          const targets = names.length > 0 ? names : conflictingNames(inv.entries);
-          const results: unknown[] = [];
-          const text: string[] = [];
-          let unresolved = 0;
-          for (const name of targets) {
-            try {
-              const plan = await planResolve(archive, inv, name, f.keep !== undefined ? { keep: f.keep } : {});
-              const outcome = f.dryRun ? null : await executeResolve(archive, plan);
-              results.push({ ...plan, outcome });
-              text.push(renderResolve(plan, outcome));
-            } catch (err) {
-              if (!(err instanceof WalvaultError) || err.exitCode !== ExitCode.conflict) throw err;
-              unresolved++;
-              results.push({ name, error: errorText(err) });
-              text.push(`${name}:\n  NOT RESOLVED: ${errorText(err)}`);
-            }
-          }
-          if (targets.length === 0) text.push('nothing to resolve: every WAL file name holds one content');
-          if (f.dryRun && targets.length > 0) text.push('dry run: nothing changed');
-          ctx.out(
-            f.json
-              ? JSON.stringify({ archive: archive.storage.description, dryRun: f.dryRun === true, results }, null, 2)
-              : text.join('\n'),
-          );
-          return unresolved > 0 ? ExitCode.conflict : ExitCode.ok;
-        });
-      },
-      { defaultLogLevel: 'warn' },
-    ),
+    run(cmd, async (ctx) => (await import('../wal-resolve-call.js')).runWalResolve(ctx, names, cmd.opts<WalResolveFlags>()), {
+      defaultLogLevel: 'warn',
+    }),
   );
 }

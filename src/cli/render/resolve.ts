@@ -1,4 +1,5 @@
 /** wal-resolve: a plan (and what was done) as the lines an operator reads before and after. */
+import type { ResolveReport } from '../../ops/resolve-names.js';
 import type { ResolveOutcome, ResolvePlan } from '../../ops/resolve.js';
 
 export function renderResolve(plan: ResolvePlan, outcome: ResolveOutcome | null): string {
@@ -24,4 +25,18 @@ export function renderResolve(plan: ResolvePlan, outcome: ResolveOutcome | null)
     lines.push(`  claim ${outcome.claim}`);
   }
   return lines.join('\n');
+}
+
+/** Every name's plan (or why it was left), then what the run as a whole did. */
+export function renderResolveReport(report: ResolveReport): string {
+  const text = report.results.map((r) => ('plan' in r ? renderResolve(r.plan, r.outcome) : `${r.name}:\n  NOT RESOLVED: ${r.error}`));
+  if (report.results.length === 0) text.push('nothing to resolve: every WAL file name holds one content');
+  if (report.dryRun && report.results.length > 0) text.push('dry run: nothing changed');
+  return text.join('\n');
+}
+
+/** `--json`: each result as its plan with the outcome beside it, or the name with its error. */
+export function resolveReportJson(report: ResolveReport): Record<string, unknown> {
+  const results = report.results.map((r) => ('plan' in r ? { ...r.plan, outcome: r.outcome } : r));
+  return { archive: report.archive, dryRun: report.dryRun, results };
 }
