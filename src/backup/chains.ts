@@ -7,15 +7,29 @@
 import { IntegrityError } from '../common/errors.js';
 import type { BackupRecord } from './record.js';
 
+/**
+ * Why a backup of that name is not among the complete ones although it is in the archive: its
+ * backup.json exists but does not decode (the inventory's `damaged`; the reason names the key).
+ */
+export type DamagedRecords = ReadonlyMap<string, string>;
+
+/** The end of a message about a backup that is needed but not complete. */
+export function notCompleteReason(name: string, damaged: DamagedRecords | undefined): string {
+  const why = damaged?.get(name);
+  // A damaged record is an integrity problem of the archive: name its key (the reason does), so the
+  // operator looks at that object, not for a backup that was deleted.
+  return why !== undefined ? `whose record is damaged: ${why}` : 'which is not a complete backup in the archive';
+}
+
 /** `record`, its parent, ..., down to the full backup: newest first. */
-export function chainOf(record: BackupRecord, byName: ReadonlyMap<string, BackupRecord>): BackupRecord[] {
+export function chainOf(record: BackupRecord, byName: ReadonlyMap<string, BackupRecord>, damaged?: DamagedRecords): BackupRecord[] {
   const chain = [record];
   const seen = new Set([record.name]);
   for (let r = record; r.parent !== null;) {
     const parent = byName.get(r.parent);
     if (!parent) {
       throw new IntegrityError(
-        `unable to use backup '${record.name}': it builds on backup '${r.parent}'${r === record ? '' : ` (the parent of '${r.name}')`}, which is not a complete backup in the archive`,
+        `unable to use backup '${record.name}': it builds on backup '${r.parent}'${r === record ? '' : ` (the parent of '${r.name}')`}, ${notCompleteReason(r.parent, damaged)}`,
       );
     }
     if (seen.has(parent.name))
@@ -41,6 +55,25 @@ export function requiredBackups(record: BackupRecord, byName: ReadonlyMap<string
   for (const r of chainOf(record, byName)) {
     out.add(r.name);
     for (const d of r.depends ?? []) out.add(d);
+  }
+  return [...out];
+}
+
+/**
+ * Every backup name a restore of `record` reads, as far as the complete records lead: a name that
+ * is not complete (damaged, unfinished, gone) is included and ends that branch. requiredBackups
+ * throws on a broken chain instead; verification wants to look at the backup that breaks it.
+ */
+export function reachableNeeds(record: BackupRecord, byName: ReadonlyMap<string, BackupRecord>): string[] {
+  const out = new Set([record.name]);
+  const todo = [record];
+  for (let r = todo.pop(); r !== undefined; r = todo.pop()) {
+    for (const n of directNeeds(r)) {
+      if (out.has(n)) continue;
+      out.add(n);
+      const next = byName.get(n);
+      if (next) todo.push(next);
+    }
   }
   return [...out];
 }

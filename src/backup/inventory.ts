@@ -96,7 +96,10 @@ export function classifyBackup(
   const hasRecord = objects.some((o) => parseBackupKey(o.key)?.leaf === RECORD_LEAF);
   if (records.backup?.ok) return { ...base, status: 'complete', record: records.backup.value, reason: null, abandoned: false };
   if (hasRecord || records.backup) {
-    const reason = records.backup && !records.backup.ok ? records.backup.error : 'backup.json is listed but could not be read';
+    const reason =
+      records.backup && !records.backup.ok
+        ? records.backup.error
+        : `backup record '${backupPrefix(name)}${RECORD_LEAF}' is listed but could not be read`;
     return { ...base, status: 'damaged', record: null, reason, abandoned: false };
   }
   const heartbeatAt = records.heartbeat?.ok ? records.heartbeat.value.at : undefined;
@@ -134,6 +137,11 @@ export interface BackupInventory {
 /** The complete backups of an inventory, oldest first. */
 export function completeBackups(inv: BackupInventory): BackupRecord[] {
   return inv.backups.flatMap((b) => (b.record ? [b.record] : []));
+}
+
+/** The damaged backups of an inventory (backup.json present, not decodable), each with its reason. */
+export function damagedRecords(inv: BackupInventory): Map<string, string> {
+  return new Map(inv.backups.flatMap((b) => (b.status === 'damaged' ? [[b.name, b.reason ?? 'damaged'] as const] : [])));
 }
 
 /** An integrity-class failure reading a record is the record's damage; anything else (storage) is thrown. */

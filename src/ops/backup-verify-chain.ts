@@ -13,6 +13,7 @@ import { ExitCode, IntegrityError, NotFoundError, WalvaultError } from '../commo
 import { errorText } from '../common/format.js';
 import { extentOwner, packRef, restoredPath, type Catalog, type CatalogEntry } from '../backup/catalog.js';
 import { loadBackupObject } from '../backup/objects.js';
+import type { DamagedRecords } from '../backup/chains.js';
 import type { BackupRecord } from '../backup/record.js';
 import { loadChain } from '../backup/restore/chain.js';
 import { headerRequests, parseHeaders, planFiles } from '../backup/restore/chain-plan.js';
@@ -61,9 +62,10 @@ export async function checkChain(
   record: BackupRecord,
   complete: readonly BackupRecord[],
   out: Findings,
+  damaged?: DamagedRecords,
 ): Promise<ReadonlyMap<string, Catalog> | undefined> {
   try {
-    const chain = await loadChain(ctx, record, complete);
+    const chain = await loadChain(ctx, record, complete, damaged);
     const requests = headerRequests(chain);
     planFiles(chain, parseHeaders(requests, await readRanges(ctx, record.name, chain.catalogs, requests, 2)));
     return chain.catalogs;

@@ -14,8 +14,8 @@ import { chainBreak, segmentEdges, type SegmentEdges } from '../archive/catalog/
 import { AbortedError } from '../common/errors.js';
 import { errorText } from '../common/format.js';
 import { decodeCatalog, type Catalog } from '../backup/catalog.js';
-import { requiredBackups } from '../backup/chains.js';
-import { completeBackups, loadBackup, loadBackupInventory, type BackupEntry } from '../backup/inventory.js';
+import { reachableNeeds, type DamagedRecords } from '../backup/chains.js';
+import { completeBackups, damagedRecords, loadBackup, loadBackupInventory, type BackupEntry } from '../backup/inventory.js';
 import { loadBackupObject } from '../backup/objects.js';
 import { parsePgManifest } from '../backup/pg-manifest.js';
 import type { BackupRecord } from '../backup/record.js';
@@ -25,15 +25,6 @@ import { SegmentName, segmentFileName, segmentStartLsn, segnoOfLsn } from '../se
 import { checkCatalogAgainstRecord, checkManifest, checkPacks, isFinding, type Findings } from './backup-verify-content.js';
 import { checkChain, checkReferencingFiles } from './backup-verify-chain.js';
 import { loadWalView, type WalView } from './backup-list.js';
-
-/** The backups a restore of `record` reads (a broken chain: the record alone; checkChain reports it). */
-function requiredOrSelf(record: BackupRecord, complete: readonly BackupRecord[]): string[] {
-  try {
-    return requiredBackups(record, new Map(complete.map((r) => [r.name, r])));
-  } catch {
-    return [record.name];
-  }
-}
 
 export interface BackupVerifyResult {
   readonly name: string;
@@ -69,11 +60,13 @@ export async function verifyBackups(
   const started = performance.now();
   const inventory = await loadBackupInventory(ctx);
   const complete = completeBackups(inventory);
-  // A backup is only as good as its chain: verifying one verifies every backup its restore reads.
+  const damaged = damagedRecords(inventory);
+  // A backup is only as good as its chain: verifying one verifies every backup its restore reads,
+  // down to one that breaks the chain (a damaged record is then a result of its own, naming its key).
   let entries: BackupEntry[];
   if ('name' in target) {
     const named = inventory.backups.find((b) => b.name === target.name) ?? (await loadBackup(ctx, target.name));
-    const needed = named.record ? requiredOrSelf(named.record, complete) : [];
+    const needed = named.record ? reachableNeeds(named.record, new Map(complete.map((r) => [r.name, r]))) : [];
     entries = [named, ...inventory.backups.filter((b) => b.name !== named.name && needed.includes(b.name)).reverse()];
   } else entries = [...inventory.backups];
   const wal = await loadWalView(ctx);
@@ -85,7 +78,7 @@ export async function verifyBackups(
       continue;
     }
     if (ctx.signal?.aborted) throw new AbortedError('unable to verify backups: interrupted', { cause: ctx.signal.reason });
-    results.push(await verifyOne(ctx, entry, wal, complete, opts));
+    results.push(await verifyOne(ctx, entry, wal, { complete, damaged }, opts));
   }
   return { archive: ctx.storage.description, backups: results, skipped, durationMs: Math.round(performance.now() - started) };
 }
@@ -94,7 +87,7 @@ async function verifyOne(
   ctx: ArchiveContext,
   entry: BackupEntry,
   wal: WalView | null,
-  complete: readonly BackupRecord[],
+  archive: { complete: readonly BackupRecord[]; damaged: DamagedRecords },
   opts: BackupVerifyOptions,
 ): Promise<BackupVerifyResult> {
   const out: Findings = { problems: [], notes: [...entry.notes] };
@@ -135,7 +128,7 @@ async function verifyOne(
     checkCatalogAgainstRecord(record, catalog, out);
     packs = await checkPacks(ctx, record, catalog, listed, out, opts.ahead);
     if (record.parent !== null || (catalog.depends?.length ?? 0) > 0) {
-      const catalogs = await checkChain(ctx, record, complete, out);
+      const catalogs = await checkChain(ctx, record, archive.complete, out, archive.damaged);
       if (catalogs) {
         const refs = await checkReferencingFiles(ctx, record, catalog, catalogs, out);
         packs = { ...packs, filesChecked: packs.filesChecked + refs.files, bytesRead: packs.bytesRead + refs.bytesRead };

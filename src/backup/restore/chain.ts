@@ -7,7 +7,7 @@
 import PQueue from 'p-queue';
 import type { ArchiveContext } from '../../archive/context.js';
 import { CryptoError, IntegrityError, describeCause } from '../../common/errors.js';
-import { chainOf } from '../chains.js';
+import { chainOf, notCompleteReason, type DamagedRecords } from '../chains.js';
 import { decodeCatalog, type Catalog } from '../catalog.js';
 import { loadBackupObject } from '../objects.js';
 import type { BackupRecord } from '../record.js';
@@ -32,11 +32,19 @@ async function loadCatalog(ctx: ArchiveContext, restoring: string, r: BackupReco
   }
 }
 
-/** `complete`: every complete backup of the archive (the inventory's). */
-export async function loadChain(ctx: ArchiveContext, record: BackupRecord, complete: readonly BackupRecord[]): Promise<LoadedChain> {
+/**
+ * `complete`: every complete backup of the archive (the inventory's); `damaged`: the backups whose
+ * record does not decode, so that a chain broken by one names it.
+ */
+export async function loadChain(
+  ctx: ArchiveContext,
+  record: BackupRecord,
+  complete: readonly BackupRecord[],
+  damaged?: DamagedRecords,
+): Promise<LoadedChain> {
   const byName = new Map(complete.map((r) => [r.name, r]));
   byName.set(record.name, record);
-  const records = chainOf(record, byName);
+  const records = chainOf(record, byName, damaged);
   const catalogs = new Map<string, Catalog>();
   const queue = new PQueue({ concurrency: 4 });
   await Promise.all(records.map((r) => queue.add(async () => catalogs.set(r.name, await loadCatalog(ctx, record.name, r)))));
@@ -46,9 +54,7 @@ export async function loadChain(ctx: ArchiveContext, record: BackupRecord, compl
     if (catalogs.has(d)) continue;
     const owner = byName.get(d);
     if (!owner) {
-      throw new IntegrityError(
-        `unable to restore backup '${record.name}': its files read backup '${d}', which is not a complete backup in the archive`,
-      );
+      throw new IntegrityError(`unable to restore backup '${record.name}': its files read backup '${d}', ${notCompleteReason(d, damaged)}`);
     }
     catalogs.set(d, await loadCatalog(ctx, record.name, owner));
   }

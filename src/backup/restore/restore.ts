@@ -4,7 +4,9 @@
  * directory written is a full one, with nothing of the chain staged on local disk.
  *
  * Order, so that an interrupted or failed restore is never startable:
- *  1. refusals (running server, non-empty directory without --delta), before anything is written;
+ *  1. before anything is written: refusals (running server, non-empty directory without --delta),
+ *     and what the backup is besides its packs read and checked (select.ts: its record and its
+ *     chain's, its backup_manifest; chain.ts: the catalogs);
  *  2. the marker `walvault-restore.incomplete` (the reason is added when the restore fails), and
  *     with --delta the old global/pg_control removed;
  *  3. directories, tablespace links, files (every file's SHA-256 checked, see writer.ts) with
@@ -17,18 +19,16 @@
 import { chmod, lchown, mkdir, rename, rm, symlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { ArchiveContext } from '../../archive/context.js';
-import { lastArchivedSegment } from '../../archive/catalog/listing.js';
 import { fsyncDirectory, writeFileAtomic } from '../../common/atomic-file.js';
 import { LocalIoError, UsageError, WalvaultError, describeCause } from '../../common/errors.js';
-import { compareLsn } from '../../segment/lsn.js';
 import { restoredPath, type Catalog, type CatalogEntry } from '../catalog.js';
 import type { BackupRecord } from '../record.js';
 import { loadChain, type LoadedChain } from './chain.js';
 import { headerRequests, parseHeaders, planFiles } from './chain-plan.js';
 import { readRanges } from './ranges.js';
 import { scanForDelta } from './delta.js';
-import { chooseBackup, type RecoveryTarget, type TargetAction, type TargetTimeline } from './plan.js';
-import { completeBackups, loadBackupInventory } from '../inventory.js';
+import type { RecoveryTarget, TargetAction, TargetTimeline } from './plan.js';
+import { checkOwnManifest, selectBackup } from './select.js';
 import {
   RESTORE_CONFIG_FILE,
   readAutoConf,
@@ -85,27 +85,6 @@ function depth(path: string): number {
   return path.split('/').length;
 }
 
-async function chooseRecord(ctx: ArchiveContext, opts: RestoreOptions): Promise<{ record: BackupRecord; complete: BackupRecord[] }> {
-  // The inventory throws on storage failures: a record it could not read is never taken for absent,
-  // which would quietly pick an older backup.
-  const inventory = await loadBackupInventory(ctx);
-  const unreadable = inventory.backups.filter((b) => b.status === 'damaged');
-  const bad = unreadable.find((u) => u.name === opts.backup);
-  if (bad) throw new UsageError(`unable to restore backup '${bad.name}': its record is unreadable: ${bad.reason ?? 'damaged'}`);
-  for (const u of unreadable) ctx.log.warn({ backup: u.name, err: u.reason }, 'backup record unreadable; not considered');
-  const complete = completeBackups(inventory);
-  const record = chooseBackup(complete, opts.target, { name: opts.backup, timeline: opts.timeline });
-  if (opts.target.kind === 'lsn') {
-    const last = await lastArchivedSegment(ctx.storage, record.walSegSize);
-    if (last && compareLsn(opts.target.lsn, last.lastLsn) > 0) {
-      throw new UsageError(
-        `unable to restore to target LSN ${opts.target.text}: it is after the newest archived WAL (segment ${last.toString()} ends before it)`,
-      );
-    }
-  }
-  return { record, complete };
-}
-
 /** Root mode: 0750 when the cluster was backed up with group access (initdb -g), else 0700. */
 function rootMode(entries: readonly CatalogEntry[]): number {
   const global = entries.find((e) => e.type === 'dir' && e.tablespace === null && e.path === 'global');
@@ -135,8 +114,9 @@ export async function runRestore(ctx: ArchiveContext, opts: RestoreOptions): Pro
   const t0 = Date.now();
   const pgdata = resolve(opts.pgdata);
   refuseRunning(pgdata);
-  const { record, complete } = await chooseRecord(ctx, opts);
-  const chain = await loadChain(ctx, record, complete);
+  const { record, complete, damaged } = await selectBackup(ctx, opts);
+  // Everything the backup consists of besides its packs is read and checked before a byte is written.
+  const [chain] = await Promise.all([loadChain(ctx, record, complete, damaged), checkOwnManifest(ctx, record)]);
   const catalog = chain.catalogs.get(record.name)!;
   const tablespaces = planTablespaces(record, catalog.entries, opts.tablespaceMap);
   if (!opts.delta) {

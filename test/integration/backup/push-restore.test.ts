@@ -6,7 +6,7 @@
  * every target kind and failure with backups written independently of backup-push; this one proves
  * that what backup-push stores is what restore needs.
  */
-import { mkdtempSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgCluster, supportedMajors, useClusterPool } from '../../support/cluster.js';
@@ -91,6 +91,33 @@ describe.each(MAJORS)('PostgreSQL %i: backup-push, then restore', (major) => {
     const res = await runCli('walvault', ['backup-verify', '--all'], { env, timeoutMs: 180_000 });
     expect(res.code, res.stdout + res.stderr).toBe(0);
   }, 200_000);
+
+  it('a flipped byte in its backup_manifest or backup.json fails restore and backup-verify with 128 naming the object', async () => {
+    const archiveDir = join(root, 'archive');
+    const [name] = readdirSync(join(archiveDir, 'backups'));
+    for (const leaf of ['backup_manifest', 'backup.json']) {
+      const key = `backups/${name}/${leaf}`;
+      const file = join(archiveDir, key);
+      const original = readFileSync(file);
+      const bad = Buffer.from(original);
+      // backup.json is checksummed JSON (any byte); the manifest is a walvault object (a payload byte).
+      bad[leaf === 'backup.json' ? bad.length >> 1 : bad.length - 5]! ^= 0x01;
+      writeFileSync(file, bad);
+      try {
+        const dir = pgOwnedDir(join(root, `r-bad-${leaf}`));
+        const res = await runCli('walvault', ['restore', '--pgdata', dir, '--backup', name!, '--tablespace-map', `${tsOid}=${dir}-ts`], {
+          env,
+          timeoutMs: 180_000,
+        });
+        expect([res.code, res.stderr.includes(`'${key}'`)], res.stderr).toEqual([128, true]);
+        expect(readdirSync(dir)).toEqual([]);
+        const verify = await runCli('walvault', ['backup-verify', name!], { env, timeoutMs: 180_000 });
+        expect([verify.code, verify.stdout.includes(`'${key}'`)], verify.stdout + verify.stderr).toEqual([128, true]);
+      } finally {
+        writeFileSync(file, original);
+      }
+    }
+  }, 400_000);
 
   it.each([
     ['an LSN', () => ['--target-lsn', lsnTarget], 1000],

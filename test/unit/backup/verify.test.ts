@@ -234,6 +234,26 @@ describe('backup-verify of an incremental chain', () => {
     expect(r.backups.find((b) => b.name === NAME)!.problems.join('\n')).toMatch(/pack 1: .*lost: 'backup_label', 'base\/1\/1'/);
   });
 
+  it("names a parent's damaged backup.json by its key, verifying it by name and with --all", async () => {
+    const ctx = await chain();
+    const { recordKey } = await import('../../../src/backup/layout.js');
+    const key = recordKey(I1);
+    const stored = await ctx.storage.getBuffer(key);
+    stored[Math.floor(stored.length / 2)]! ^= 0x01;
+    await ctx.storage.put(key, stored);
+    for (const target of [{ name: I2 }, { all: true as const }]) {
+      const r = await verifyBackups(ctx, target);
+      const byName = new Map(r.backups.map((b) => [b.name, b.problems]));
+      expect(byName.get(I2)!.join('\n'), JSON.stringify(target)).toMatch(
+        new RegExp(`^chain: unable to use backup '${I2}': it builds on backup '${I1}', whose record is damaged: .*'${key}'`, 'm'),
+      );
+      expect(byName.get(I1), JSON.stringify(target)).toEqual([
+        expect.stringMatching(new RegExp(`^not a complete backup: damaged: .*'${key}'`)),
+      ]);
+      expect(renderBackupVerify(r)).toContain(`${I1}: not a complete backup: damaged: `);
+    }
+  });
+
   it('names a missing parent and an INCREMENTAL header that does not parse', async () => {
     const ctx = await chain();
     const { recordKey } = await import('../../../src/backup/layout.js');
