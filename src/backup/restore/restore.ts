@@ -6,7 +6,7 @@
  * Order, so that an interrupted or failed restore is never startable:
  *  1. before anything is written: refusals (running server, non-empty directory without --delta),
  *     and what the backup is besides its packs read and checked (select.ts: its record and its
- *     chain's, its backup_manifest; chain.ts: the catalogs);
+ *     chain's, every backup_manifest of the chain; chain.ts: the catalogs);
  *  2. the marker `walvault-restore.incomplete` (the reason is added when the restore fails), and
  *     with --delta the old global/pg_control removed;
  *  3. directories, tablespace links, files (every file's SHA-256 checked, see writer.ts) with
@@ -28,7 +28,7 @@ import { headerRequests, parseHeaders, planFiles } from './chain-plan.js';
 import { readRanges } from './ranges.js';
 import { scanForDelta } from './delta.js';
 import type { RecoveryTarget, TargetAction, TargetTimeline } from './plan.js';
-import { checkOwnManifest, selectBackup } from './select.js';
+import { checkChainManifests, selectBackup } from './select.js';
 import {
   RESTORE_CONFIG_FILE,
   readAutoConf,
@@ -116,7 +116,8 @@ export async function runRestore(ctx: ArchiveContext, opts: RestoreOptions): Pro
   refuseRunning(pgdata);
   const { record, complete, damaged } = await selectBackup(ctx, opts);
   // Everything the backup consists of besides its packs is read and checked before a byte is written.
-  const [chain] = await Promise.all([loadChain(ctx, record, complete, damaged), checkOwnManifest(ctx, record)]);
+  const chain = await loadChain(ctx, record, complete, damaged);
+  await checkChainManifests(ctx, record.name, chain.records);
   const catalog = chain.catalogs.get(record.name)!;
   const tablespaces = planTablespaces(record, catalog.entries, opts.tablespaceMap);
   if (!opts.delta) {

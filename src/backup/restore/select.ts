@@ -49,23 +49,25 @@ export async function selectBackup(
 }
 
 /**
- * Reads back PostgreSQL's backup_manifest of the backup restored and checks it against its record
- * (size, SHA-256, encryption tag). The restore does not need its content, but a restore that
- * succeeds over a damaged object of the backup would hide the damage until the manifest is needed
- * (as the parent of the next incremental backup, or for an audit). The parents' manifests are not
- * read: the restored directory is the newest backup's, and backup-verify checks the whole chain.
- * The manifest is not written into the data directory: see docs/operations.md ("restore").
+ * Reads back PostgreSQL's backup_manifest of every backup of the chain (newest first) and checks
+ * it against its record (size, SHA-256, encryption tag). The restore does not need their content,
+ * but a restore that succeeds over a damaged object of the chain would hide the damage until the
+ * manifest is needed (as the parent of the next incremental backup, or for an audit), and a DBA
+ * reads a clean restore as "this chain is sound". The manifest is not written into the data
+ * directory: see docs/operations.md ("restore").
  */
-export async function checkOwnManifest(ctx: ArchiveContext, record: BackupRecord): Promise<void> {
-  if (record.manifest === null) return;
-  try {
-    await loadBackupObject(ctx, record.manifest);
-  } catch (err) {
-    // A missing object is damage too: the record says the backup has it.
-    const damage = err instanceof NotFoundError || (err instanceof WalvaultError && err.exitCode === ExitCode.integrity);
-    if (!damage) throw err;
-    throw new IntegrityError(`unable to restore backup '${record.name}': its backup_manifest is damaged: ${describeCause(err)}`, {
-      cause: err,
-    });
+export async function checkChainManifests(ctx: ArchiveContext, restoring: string, records: readonly BackupRecord[]): Promise<void> {
+  for (const record of records) {
+    if (record.manifest === null) continue;
+    try {
+      await loadBackupObject(ctx, record.manifest);
+    } catch (err) {
+      // A missing object is damage too: the record says the backup has it.
+      const damage = err instanceof NotFoundError || (err instanceof WalvaultError && err.exitCode === ExitCode.integrity);
+      if (!damage) throw err;
+      const whose =
+        record.name === restoring ? 'its backup_manifest' : `the backup_manifest of backup '${record.name}', which it builds on,`;
+      throw new IntegrityError(`unable to restore backup '${restoring}': ${whose} is damaged: ${describeCause(err)}`, { cause: err });
+    }
   }
 }

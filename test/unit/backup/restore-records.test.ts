@@ -1,8 +1,8 @@
 /**
  * Restore reads every stored object of the backup it restores, not only its catalog and packs:
  * its backup.json (a damaged one is an integrity failure naming the key, never "unknown backup"),
- * the backup.json of every parent in its chain, and PostgreSQL's backup_manifest of the backup
- * restored (the parents' manifests are not needed to rebuild it and are not read). Every failure
+ * the backup.json of every parent in its chain, and PostgreSQL's backup_manifest of every backup of
+ * the chain (not needed to rebuild the files, but a clean restore must mean a sound chain). Every failure
  * happens before anything is written, so the target directory cannot start.
  */
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -129,12 +129,20 @@ describe('restore reads and verifies the records and the manifest of what it res
     expect(err.message).toContain(`'${manifestKey(I2)}'`);
   });
 
-  it("a parent's backup_manifest is not needed to restore an increment", async () => {
-    await flip(manifestKey(I1));
-    await flip(manifestKey(F));
-    const r = await runRestore(ctx, opts(join(work, 'ok'), I2));
-    expect(r.record.name).toBe(I2);
-  });
+  for (const parent of [I1, F]) {
+    it(`a flipped byte in the backup_manifest of ${parent}, a parent, fails the restore of ${I2} naming it`, async () => {
+      await flip(manifestKey(parent));
+      const pgdata = join(work, 'bad');
+      const err = await failure(runRestore(ctx, opts(pgdata, I2)));
+      expect(err.exitCode).toBe(128);
+      expect(err.message).toMatch(
+        new RegExp(
+          `^unable to restore backup '${I2}': the backup_manifest of backup '${parent}', which it builds on, is damaged: .*'${manifestKey(parent)}'`,
+        ),
+      );
+      untouched(pgdata);
+    });
+  }
 
   it("a damaged backup.json of a parent fails the restore (named or newest) with 128 naming the parent's key", async () => {
     const intact = await ctx.storage.getBuffer(recordKey(I1));
