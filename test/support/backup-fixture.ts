@@ -326,3 +326,13 @@ export async function writeBackupFromDirectory(ctx: ArchiveContext, opts: Direct
   const tablespaceMap = await readFile(join(opts.dir, 'tablespace_map'), 'utf8').catch(() => null);
   return writeCollectedBackup(ctx, collected, { ...opts, backupLabel, tablespaceMap });
 }
+
+/** The error a call that must fail (a restore) threw; throws when it succeeded. */
+export async function failure(p: Promise<unknown>): Promise<Error & { exitCode: number }> {
+  const got = await p.then(
+    () => undefined,
+    (e: unknown) => e as Error & { exitCode: number },
+  );
+  if (!got) throw new Error('the call succeeded');
+  return got;
+}

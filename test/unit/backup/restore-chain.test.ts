@@ -16,7 +16,7 @@ import { runRestore, type RestoreOptions } from '../../../src/backup/restore/res
 import { INCOMPLETE_MARKER } from '../../../src/backup/restore/target-dir.js';
 import { silentLogger } from '../../../src/common/log.js';
 import { MemoryStorage } from '../../../src/storage/memory.js';
-import { incrementalFileBytes, writeFixtureBackup, type FixtureFile } from '../../support/backup-fixture.js';
+import { failure, incrementalFileBytes, type FixtureFile, writeFixtureBackup } from '../../support/backup-fixture.js';
 
 const F = '20261201T100000F';
 const I1 = '20261201T110000I';
@@ -73,16 +73,6 @@ const atI2: Record<string, Buffer> = {
   'base/5/16500': cat(blk(0x11, 0), Buffer.alloc(4 * B), blk(0x15, 5)),
   'base/5/big': big,
 };
-
-/** The error a restore that must fail threw. */
-async function failure(p: Promise<unknown>): Promise<Error & { exitCode: number }> {
-  const got = await p.then(
-    () => undefined,
-    (e: unknown) => e as Error & { exitCode: number },
-  );
-  if (!got) throw new Error('the restore succeeded');
-  return got;
-}
 
 async function writeChain(ctx: ArchiveContext): Promise<void> {
   await writeFixtureBackup(ctx, {

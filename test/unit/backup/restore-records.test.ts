@@ -15,7 +15,7 @@ import { parseTarget } from '../../../src/backup/restore/plan.js';
 import { runRestore, type RestoreOptions } from '../../../src/backup/restore/restore.js';
 import { silentLogger } from '../../../src/common/log.js';
 import { MemoryStorage } from '../../../src/storage/memory.js';
-import { writeFixtureBackup, type FixtureFile } from '../../support/backup-fixture.js';
+import { failure, type FixtureFile, writeFixtureBackup } from '../../support/backup-fixture.js';
 
 const F = '20261201T100000F';
 const I1 = '20261201T110000I';
@@ -31,15 +31,6 @@ const tree = (tag: number): FixtureFile[] => [
 ];
 /** Bytes standing for PostgreSQL's manifest: restore checks the stored object, not its JSON. */
 const manifest = (name: string): Buffer => Buffer.from(`{ "PostgreSQL-Backup-Manifest-Version": 2, "fixture": "${name}" }\n`);
-
-async function failure(p: Promise<unknown>): Promise<Error & { exitCode: number }> {
-  const got = await p.then(
-    () => undefined,
-    (e: unknown) => e as Error & { exitCode: number },
-  );
-  if (!got) throw new Error('the restore succeeded');
-  return got;
-}
 
 describe('restore reads and verifies the records and the manifest of what it restores', () => {
   let work: string;
@@ -72,20 +63,18 @@ describe('restore reads and verifies the records and the manifest of what it res
     work = mkdtempSync(join(tmpdir(), 'walvault-restore-records-'));
     ctx = { storage: new MemoryStorage(), compression: { name: 'zstd', level: 1 }, log: silentLogger() };
     await writeFixtureBackup(ctx, { name: F, packSize: 2000, files: tree(2), manifest: manifest(F) });
-    await writeFixtureBackup(ctx, {
-      name: I1,
-      parent: F,
-      files: tree(3),
-      manifest: manifest(I1),
-      record: { endLsn: '0/3000138', stopTime: '2026-12-01T11:00:05.000Z' },
-    });
-    await writeFixtureBackup(ctx, {
-      name: I2,
-      parent: I1,
-      files: tree(4),
-      manifest: manifest(I2),
-      record: { endLsn: '0/4000138', stopTime: '2026-12-01T12:00:05.000Z' },
-    });
+    for (const [name, parent, n] of [
+      [I1, F, 3],
+      [I2, I1, 4],
+    ] as const) {
+      await writeFixtureBackup(ctx, {
+        name,
+        parent,
+        files: tree(n),
+        manifest: manifest(name),
+        record: { endLsn: `0/${n}000138`, stopTime: `2026-12-01T${8 + n}:00:05.000Z` },
+      });
+    }
   });
   afterEach(() => rmSync(work, { recursive: true, force: true }));
 

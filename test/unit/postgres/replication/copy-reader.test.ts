@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { CopyBothReader, interposeReader } from '../../../../src/postgres/replication/copy-reader.js';
 import { parseReplicationMessage, type ReplicationMessage } from '../../../../src/postgres/replication/protocol.js';
 import { ReplicationError } from '../../../../src/common/errors.js';
+import { prng } from '../../codec/support/wal-like.js';
 
 /** One backend protocol frame: type byte, Int32 length (itself included), body. */
 function frame(type: string, body: Buffer): Buffer {
@@ -30,22 +31,9 @@ function keepalive(walEnd: bigint, reply: boolean): Buffer {
   return b;
 }
 
-/** A deterministic byte source (xorshift), so a failure names its split. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
-
 /** A START_REPLICATION conversation as the server sends it, and what each part should become. */
 function conversation(seed: number, small = false): { bytes: Buffer; messages: ReplicationMessage[]; foreign: Buffer[] } {
-  const next = rng(seed);
+  const next = prng(seed);
   const parts: Buffer[] = [];
   const messages: ReplicationMessage[] = [];
   const foreign: Buffer[] = [];
@@ -126,7 +114,7 @@ describe('CopyBothReader', () => {
         const got = collect();
         const forwarded: Buffer[] = [];
         const reader = new CopyBothReader(got.onMessage, (f) => forwarded.push(Buffer.from(f)));
-        const cut = rng(seed * 7919);
+        const cut = prng(seed * 7919);
         if (split === 'whole') reader.push(bytes);
         else
           for (let i = 0; i < bytes.length;) {
