@@ -86,7 +86,9 @@ export function decodeIdentity(bytes: Buffer, key: string): ArchiveIdentity {
 
 /**
  * Reads the identity; undefined when the archive has none yet. One intact copy is enough; two intact
- * copies that disagree mean someone mixed archives, which is an integrity failure.
+ * copies that name different clusters (system id, major, segment size, format) mean someone mixed
+ * archives, which is an integrity failure. Copies that differ only in creation time and writer are
+ * a first-push race on a store without create-only writes: the primary wins (see `stale`).
  */
 export async function readIdentity(storage: Storage): Promise<ArchiveIdentity | undefined> {
   const read = await readIdentityCopies(storage);
@@ -102,9 +104,15 @@ export interface IdentityCopies {
   /** Raw bytes of an intact copy, to repair the other one byte for byte. */
   readonly intactBytes?: Buffer;
   readonly missing: readonly string[];
+  /**
+   * An intact copy that names the same cluster as the primary but differs in its creation time or
+   * writer: two first pushes raced on a store without create-only writes (s3rver, older S3-compatible
+   * servers), each wrote its own copy. Not a mixed archive; repaired from the primary.
+   */
+  readonly stale?: readonly string[];
 }
 
-/** Both copies, read independently; throws only when two intact copies disagree (or on storage errors). */
+/** Both copies, read independently; throws only when two intact copies name different clusters (or on storage errors). */
 export async function readIdentityCopies(storage: Storage): Promise<IdentityCopies> {
   const keys = [IDENTITY_KEY, IDENTITY_COPY_KEY];
   const results = await Promise.all(keys.map((k) => readCopy(storage, k)));
@@ -112,6 +120,9 @@ export async function readIdentityCopies(storage: Storage): Promise<IdentityCopi
   const damaged = results.filter((r): r is { error: DamagedIdentityError } => 'error' in r).map((r) => r.error);
   const missing = keys.filter((_k, i) => 'missing' in results[i]!);
   if (good.length === 2 && canonical(good[0]!.identity) !== canonical(good[1]!.identity)) {
+    if (sameCluster(good[0]!.identity, good[1]!.identity)) {
+      return { identity: good[0]!.identity, intactCopies: 1, damaged, intactBytes: good[0]!.bytes, missing, stale: [IDENTITY_COPY_KEY] };
+    }
     throw new IntegrityError(
       `unable to read archive identity: '${IDENTITY_KEY}' and '${IDENTITY_COPY_KEY}' disagree ` +
         `(see '${REBUILD_COMMAND} --dry-run' for what the archived WAL says)`,
@@ -121,6 +132,11 @@ export async function readIdentityCopies(storage: Storage): Promise<IdentityCopi
     return { identity: good[0]!.identity, intactCopies: good.length, damaged, intactBytes: good[0]!.bytes, missing };
   }
   return { intactCopies: 0, damaged, missing };
+}
+
+/** Everything that ties an archive to a cluster agrees; only creation time and writer may differ. */
+function sameCluster(a: ArchiveIdentity, b: ArchiveIdentity): boolean {
+  return a.formatVersion === b.formatVersion && a.systemId === b.systemId && a.pgMajor === b.pgMajor && a.walSegSize === b.walSegSize;
 }
 
 async function readCopy(
@@ -252,7 +268,7 @@ export async function ensureIdentity(
  */
 export async function repairCopies(storage: Storage, read: IdentityCopies): Promise<string[]> {
   if (!read.identity || !read.intactBytes || read.intactCopies >= 2) return [];
-  const broken = [...read.missing, ...read.damaged.map((d) => d.key)];
+  const broken = [...read.missing, ...read.damaged.map((d) => d.key), ...(read.stale ?? [])];
   for (const key of broken) await storage.put(key, read.intactBytes);
   return broken;
 }

@@ -85,7 +85,7 @@ export async function rebuildIdentity(ctx: ArchiveContext, opts: RebuildOptions 
     };
   }
   if (read?.identity) {
-    const broken = [...read.missing, ...read.damaged.map((d) => d.key)];
+    const broken = [...read.missing, ...read.damaged.map((d) => d.key), ...(read.stale ?? [])];
     const written = dryRun ? broken : await repairCopies(ctx.storage, read);
     return {
       archive,

@@ -229,11 +229,31 @@ describe.each(DRIVERS)('ensureIdentity / readIdentity on %s storage', (driver) =
     expect(await snapshot(storage)).toEqual(snap);
   });
 
-  it('copies that differ only in their creation time also disagree', async () => {
+  // What two first pushes racing on a store without create-only writes (s3rver) leave: each wrote its
+  // own copy. Same cluster, so not a mixed archive: the primary wins and the copy is repaired from it.
+  it('copies that differ only in their creation time and writer: the primary is read, ensure repairs the copy byte for byte', async () => {
+    const storage = await fresh();
+    const primary = handMadeRecord(ID15);
+    await storage.put(IDENTITY_KEY, primary);
+    await storage.put(IDENTITY_COPY_KEY, handMadeRecord({ ...ID15, createdAt: '2026-01-01T00:00:00.001Z', createdBy: 'walvault other' }));
+    expect(await readIdentity(storage)).toEqual(ID15);
+    expect(await ensureIdentity(storage, PG15, SEG, WRITER)).toEqual(ID15);
+    expect((await storage.getBuffer(IDENTITY_COPY_KEY)).equals(primary)).toBe(true);
+    expect((await storage.getBuffer(IDENTITY_KEY)).equals(primary)).toBe(true);
+  });
+
+  it.each([
+    ['system id', { systemId: PG13.systemId }],
+    ['major', { pgMajor: 13 }],
+    ['segment size', { walSegSize: 16 * 1024 * 1024 }],
+  ])('copies that differ in their %s still disagree', async (_what, change) => {
     const storage = await fresh();
     await storage.put(IDENTITY_KEY, handMadeRecord(ID15));
-    await storage.put(IDENTITY_COPY_KEY, handMadeRecord({ ...ID15, createdAt: '2026-01-01T00:00:00.001Z' }));
+    await storage.put(IDENTITY_COPY_KEY, handMadeRecord({ ...ID15, ...change }));
+    const snap = await snapshot(storage);
     expectWalvault(await rejectionOf(readIdentity(storage)), IntegrityError, ExitCode.integrity);
+    expectWalvault(await rejectionOf(ensureIdentity(storage, PG15, SEG, WRITER)), IntegrityError, ExitCode.integrity);
+    expect(await snapshot(storage)).toEqual(snap);
   });
 
   it('a hand-made record (other JSON formatting) is accepted and not rewritten', async () => {
