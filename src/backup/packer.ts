@@ -309,7 +309,7 @@ export class BackupPacker implements BackupEntrySink {
     const key = packKey(this.opts.name, pack);
     void this.queue
       .add(async () => {
-        const encoded = sealBackupObject(this.ctx, key, { sha256: await sealed.sha256, size }, sealed.compressor, this.opts.systemId);
+        const encoded = sealBackupObject(this.ctx, key, { sha256: sealed.sha256, size }, sealed.compressor, this.opts.systemId);
         const stored = await storeEncodedObject(this.ctx, key, encoded);
         this.packs[index] = { sha256: stored.ref.sha256, size: stored.ref.size };
         this.storedBytes += stored.storedBytes;
