@@ -2,10 +2,12 @@
  * The encoding of one backup object (header, compressed and possibly encrypted payload) as pieces,
  * never joined into one buffer: the one-pass compressor's output is kept as produced and encrypted
  * piece by piece, so storing an 8 MiB pack allocates only its compressed size. Pure CPU work with
- * no I/O, so the pack workers (pack-worker.ts) run exactly this code.
+ * no I/O. The packer compresses a pack while it fills (pack-encoder.ts) and seals it here with
+ * sealBackupObject; small objects (catalog, manifest) go through encodeBackupObject in one call.
  */
 import { createHash } from 'node:crypto';
 import { getCodec, type CompressionSpec } from '../codec/codec.js';
+import type { ChunkCompressor } from '../codec/chunked.js';
 import { encryptParts, encryptedSize, type EncryptionKey } from '../codec/encryption.js';
 import { WRITER } from '../archive/context.js';
 import { encodeObjectHeader } from '../archive/object-header.js';
@@ -35,12 +37,27 @@ export async function encodeBackupObject(
   const compressor = await getCodec(enc.compression.name, enc.compression.level).createCompressor(bytes.length);
   await compressor.update(bytes);
   await compressor.end();
+  return sealBackupObject(enc, key, { sha256, size: bytes.length }, compressor, systemId);
+}
+
+/**
+ * The header and (encrypted) payload of the backup object `key` whose original bytes hash to
+ * `sha256` and were all fed to `compressor`, which has ended.
+ */
+export function sealBackupObject(
+  enc: ObjectEncoding,
+  key: string,
+  original: { readonly sha256: string; readonly size: number },
+  compressor: ChunkCompressor,
+  systemId: string | null,
+): EncodedBackupObject {
+  const { sha256, size } = original;
   const payloadBytes = enc.encryption ? encryptedSize(compressor.length) : compressor.length;
   const header = encodeObjectHeader({
     name: key,
     kind: 'backup',
     sha256,
-    size: bytes.length,
+    size,
     payloadBytes,
     codec: enc.compression.name,
     level: enc.compression.level,
@@ -54,5 +71,5 @@ export async function encodeBackupObject(
   });
   // The header is bound to every encrypted chunk (src/archive/crypto.ts), as for WAL objects.
   const payload = enc.encryption ? encryptParts(compressor.parts, enc.encryption, { aad: header }) : compressor.parts;
-  return { sha256, size: bytes.length, parts: [header, ...payload], length: header.length + payloadBytes };
+  return { sha256, size, parts: [header, ...payload], length: header.length + payloadBytes };
 }

@@ -12,12 +12,15 @@
 import { createHash, type Hash } from 'node:crypto';
 import PQueue from 'p-queue';
 import type { ArchiveContext } from '../archive/context.js';
+import { getCodec } from '../codec/codec.js';
 import { ReplicationError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { encodeCatalog, type CatalogEntry, type Extent, type PackInfo } from './catalog.js';
 import type { BackupEnd, BackupEntrySink, BackupStart, EntryHeader } from './entry-sink.js';
 import { catalogKey, manifestKey, packKey } from './layout.js';
-import { storeBackupObject } from './objects.js';
+import { sealBackupObject } from './object-encode.js';
+import { storeBackupObject, storeEncodedObject } from './objects.js';
+import { PackEncoder } from './pack-encoder.js';
 import type { StoredRef } from './record.js';
 
 /**
@@ -37,6 +40,8 @@ export interface PackerOptions {
   readonly packSize?: number;
   /** Sealed pack bytes allowed in flight; default min(parallel * packSize, MAX_IN_FLIGHT_BYTES). */
   readonly maxInFlightBytes?: number;
+  /** zstd threads per pack being compressed (setting `backup-compress-threads`); 0 = the main thread. */
+  readonly compressThreads?: number;
   /** Called with the bytes done so far (server progress or bytes received, whichever is larger). */
   readonly onProgress?: (doneBytes: number) => void;
 }
@@ -84,8 +89,8 @@ export class BackupPacker implements BackupEntrySink {
   private readonly packs: PackInfo[] = [];
   private readonly tablespaceBytes = new Map<number | null, number>();
   private readonly manifestChunks: Buffer[] = [];
-  private current: Buffer;
-  private currentLen = 0;
+  /** The pack being filled (and compressed as it fills). */
+  private readonly filling: PackEncoder;
   private packNo = 1;
   private open: OpenFile | undefined;
   private start: BackupStart | undefined;
@@ -100,12 +105,6 @@ export class BackupPacker implements BackupEntrySink {
   private readonly depends = new Set<string>();
   private failure: unknown;
   private waiters: (() => void)[] = [];
-  /**
-   * Pack buffers whose upload finished, reused for the next packs: a fresh 8 MiB buffer per pack
-   * costs page faults and zeroing in the kernel and leaves the GC with external memory to chase
-   * (measured: more CPU than the copy itself, and a higher peak RSS).
-   */
-  private readonly spare: Buffer[] = [];
   private result: PackedBackup | undefined;
   /** Largest sealed-pack bytes in flight seen (tests check the bound). */
   maxInFlightSeen = 0;
@@ -118,7 +117,8 @@ export class BackupPacker implements BackupEntrySink {
     this.packSize = opts.packSize ?? PACK_SIZE;
     this.maxInFlight = Math.max(this.packSize, opts.maxInFlightBytes ?? Math.min(opts.parallel * this.packSize, MAX_IN_FLIGHT_BYTES));
     this.queue = new PQueue({ concurrency: Math.max(1, opts.parallel) });
-    this.current = Buffer.allocUnsafe(this.packSize);
+    const codec = getCodec(ctx.compression.name, ctx.compression.level);
+    this.filling = new PackEncoder(codec, opts.compressThreads ?? 0, this.packSize);
   }
 
   /** The stored backup, once end() resolved. */
@@ -156,17 +156,16 @@ export class BackupPacker implements BackupEntrySink {
     this.reportProgress();
     let off = 0;
     while (off < chunk.length) {
-      if (this.currentLen === this.packSize) await this.seal();
-      const take = Math.min(chunk.length - off, this.packSize - this.currentLen);
-      chunk.copy(this.current, this.currentLen, off, off + take);
+      if (this.filling.full) await this.seal();
+      const at = this.filling.length;
+      const take = await this.filling.write(off === 0 ? chunk : chunk.subarray(off));
       const last = f.extents[f.extents.length - 1];
       // Consecutive bytes in the same pack extend the file's last extent (never a reference's).
-      if (last && last[3] === undefined && last[0] === this.packNo && last[1] + last[2] === this.currentLen) {
+      if (last && last[3] === undefined && last[0] === this.packNo && last[1] + last[2] === at) {
         f.extents[f.extents.length - 1] = [last[0], last[1], last[2] + take];
       } else {
-        f.extents.push([this.packNo, this.currentLen, take]);
+        f.extents.push([this.packNo, at, take]);
       }
-      this.currentLen += take;
       off += take;
     }
   }
@@ -231,7 +230,7 @@ export class BackupPacker implements BackupEntrySink {
     this.check();
     if (!this.start) throw this.protocol('end without begin');
     if (this.open) throw this.protocol(`the stream ended inside file '${this.open.header.path}'`);
-    if (this.currentLen > 0) await this.seal();
+    if (this.filling.length > 0) await this.seal();
     await this.queue.onIdle();
     this.check();
     const name = this.opts.name;
@@ -276,41 +275,50 @@ export class BackupPacker implements BackupEntrySink {
     return { packs: this.packs, entries: this.entries, depends: [...this.depends] };
   }
 
-  /** Hands the full pack to the upload queue; waits first while the in-flight budget is used up. */
+  /**
+   * Ends the pack being filled and hands it to the upload queue; waits first while the in-flight
+   * budget is used up. Sealed packs hold only their compressed bytes; the budget still counts their
+   * original size, so it bounds memory whatever the data's compressibility.
+   */
   private async seal(): Promise<void> {
-    while (this.inFlight + this.currentLen > this.maxInFlight) {
+    const size = this.filling.length;
+    while (this.inFlight + size > this.maxInFlight) {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
       this.check();
     }
-    const bytes = this.currentLen === this.packSize ? this.current : this.current.subarray(0, this.currentLen);
     const pack = this.packNo;
     // The slot is reserved now so the pack list stays in pack order whatever order uploads finish in.
     const index = this.packs.length;
-    this.packs.push({ sha256: '', size: bytes.length });
-    this.inFlight += bytes.length;
+    this.packs.push({ sha256: '', size });
+    this.inFlight += size;
     this.maxInFlightSeen = Math.max(this.maxInFlightSeen, this.inFlight);
     this.packNo++;
-    const full = this.current;
-    this.current = this.spare.pop() ?? Buffer.allocUnsafe(this.packSize);
-    this.currentLen = 0;
+    const release = (): void => {
+      this.inFlight -= size;
+      const waiting = this.waiters;
+      this.waiters = [];
+      for (const w of waiting) w();
+    };
+    let sealed: Awaited<ReturnType<PackEncoder['seal']>>;
+    try {
+      sealed = await this.filling.seal();
+    } catch (err) {
+      release();
+      throw err;
+    }
+    const key = packKey(this.opts.name, pack);
     void this.queue
       .add(async () => {
-        const stored = await storeBackupObject(this.ctx, packKey(this.opts.name, pack), bytes, this.opts.systemId);
+        const encoded = sealBackupObject(this.ctx, key, { sha256: sealed.sha256, size }, sealed.compressor, this.opts.systemId);
+        const stored = await storeEncodedObject(this.ctx, key, encoded);
         this.packs[index] = { sha256: stored.ref.sha256, size: stored.ref.size };
         this.storedBytes += stored.storedBytes;
-        this.log.debug({ key: stored.ref.key, bytes: bytes.length, stored: stored.storedBytes }, 'pack stored');
+        this.log.debug({ key, bytes: size, stored: stored.storedBytes }, 'pack stored');
       })
       .catch((err: unknown) => {
         this.failure ??= err;
       })
-      .finally(() => {
-        this.inFlight -= bytes.length;
-        // storeBackupObject keeps no reference to the bytes once it has returned.
-        this.spare.push(full);
-        const waiting = this.waiters;
-        this.waiters = [];
-        for (const w of waiting) w();
-      });
+      .finally(release);
   }
 
   private reportProgress(): void {

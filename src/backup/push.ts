@@ -71,6 +71,8 @@ export interface PushOptions {
   readonly label: string | undefined;
   readonly maxRate: number | undefined;
   readonly uploadParallel: number;
+  /** zstd threads per pack (setting `backup-compress-threads`); 0 or absent = the main thread. */
+  readonly compressThreads?: number;
   readonly archiveTimeoutMs: number;
   readonly abandonedAfterMs: number;
   readonly heartbeatIntervalMs?: number;
@@ -158,6 +160,7 @@ async function takeBackup(
       name,
       systemId: server.systemId,
       parallel: opts.uploadParallel,
+      ...(opts.compressThreads !== undefined ? { compressThreads: opts.compressThreads } : {}),
       ...(opts.packSize !== undefined ? { packSize: opts.packSize } : {}),
       onProgress: (d) => {
         done = d;

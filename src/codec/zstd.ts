@@ -274,11 +274,17 @@ function threadsOf(options: CompressorOptions): number {
  * With the input size pledged the frame records its content size, like compress() writes, so
  * decompress() takes its single-allocation path for these objects too.
  */
+/**
+ * Output buffer of every ZstdChunkCompressor: compressStream2 is synchronous and what it wrote is
+ * copied out before it returns, so one per process is enough. One per compressor cost backup-push
+ * 1 MiB of fresh external memory per 8 MiB pack, which drives V8's mark-compacts.
+ */
+let sharedScratch: Buffer | undefined;
+
 class ZstdChunkCompressor implements ChunkCompressor {
   readonly parts: Buffer[] = [];
   length = 0;
   private cctx: ZstdBinding.CCtx | undefined;
-  private readonly scratch = Buffer.allocUnsafe(STREAM_OUT);
 
   private readonly poolKey: string;
 
@@ -325,9 +331,10 @@ class ZstdChunkCompressor implements ChunkCompressor {
     const directive = end ? this.zstd.EndDirective.end : this.zstd.EndDirective.continue;
     let src = chunk;
     for (;;) {
-      const [ret, produced, consumed] = cctx.compressStream2(this.scratch, src, directive);
+      const scratch = (sharedScratch ??= Buffer.allocUnsafe(STREAM_OUT));
+      const [ret, produced, consumed] = cctx.compressStream2(scratch, src, directive);
       if (produced > 0) {
-        this.parts.push(Buffer.from(this.scratch.subarray(0, produced)));
+        this.parts.push(Buffer.from(scratch.subarray(0, produced)));
         this.length += produced;
       }
       src = src.subarray(consumed);

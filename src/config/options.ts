@@ -393,6 +393,19 @@ export const OPTIONS = [
       'flight whatever this says: beyond that the backup stops reading from the server until uploads catch up.',
   },
   {
+    name: 'backup-compress-threads',
+    env: 'WALVAULT_BACKUP_COMPRESS_THREADS',
+    type: 'int',
+    group: 'backup',
+    default: 2,
+    min: 0,
+    max: 16,
+    doc:
+      "zstd's own threads (native, not Node workers) that compress each pack while backup-push receives " +
+      'the next bytes; 0 compresses on the main thread. The default 2 uses both cores of a 2-core machine; ' +
+      'other codecs ignore it.',
+  },
+  {
     name: 'archive-timeout',
     env: 'WALVAULT_ARCHIVE_TIMEOUT',
     type: 'int',

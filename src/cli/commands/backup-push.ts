@@ -56,6 +56,7 @@ export function registerBackupPush(program: Command, run: RunFn): void {
                 label: c['backup-label'],
                 maxRate: c['backup-max-rate'],
                 uploadParallel: c['backup-upload-parallel'],
+                compressThreads: c['backup-compress-threads'],
                 archiveTimeoutMs: c['archive-timeout'] * 1000,
                 abandonedAfterMs: c['backup-abandoned-after'] * 1000,
                 incremental,

@@ -5,6 +5,7 @@ import { decodeCatalog, packRef, type Catalog, type Extent } from '../../../src/
 import type { EntryHeader } from '../../../src/backup/entry-sink.js';
 import { catalogKey, manifestKey } from '../../../src/backup/layout.js';
 import { loadBackupObject } from '../../../src/backup/objects.js';
+import { decodeObjectHeader } from '../../../src/archive/object-header.js';
 import { BackupPacker } from '../../../src/backup/packer.js';
 import { silentLogger } from '../../../src/common/log.js';
 import { StorageError } from '../../../src/common/errors.js';
@@ -167,6 +168,40 @@ describe('BackupPacker', () => {
     let stored = 0;
     for await (const o of storage.list(`backups/${NAME}/`)) stored += o.size;
     expect(packed.storedBytes).toBe(stored);
+  });
+
+  it('compresses packs on zstd threads while they fill: files read back, every frame records its size', async () => {
+    const storage = new MemoryStorage();
+    const ctx: ArchiveContext = { ...ctxOf(storage), compression: { name: 'zstd', level: 3 } };
+    const packSize = 3 * 1024 * 1024 + 17;
+    // Compressible pages with random holes, so frames are neither trivial nor incompressible.
+    const big = Buffer.alloc(10 * 1024 * 1024 + 5000);
+    for (let off = 0; off < big.length; off += 8192) {
+      big.write(`page ${off} `.repeat(40), off);
+      randomBytes(512).copy(big, off + 4096);
+    }
+    const inputs = [file('base/1/a', randomBytes(70_000)), file('base/1/big', big), file('base/1/b', randomBytes(1_500_000))];
+    const packer = new BackupPacker(ctx, { name: NAME, systemId: '1', parallel: 2, packSize, compressThreads: 2 }, silentLogger());
+    await feed(packer, inputs);
+    const packed = packer.packed;
+    const catalog = decodeCatalog(await loadBackupObject(ctx, packed.catalog), catalogKey(NAME), NAME);
+    for (const [i, { content }] of inputs.entries()) {
+      const e = catalog.entries[i]!;
+      expect(e.sha256).toBe(createHash('sha256').update(content).digest('hex'));
+      expect((await readBack(ctx, catalog, e.extents)).equals(content)).toBe(true);
+    }
+    const raw = inputs.reduce((n, x) => n + x.content.length, 0);
+    expect(packed.packs).toBe(Math.ceil(raw / packSize));
+    const zstd = (await import('zstd-napi/binding.js')).default;
+    for (let pack = 1; pack <= packed.packs; pack++) {
+      const ref = packRef(NAME, catalog, pack);
+      const stored = await storage.getBuffer(ref.key);
+      const header = decodeObjectHeader(stored, ref.key)!;
+      // The last pack is shorter than packSize: its frame must still state its own size.
+      expect(zstd.getFrameContentSize(stored.subarray(header.payloadOffset))).toBe(ref.size);
+      expect(ref.size).toBe(pack < packed.packs ? packSize : raw - (packed.packs - 1) * packSize);
+      expect((await loadBackupObject(ctx, ref)).length).toBe(ref.size);
+    }
   });
 
   it('stops taking data while uploads are behind: bytes in flight stay bounded', async () => {
