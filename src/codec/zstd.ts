@@ -270,17 +270,17 @@ function threadsOf(options: CompressorOptions): number {
 }
 
 /**
- * Synchronous native work per chunk on a context of its own (uploads run in parallel in one process).
- * With the input size pledged the frame records its content size, like compress() writes, so
- * decompress() takes its single-allocation path for these objects too.
- */
-/**
  * Output buffer of every ZstdChunkCompressor: compressStream2 is synchronous and what it wrote is
  * copied out before it returns, so one per process is enough. One per compressor cost backup-push
  * 1 MiB of fresh external memory per 8 MiB pack, which drives V8's mark-compacts.
  */
 let sharedScratch: Buffer | undefined;
 
+/**
+ * Synchronous native work per chunk on a context of its own (uploads run in parallel in one process).
+ * With the input size pledged the frame records its content size, like compress() writes, so
+ * decompress() takes its single-allocation path for these objects too.
+ */
 class ZstdChunkCompressor implements ChunkCompressor {
   readonly parts: Buffer[] = [];
   length = 0;
