@@ -116,7 +116,9 @@ function launcherCommand(pid: number): string | undefined {
 export function walvaultProcesses(pids: number[], subcommand: string): number[] {
   return pids.filter((p) => {
     const a = argv(p);
-    const entry = a.findIndex((x) => x.endsWith('/dist/cli/walvault.js'));
+    // The launchers start the bundle (dist/bundle/walvault.js, or wal-push.js for the archiver's
+    // hook); the detached helpers and tests may start dist/cli/walvault.js itself.
+    const entry = a.findIndex((x) => /\/dist\/(cli\/walvault|bundle\/walvault|bundle\/wal-push)\.js$/.test(x));
     if (entry < 0) return false;
     const viaLauncher = launcherCommand(p);
     return viaLauncher !== undefined ? viaLauncher === subcommand : a[entry + 1] === subcommand;
