@@ -112,8 +112,25 @@ export interface IdentityCopies {
   readonly stale?: readonly string[];
 }
 
+/**
+ * Waits before reading again when no copy is intact but one exists damaged: on a store whose writes
+ * are not atomic (s3rver writes the file in place) a reader can see the first push's identity half
+ * written. A torn record that stays torn is reported after these; an intact copy ends the wait.
+ */
+const SETTLE_DELAYS_MS = [50, 200, 500];
+
 /** Both copies, read independently; throws only when two intact copies name different clusters (or on storage errors). */
 export async function readIdentityCopies(storage: Storage): Promise<IdentityCopies> {
+  let read = await readIdentityCopiesOnce(storage);
+  for (const ms of SETTLE_DELAYS_MS) {
+    if (read.identity || read.damaged.length === 0) break;
+    await new Promise((r) => setTimeout(r, ms));
+    read = await readIdentityCopiesOnce(storage);
+  }
+  return read;
+}
+
+async function readIdentityCopiesOnce(storage: Storage): Promise<IdentityCopies> {
   const keys = [IDENTITY_KEY, IDENTITY_COPY_KEY];
   const results = await Promise.all(keys.map((k) => readCopy(storage, k)));
   const good = results.filter((r): r is { identity: ArchiveIdentity; bytes: Buffer } => 'identity' in r);

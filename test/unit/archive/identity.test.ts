@@ -218,6 +218,21 @@ describe.each(DRIVERS)('ensureIdentity / readIdentity on %s storage', (driver) =
     expect(await snapshot(storage)).toEqual(snap);
   });
 
+  // What a reader sees on a store whose writes are not atomic (s3rver) while the first push is still
+  // writing archive.info: a torn record and no copy. The write finishing within the wait is read.
+  it('a torn archive.info that another push finishes writing a moment later is read, not refused', async () => {
+    const storage = await fresh();
+    await ensureIdentity(storage, PG15, SEG, WRITER);
+    const whole = await storage.getBuffer(IDENTITY_KEY);
+    await storage.put(IDENTITY_KEY, whole.subarray(0, 40));
+    await storage.delete([IDENTITY_COPY_KEY]);
+    const finishing = new Promise<void>((resolve) => setTimeout(() => void storage.put(IDENTITY_KEY, whole).then(resolve), 120));
+    const identity = await ensureIdentity(storage, PG15, SEG, WRITER);
+    await finishing;
+    expect(identity.systemId).toBe(PG15.systemId);
+    expect((await storage.getBuffer(IDENTITY_COPY_KEY)).equals(whole)).toBe(true);
+  });
+
   it('two intact copies that disagree: IntegrityError from read and ensure, nothing written', async () => {
     const storage = await fresh();
     await storage.put(IDENTITY_KEY, handMadeRecord(ID15));
