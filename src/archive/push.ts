@@ -498,9 +498,21 @@ async function quarantine(
   return key;
 }
 
+/**
+ * Looked at again after these waits before an upload is called failed: on a store whose writes are not
+ * atomic (s3rver writes in place) a racing push of the same content (same key) can be seen mid-write,
+ * empty or short; what it writes is byte for byte ours.
+ */
+const VERIFY_SETTLE_MS = [50, 200, 500];
+
 /** Uploads are verified: the object must be visible with exactly the bytes we sent. */
 async function verifyStored(ctx: ArchiveContext, key: string, expectedSize: number): Promise<void> {
-  const info = await ctx.storage.head(key);
+  let info = await ctx.storage.head(key);
+  for (const ms of VERIFY_SETTLE_MS) {
+    if (info?.size === expectedSize) return;
+    await new Promise((r) => setTimeout(r, ms));
+    info = await ctx.storage.head(key);
+  }
   if (!info) throw new StorageError(`unable to verify object '${key}': not visible after upload`, { retryable: true });
   if (info.size !== expectedSize) {
     throw new StorageError(`unable to verify object '${key}': stored ${info.size} bytes, sent ${expectedSize}`, {
