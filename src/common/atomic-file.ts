@@ -8,8 +8,13 @@ import { sweepTempFilesOnce, tempNameFor } from './temp-files.js';
  * survives a crash once this resolves: temp file in the same directory, fsync, rename, directory fsync.
  * The first write into a directory in this process also removes temp files that killed writers
  * left there (see temp-files.ts for how live writers are told apart).
+ *
+ * `durable: false` skips both fsyncs: readers still see no file or the whole file while the machine
+ * runs, but after a crash of the machine the file may be missing or torn. Only for files that
+ * nothing reads after such a crash (see prefetch-dir.ts).
  */
-export async function writeFileAtomic(path: string, bytes: Uint8Array, mode = 0o600): Promise<void> {
+export async function writeFileAtomic(path: string, bytes: Uint8Array, mode = 0o600, opts: { durable?: boolean } = {}): Promise<void> {
+  const durable = opts.durable ?? true;
   const dir = dirname(path);
   sweepTempFilesOnce(dir);
   const tmp = join(dir, tempNameFor(basename(path)));
@@ -17,7 +22,7 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array, mode = 0o
   try {
     try {
       await handle.writeFile(bytes);
-      await handle.sync();
+      if (durable) await handle.sync();
     } finally {
       await handle.close();
     }
@@ -26,7 +31,7 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array, mode = 0o
     await unlink(tmp).catch(() => undefined);
     throw err;
   }
-  await fsyncDirectory(dir);
+  if (durable) await fsyncDirectory(dir);
 }
 
 /** Makes a rename or unlink in `dir` durable. */

@@ -2,14 +2,60 @@
  * The prefetch directory as wal-fetch uses it: take a prefetched file, move the cursor. Its own
  * module so that a cold wal-fetch does not load the prefetcher itself (and its queue library).
  */
-import { readdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../common/atomic-file.js';
 import { tryClassifyWalFileName } from '../segment/names.js';
 
-export function prefetchDir(stateDir: string): string {
-  return join(stateDir, 'prefetch');
+const BOOT_ID_FILE = '/proc/sys/kernel/random/boot_id';
+let cachedBootId: string | null | undefined;
+
+/** The kernel's id of this boot (Linux), or null where there is none. */
+export function bootId(): string | null {
+  if (cachedBootId === undefined) {
+    let id: string | null = null;
+    try {
+      const s = readFileSync(BOOT_ID_FILE, 'utf8').trim();
+      if (/^[0-9a-f-]+$/.test(s)) id = s;
+    } catch {
+      // Not Linux, or no /proc: the directory is not bound to a boot.
+    }
+    cachedBootId = id;
+  }
+  return cachedBootId;
+}
+
+/**
+ * `prefetch-<boot id>`: prefetched files are written without fsync (half of a prefetch's time on
+ * a busy disk), which is safe only because no later boot looks in this directory. Without a crash
+ * of the machine, the page cache shows every reader the whole renamed file; after one, the files
+ * may be torn, and the next boot (new id, the launcher computes the same name) never hands them
+ * to PostgreSQL. Where there is no boot id the directory is plain `prefetch` and files are fsynced.
+ * PostgreSQL itself fsyncs a restored segment before it keeps it in pg_wal (durable_rename).
+ */
+export function prefetchDir(stateDir: string, boot: string | null = bootId()): string {
+  return join(stateDir, boot === null ? 'prefetch' : `prefetch-${boot}`);
+}
+
+/** Prefetched files need an fsync before they are published: there is no boot id to bind them to. */
+export function prefetchNeedsFsync(boot: string | null = bootId()): boolean {
+  return boot === null;
+}
+
+/** Prefetch directories of earlier boots (and a plain `prefetch` of older versions) in `stateDir`. */
+export function otherBootsPrefetchDirs(stateDir: string, boot: string | null = bootId()): string[] {
+  const mine = prefetchDir(stateDir, boot);
+  let names: string[];
+  try {
+    names = readdirSync(stateDir);
+  } catch {
+    return [];
+  }
+  return names
+    .filter((n) => n === 'prefetch' || /^prefetch-[0-9a-f-]+$/.test(n))
+    .map((n) => join(stateDir, n))
+    .filter((d) => d !== mine);
 }
 
 export const CURSOR = '.cursor';
@@ -64,7 +110,7 @@ export function fetchingNames(dir: string): string[] {
 export async function setCursor(stateDir: string, served: string): Promise<void> {
   const dir = prefetchDir(stateDir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  await writeFileAtomic(join(dir, CURSOR), Buffer.from(served));
+  await writeFileAtomic(join(dir, CURSOR), Buffer.from(served), 0o600, { durable: prefetchNeedsFsync() });
   await dropStale(dir, served);
 }
 

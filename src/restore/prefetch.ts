@@ -1,8 +1,8 @@
 /**
  * Read-ahead for restore_command. PostgreSQL replays WAL single-threaded and asks for one segment at
  * a time, so a download per call is the bottleneck of every restore. A detached prefetcher keeps the
- * next K segments of the current timeline downloaded, fully verified (SHA-256, size, cluster) and
- * fsynced in `<state>/prefetch/`; a file appears there only by atomic rename once it is whole, so the
+ * next K segments of the current timeline downloaded and fully verified (SHA-256, size, cluster) in
+ * `<state>/prefetch-<boot id>/` (prefetch-dir.ts: why no fsync); a file appears there only by rename once it is whole, so the
  * wal-fetch launcher can hand it to PostgreSQL with a single `mv` and no Node start.
  *
  * The cursor file holds the last name wal-fetch served itself; the prefetcher works forward from it
@@ -14,7 +14,7 @@
  * starting wal-fetch marks the first window for this process) are removed at every poll.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, unlink } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import PQueue from 'p-queue';
 import { NotFoundError } from '../common/errors.js';
@@ -25,7 +25,17 @@ import type { ArchiveContext } from '../archive/context.js';
 import { restoreFile } from './fetch.js';
 import { readIdentity } from '../archive/identity.js';
 import { SegmentName, tryClassifyWalFileName } from '../segment/names.js';
-import { CURSOR, clearFetching, fetchingNames, markFetching, prefetchDir, setCursor, takePrefetched } from './prefetch-dir.js';
+import {
+  CURSOR,
+  clearFetching,
+  fetchingNames,
+  markFetching,
+  otherBootsPrefetchDirs,
+  prefetchDir,
+  prefetchNeedsFsync,
+  setCursor,
+  takePrefetched,
+} from './prefetch-dir.js';
 
 export { prefetchDir, setCursor, takePrefetched };
 
@@ -66,6 +76,9 @@ export async function runPrefetcher(ctx: ArchiveContext, opts: PrefetchOptions):
   await mkdir(dir, { recursive: true, mode: 0o700 });
   // Half-written downloads of a killed prefetcher (the launcher only takes whole, renamed files).
   sweepTempFiles(dir);
+  // Files of earlier boots are never handed out again (prefetch-dir.ts): only their space is left.
+  for (const old of otherBootsPrefetchDirs(opts.stateDir)) await rm(old, { recursive: true, force: true }).catch(() => undefined);
+  const durable = prefetchNeedsFsync();
   const identity = ctx.identity ?? (await readIdentity(ctx.storage));
   if (!identity) return { fetched: 0 };
   const segSize = identity.walSegSize;
@@ -141,7 +154,7 @@ export async function runPrefetcher(ctx: ArchiveContext, opts: PrefetchOptions):
             isAfter(want, stillWanted) &&
             (consumedUpTo === undefined || isAfter(want, consumedUpTo));
           if (!over() && wanted) {
-            await writeFileAtomic(join(dir, name), restored.bytes);
+            await writeFileAtomic(join(dir, name), restored.bytes, 0o600, { durable });
             fetched++;
           }
         } catch (err) {

@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { currentFileIdentity, writeMarker } from '../../../src/push/markers.js';
 import { stateDirFor } from '../../../src/push/state-dir.js';
 import { prefetchDir } from '../../../src/restore/prefetch.js';
+import { bootId } from '../../../src/restore/prefetch-dir.js';
 import { loadFixture } from '../../support/fixtures.js';
 import { bin } from '../../support/walvault.js';
 
@@ -92,6 +93,22 @@ describe('launcher fast paths', () => {
     // History files and odd names are never served from the prefetch directory.
     writeFileSync(join(dir, '00000002.history'), '1\t0/3000000\tx\n');
     expect(await run(bin('wal-fetch'), ['00000002.history', 'pg_wal/RECOVERYHISTORY'], pgdata, noNode)).not.toBe(0);
+  });
+
+  it('wal-fetch never hands over a file prefetched before this boot (written without fsync)', async () => {
+    const stateDir = stateDirFor(pgdata, { WALVAULT_STATE_DIR: state });
+    const boot = bootId();
+    expect(boot, 'this Linux machine has a boot id').not.toBeNull();
+    // A torn file left by a crash: another boot's directory, and the plain one of older versions.
+    const torn = Buffer.alloc(16 * 1024 * 1024);
+    for (const old of [prefetchDir(stateDir, '00000000-0000-4000-8000-000000000000'), prefetchDir(stateDir, null)]) {
+      mkdirSync(old, { recursive: true });
+      writeFileSync(join(old, SEG), torn);
+      expect(await run(bin('wal-fetch'), [SEG, 'pg_wal/RECOVERYXLOG'], pgdata, noNode)).not.toBe(0);
+      expect(existsSync(join(old, SEG))).toBe(true);
+      rmSync(old, { recursive: true, force: true });
+    }
+    expect(prefetchDir(stateDir)).toBe(prefetchDir(stateDir, boot));
   });
 });
 

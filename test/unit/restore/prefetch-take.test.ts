@@ -5,13 +5,13 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { takePrefetched } from '../../../src/restore/prefetch-dir.js';
+import { prefetchDir, takePrefetched } from '../../../src/restore/prefetch-dir.js';
 
 const SEG = '000000010000000000000003';
 let dirs: string[] = [];
 afterEach(async () => {
   for (const d of dirs) {
-    await chmod(join(d, 'prefetch'), 0o700).catch(() => undefined);
+    await chmod(prefetchDir(d), 0o700).catch(() => undefined);
     await rm(d, { recursive: true, force: true });
   }
   dirs = [];
@@ -20,8 +20,8 @@ afterEach(async () => {
 async function stateWith(file: boolean): Promise<string> {
   const d = await mkdtemp(join(tmpdir(), 'wv-take-'));
   dirs.push(d);
-  await mkdir(join(d, 'prefetch'));
-  if (file) await writeFile(join(d, 'prefetch', SEG), 'segment bytes');
+  await mkdir(prefetchDir(d));
+  if (file) await writeFile(join(prefetchDir(d), SEG), 'segment bytes');
   return d;
 }
 
@@ -37,7 +37,7 @@ describe('takePrefetched', () => {
   it('falls back to a normal fetch when the prefetch directory belongs to someone else', async () => {
     const state = await stateWith(true);
     const dest = join(state, 'dest');
-    await chmod(join(state, 'prefetch'), 0o500); // not writable: rename out of it is refused
+    await chmod(prefetchDir(state), 0o500); // not writable: rename out of it is refused
     const asRoot = process.getuid?.() === 0;
     if (asRoot) {
       // root ignores modes: run the same call as an unprivileged user, as PostgreSQL would.
@@ -50,6 +50,6 @@ describe('takePrefetched', () => {
       expect(await takePrefetched(state, SEG, dest)).toBe(false);
     }
     expect(existsSync(dest)).toBe(false);
-    expect(existsSync(join(state, 'prefetch', SEG))).toBe(true);
+    expect(existsSync(join(prefetchDir(state), SEG))).toBe(true);
   });
 });
