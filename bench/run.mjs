@@ -54,6 +54,7 @@ function parseArgs(argv) {
     streamAb: process.env.BENCH_STREAM_AB,
     codecReps: num('BENCH_CODEC_REPS', 5, 2),
     profileStreamMb: num('BENCH_PROFILE_STREAM_MB', 128, 64),
+    profileStreamCompression: process.env.BENCH_PROFILE_STREAM_COMPRESSION ?? 'zstd',
     settleMs: num('BENCH_SETTLE_MS', 3000, 500),
     backlogCompression: process.env.BENCH_BACKLOG_COMPRESSION ?? 'zstd:3',
     scaleObjects: num('BENCH_SCALE_OBJECTS', 200_000, 5_000),
@@ -211,12 +212,12 @@ async function main() {
       }
       if (opts.scenarios.includes('profile')) {
         // Profiles of the two places where walvault is furthest behind its peers (see README).
-        B.begin('profile', { push: 'zstd:3', stream: { mb: opts.profileStreamMb, compression: 'zstd' } });
+        B.begin('profile', { push: 'zstd:3', stream: { mb: opts.profileStreamMb, compression: opts.profileStreamCompression } });
         const segs = Object.entries(B.corpus.labels)
           .filter(([label]) => label !== 'bulk')
           .map(([label, path]) => [label, path.slice(-24)]);
         results.profile = await profilePush(B, { segments: segs, compression: 'zstd:3' });
-        results.profile.push(await profileStream(B, cluster, { mb: opts.profileStreamMb, compression: 'zstd' }));
+        results.profile.push(await profileStream(B, cluster, { mb: opts.profileStreamMb, compression: opts.profileStreamCompression }));
         B.end();
       }
       await cluster.destroy();
