@@ -142,12 +142,22 @@ async function absenceError(ctx: ArchiveContext, fileName: string, expectedSyste
   return new NotInArchiveError(`unable to find '${fileName}' in the archive`);
 }
 
-/** Restores `fileName` into `destPath` atomically (temp file, fsync, rename, directory fsync). */
-export async function fetchFile(ctx: ArchiveContext, fileName: string, destPath: string, opts: RestoreOptions = {}): Promise<FetchResult> {
+/**
+ * Restores `fileName` into `destPath` atomically (temp file, rename): a reader sees no file or the
+ * whole file. `durable` (the default) adds the fsyncs of the file and its directory; restore_command
+ * passes false, as pgBackRest does: PostgreSQL itself fsyncs a restored file before it keeps it in
+ * pg_wal (KeepFileRestoredFromArchive, durable_rename), and after a crash it asks for it again.
+ */
+export async function fetchFile(
+  ctx: ArchiveContext,
+  fileName: string,
+  destPath: string,
+  opts: RestoreOptions & { readonly durable?: boolean } = {},
+): Promise<FetchResult> {
   const started = performance.now();
   const restored = await restoreFile(ctx, fileName, opts);
   try {
-    await writeFileAtomic(destPath, restored.bytes);
+    await writeFileAtomic(destPath, restored.bytes, 0o600, { durable: opts.durable ?? true });
   } catch (err) {
     throw new LocalIoError(`unable to write '${destPath}': ${describeCause(err)}`, { cause: err, retryable: true });
   }

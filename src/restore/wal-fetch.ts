@@ -6,8 +6,9 @@
  * downloads it: the first calls of a recovery would otherwise each pay a cold download while the
  * prefetcher is still booting.
  */
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { NotInArchiveError } from '../common/errors.js';
+import { NotFoundError, NotInArchiveError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { lockHolderAlive, tryLock } from '../common/pid-lock.js';
 import type { Config } from '../config/load.js';
@@ -15,7 +16,9 @@ import { openArchive } from '../archive/open.js';
 import { stateDirFor, stateDirForWalPath } from '../push/state-dir.js';
 import { readIdentity } from '../archive/identity.js';
 import { SegmentName, classifyWalFileName } from '../segment/names.js';
-import { fetchFile } from './fetch.js';
+import { fetchFile, restoreFile } from './fetch.js';
+import { writeFileAtomic } from '../common/atomic-file.js';
+import type { ArchiveContext } from '../archive/context.js';
 import { dataDirOfWalPath, readSystemIdentifier } from '../postgres/pgdata.js';
 
 /** The prefetcher exits after this long without a new request from wal-fetch. */
@@ -55,13 +58,17 @@ export async function walFetch(
   const dest = resolve(path);
   const stateDir = pgdata === undefined ? undefined : stateDirForWalPath(path);
   const prefetching = stateDir !== undefined && kind === 'segment' && config['fetch-prefetch'] > 0;
-  const { markFetching, prefetchDir, setCursor, takePrefetched } = await import('./prefetch-dir.js');
+  const { markFetching, prefetchDir, prefetchNeedsFsync, setCursor, takePrefetched } = await import('./prefetch-dir.js');
   if (prefetching && (await takePrefetched(stateDir, name, dest))) {
     log.info({ segment: name }, 'restored from prefetch');
     return { how: 'prefetch' };
   }
   const systemId = pgdata === undefined ? undefined : readSystemIdentifier(pgdata);
   const opts = systemId ? { expectedSystemId: systemId } : {};
+  // Inside a data directory this is restore_command: PostgreSQL makes the file durable itself.
+  const durable = pgdata === undefined;
+  /** The segment after this one, when this call started the prefetcher (see bridgeBoot). */
+  let bridge: string | undefined;
   // The cursor says "served": the prefetcher works from the segment after this one.
   const startPrefetching = async (): Promise<void> => {
     if (!prefetching || pgdata === undefined) return;
@@ -80,6 +87,7 @@ export async function walFetch(
           (_, i) => SegmentName.of(served.timeline, served.segno + BigInt(i + 1), segSize).name,
         );
         markFetching(prefetchDir(stateDir), next, pid);
+        bridge = next[0];
       }
     } catch (err) {
       // Prefetching is a shortcut: a state directory this user cannot use (created by another user,
@@ -90,18 +98,46 @@ export async function walFetch(
   const archive = await openArchive(config, log, signal);
   try {
     try {
-      await fetchFile(archive, name, dest, { ...opts, onFound: startPrefetching });
+      await fetchFile(archive, name, dest, { ...opts, durable, onFound: startPrefetching });
     } catch (err) {
       if (!(err instanceof NotInArchiveError && kind === 'segment' && config['fetch-partial'])) throw err;
       // The newest WAL may exist only as the streaming agent's .partial (zero-padded to full size).
-      await fetchFile(archive, `${name}.partial`, dest, opts);
+      await fetchFile(archive, `${name}.partial`, dest, { ...opts, durable });
       log.warn({ segment: name }, `served ${name}.partial: recovery ends inside this segment`);
       return { how: 'partial' };
+    }
+    if (bridge !== undefined && stateDir !== undefined) {
+      await bridgeBoot(archive, prefetchDir(stateDir), bridge, opts, !prefetchNeedsFsync(), log);
     }
   } finally {
     await archive.storage.close();
   }
   return { how: 'archive' };
+}
+
+/**
+ * The call that starts the prefetcher also downloads the next segment into the prefetch directory
+ * before it returns: the next restore_command comes a replayed segment later, while the prefetcher
+ * (a Node start and an archive open) is still booting, and it then finds the file instead of waiting
+ * most of a second for the prefetcher's first download. The prefetcher skips a file already there.
+ * Best effort: any failure leaves the segment to the prefetcher or to the next call.
+ */
+async function bridgeBoot(
+  archive: ArchiveContext,
+  dir: string,
+  name: string,
+  opts: { expectedSystemId?: string },
+  skipFsync: boolean,
+  log: Logger,
+): Promise<void> {
+  try {
+    const restored = await restoreFile(archive, name, opts);
+    if (existsSync(join(dir, name))) return;
+    await writeFileAtomic(join(dir, name), restored.bytes, 0o600, { durable: !skipFsync });
+    log.info({ segment: name }, 'fetched the next segment ahead while the prefetcher starts');
+  } catch (err) {
+    if (!(err instanceof NotFoundError)) log.debug({ segment: name, err }, 'the next segment is left to the prefetcher');
+  }
 }
 
 /** The detached prefetcher's whole run; returns at once when another one holds the lock. */
