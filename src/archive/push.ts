@@ -448,7 +448,16 @@ function sealObject(ctx: ArchiveContext, meta: Omit<ObjectMeta, 'payloadBytes'>,
   const header = encodeObjectHeader({ ...meta, payloadBytes });
   const payload = ctx.encryption ? encryptParts(compressed.parts, ctx.encryption, { aad: header }) : compressed.parts;
   const parts = [header, ...payload];
-  return { parts, length: header.length + payloadBytes, stream: () => Readable.from(parts, { objectMode: false }) };
+  return { parts, length: header.length + payloadBytes, stream: () => partsStream(parts) };
+}
+
+/**
+ * The pieces as a stream that yields each one as it is (the storages iterate put bodies piece by
+ * piece). A byte-mode stream would hand its reader everything buffered joined into one new buffer:
+ * a copy of the whole object into fresh memory per put, a large share of a cold push's CPU.
+ */
+function partsStream(parts: readonly Buffer[]): Readable {
+  return Readable.from(parts, { objectMode: true });
 }
 
 /** compression none: the header, then the file itself read in 1 MiB pieces at each put (it must not change). */
@@ -457,7 +466,7 @@ function fileObject(ctx: ArchiveContext, meta: Omit<ObjectMeta, 'payloadBytes'>,
     // Sealing takes the payload whole: an encrypted uncompressed archive reads the segment into memory.
     const header = encodeObjectHeader({ ...meta, payloadBytes: encryptedSize(meta.size) });
     const parts = [header, ...encryptParts([readFileSync(path)], ctx.encryption, { aad: header })];
-    return { parts, length: header.length + encryptedSize(meta.size), stream: () => Readable.from(parts, { objectMode: false }) };
+    return { parts, length: header.length + encryptedSize(meta.size), stream: () => partsStream(parts) };
   }
   const header = encodeObjectHeader({ ...meta, payloadBytes: meta.size });
   return {

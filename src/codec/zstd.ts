@@ -334,7 +334,11 @@ class ZstdChunkCompressor implements ChunkCompressor {
       const scratch = (sharedScratch ??= Buffer.allocUnsafe(STREAM_OUT));
       const [ret, produced, consumed] = cctx.compressStream2(scratch, src, directive);
       if (produced > 0) {
-        this.parts.push(Buffer.from(scratch.subarray(0, produced)));
+        // allocUnsafe + copy, not Buffer.from(subarray): that one goes through the typed-array
+        // constructor, which zero-fills its fresh memory before copying into it.
+        const part = Buffer.allocUnsafe(produced);
+        scratch.copy(part, 0, 0, produced);
+        this.parts.push(part);
         this.length += produced;
       }
       src = src.subarray(consumed);

@@ -10,7 +10,7 @@ import PQueue from 'p-queue';
 import { DEFAULT_RETRY_POLICY, backoffDelayMs, sleep, type RetryPolicy } from '../common/retry.js';
 import { pushFile, type PushResult } from '../archive/push.js';
 import type { ArchiveContext } from '../archive/context.js';
-import { clearUploadFailed, hasMarker, noteUploadFailed, sweepMarkers, writeMarker } from './markers.js';
+import { clearUploadFailed, markerNames, noteUploadFailed, sweepMarkers, writeMarker } from './markers.js';
 import { readyFiles } from './ready.js';
 
 export { readyFiles };
@@ -69,15 +69,16 @@ export async function runAhead(ctx: ArchiveContext, opts: AheadOptions): Promise
   const pollMs = opts.pollMs ?? 200;
 
   const maxAhead = opts.maxAhead ?? Number.POSITIVE_INFINITY;
+  let wakeUp: (() => void) | undefined;
   while (!ctx.signal?.aborted && started < opts.maxFiles && !opts.stopRequested?.()) {
     const candidates: string[] = [];
     const ready = await readyFiles(opts.walDir);
     forgetGone(failed, ready);
     forgetGone(archivedHere, ready);
     const now = Date.now();
+    const marked = ready.length > 0 ? await markerNames(opts.stateDir) : new Set<string>();
     for (const name of ready) {
-      if (inFlight.has(name) || archivedHere.has(name) || (failed.get(name)?.retryAt ?? 0) > now) continue;
-      if (await hasMarker(opts.stateDir, name)) continue;
+      if (inFlight.has(name) || archivedHere.has(name) || marked.has(name) || (failed.get(name)?.retryAt ?? 0) > now) continue;
       candidates.push(name);
     }
     // As far ahead as allowed counts as idle: if PostgreSQL stops asking, the run ends.
@@ -114,11 +115,15 @@ export async function runAhead(ctx: ArchiveContext, opts: AheadOptions): Promise
           opts.onError?.(name, err);
         } finally {
           inFlight.delete(name);
+          wakeUp?.();
         }
       });
     }
-    // Wake up when the queue drains or new .ready files may have appeared.
-    await Promise.race([queue.onIdle(), sleep(pollMs)]);
+    // Wake up when an upload ends (its lane takes the next file at once: waiting for the whole
+    // queue to drain left one lane idle while the other finished) or new .ready files may have appeared.
+    const woken = new Promise<void>((resolve) => (wakeUp = resolve));
+    await Promise.race([woken, sleep(pollMs)]);
+    wakeUp = undefined;
   }
   await queue.onIdle();
   await sweepMarkers(opts.stateDir, opts.walDir).catch(() => 0);

@@ -7,10 +7,9 @@
  * incarnation's file has another inode or times, so a marker can never vouch for a file it did not
  * see. Markers are deleted when used; stale ones are swept.
  */
-import { mkdir, readFile, readdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../common/atomic-file.js';
-import { sweepTempFiles } from '../common/temp-files.js';
+import { sweepTempFiles, sweepTempFilesOnce, tempNameFor } from '../common/temp-files.js';
 import type { FileIdentity } from '../archive/push.js';
 
 export function markerDir(stateDir: string): string {
@@ -36,11 +35,55 @@ export async function currentFileIdentity(path: string): Promise<FileIdentity | 
   }
 }
 
+/** Marker directories this process created (or found): one mkdir per directory, not per marker. */
+const madeDirs = new Set<string>();
+
+/**
+ * Written whole or not at all (temp file, then rename), but not fsynced: a marker only saves work.
+ * The upload it vouches for is durable before the marker is written; a marker lost (or left empty)
+ * by a crash just matches nothing, and archive_command then runs the full program, which finds the
+ * object already archived. Two fsyncs per segment were a large share of the uploader's wall time on
+ * a throttled disk.
+ */
 export async function writeMarker(stateDir: string, fileName: string, file: FileIdentity): Promise<void> {
   const dir = markerDir(stateDir);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  // No trailing newline: the launcher compares it with $(stat ...), which strips newlines anyway.
-  await writeFileAtomic(join(dir, fileName), Buffer.from(markerContent(file)));
+  if (!madeDirs.has(dir)) {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    madeDirs.add(dir);
+  }
+  sweepTempFilesOnce(dir);
+  const path = join(dir, fileName);
+  const tmp = join(dir, tempNameFor(fileName));
+  try {
+    const handle = await open(tmp, 'wx', 0o600);
+    try {
+      // No trailing newline: the launcher compares it with $(stat ...), which strips newlines anyway.
+      await handle.writeFile(markerContent(file));
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, path);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    // The directory may have been removed under us (an operator clearing the state directory):
+    // the next marker creates it again.
+    madeDirs.delete(dir);
+    throw err;
+  }
+}
+
+/**
+ * Names of the markers present (failure notes and temp files left out): one directory listing for
+ * the uploader's poll, instead of a stat per `.ready` file per poll (quadratic in a backlog).
+ */
+export async function markerNames(stateDir: string): Promise<Set<string>> {
+  let names: string[];
+  try {
+    names = await readdir(markerDir(stateDir));
+  } catch {
+    return new Set();
+  }
+  return new Set(names.filter((n) => !n.startsWith('.') && !n.endsWith('.failed')));
 }
 
 /**

@@ -2,7 +2,7 @@
  * Local state shared by the sh launchers and the Node program: "pushed" markers and prefetched
  * segments. It lives outside PGDATA (files there upset pg_rewind and base backups), in a directory
  * per data directory named after the data directory's device and inode, which both sides compute
- * without reading any configuration: the launcher with `stat -c %d-%i .` (PostgreSQL runs
+ * without reading any configuration: the launcher with `stat -c '%d %i …' .` (PostgreSQL runs
  * archive_command and restore_command in the data directory).
  *
  * The launchers only know WALVAULT_STATE_DIR from the environment (they parse no config file), so
@@ -23,7 +23,7 @@ export function stateBase(env: NodeJS.ProcessEnv = process.env): string {
 
 /**
  * `<base>/<dev>-<ino>-<system id>` of the data directory, as the launchers compute it with
- * `stat -c %d-%i .` and `od -An -tu8 -N8 global/pg_control`. The system identifier keeps a new
+ * `stat` of `.` (device and inode) and `od -An -tu8 -N8 global/pg_control`. The system identifier keeps a new
  * cluster that happens to reuse a deleted data directory's inode away from the old one's state.
  */
 export function stateDirFor(pgdata: string, env: NodeJS.ProcessEnv = process.env): string {
