@@ -103,7 +103,7 @@ export async function backupPush(ctx: ArchiveContext, reader: BaseBackupReader, 
   const rate = maxRateKbps(opts.maxRate);
   const removed = await removeLeftovers(ctx, await findLeftovers(ctx, { abandonedAfterMs: opts.abandonedAfterMs }), log);
   const mode = opts.incremental ?? 'off';
-  let conn = await ReplicationConnection.connect(opts.conninfo, log, 'walvault backup-push');
+  let conn = await ReplicationConnection.connect(opts.conninfo, log, 'walvault backup-push', { directReads: true });
   try {
     const server = await identifyServer(conn);
     await checkArchiveFor(ctx, server);
@@ -116,7 +116,7 @@ export async function backupPush(ctx: ArchiveContext, reader: BaseBackupReader, 
       if (mode !== 'auto') throw err.refusal;
       plan = fullInstead(err.refusal, log);
       await conn.close();
-      conn = await ReplicationConnection.connect(opts.conninfo, log, 'walvault backup-push');
+      conn = await ReplicationConnection.connect(opts.conninfo, log, 'walvault backup-push', { directReads: true });
       // A new connection may reach another server (failover): checked like the first one.
       const again = await identifyServer(conn);
       await checkArchiveFor(ctx, again);
