@@ -15,7 +15,8 @@ import type { ArchiveContext } from '../archive/context.js';
 import { getCodec } from '../codec/codec.js';
 import { ReplicationError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
-import { encodeCatalog, type CatalogEntry, type Extent, type PackInfo } from './catalog.js';
+import { encodeCatalog, restoredPath, type CatalogEntry, type Extent, type PackInfo } from './catalog.js';
+import { parsePgManifest, type ManifestFile } from './pg-manifest.js';
 import type { BackupEnd, BackupEntrySink, BackupStart, EntryHeader } from './entry-sink.js';
 import { catalogKey, manifestKey, packKey } from './layout.js';
 import { sealBackupObject } from './object-encode.js';
@@ -44,6 +45,15 @@ export interface PackerOptions {
   readonly compressThreads?: number;
   /** Called with the bytes done so far (server progress or bytes received, whichever is larger). */
   readonly onProgress?: (doneBytes: number) => void;
+  /**
+   * Where each file's `sha256` comes from. 'computed' (the default): hashed here as the bytes
+   * arrive. 'manifest': taken from PostgreSQL's backup_manifest (MANIFEST_CHECKSUMS 'SHA256', the
+   * server's SHA-256 of the bytes it sent, verified by the manifest's own checksum) when the stream
+   * ends, so no pass over the file bytes is spent on it here; a file the manifest does not give a
+   * SHA-256 of the same size for fails the backup. Restore and backup-verify check every restored
+   * file against it, so the check runs from the server's read to the restored file.
+   */
+  readonly fileChecksums?: 'computed' | 'manifest';
 }
 
 /** What the packer stored, for backup.json. */
@@ -74,7 +84,8 @@ export interface EntryExtras {
 
 interface OpenFile {
   readonly header: EntryHeader;
-  readonly hash: Hash;
+  /** Unset when the checksum comes from PostgreSQL's manifest. */
+  readonly hash: Hash | undefined;
   readonly extents: Extent[];
   received: number;
   /** Kept for backup_label only (a few hundred bytes). */
@@ -139,7 +150,8 @@ export class BackupPacker implements BackupEntrySink {
       return;
     }
     const isLabel = header.tablespace === null && header.path === 'backup_label';
-    this.open = { header, hash: createHash('sha256'), extents: [], received: 0, keep: isLabel ? [] : undefined };
+    const hash = this.opts.fileChecksums === 'manifest' ? undefined : createHash('sha256');
+    this.open = { header, hash, extents: [], received: 0, keep: isLabel ? [] : undefined };
   }
 
   async data(chunk: Buffer): Promise<void> {
@@ -149,7 +161,7 @@ export class BackupPacker implements BackupEntrySink {
     if (f.received + chunk.length > f.header.size) {
       throw this.protocol(`file '${f.header.path}' got more than its ${f.header.size} bytes`);
     }
-    f.hash.update(chunk);
+    f.hash?.update(chunk);
     f.keep?.push(Buffer.from(chunk));
     f.received += chunk.length;
     this.receivedBytes += chunk.length;
@@ -196,7 +208,7 @@ export class BackupPacker implements BackupEntrySink {
       this.depends.add(owner);
     }
     if (covered !== chunk.length) throw this.protocol(`a reference of '${f.header.path}' covers ${covered} of ${chunk.length} bytes`);
-    f.hash.update(chunk);
+    f.hash?.update(chunk);
     f.received += chunk.length;
     this.receivedBytes += chunk.length;
     this.reusedBytes += chunk.length;
@@ -210,7 +222,8 @@ export class BackupPacker implements BackupEntrySink {
     if (f.received !== f.header.size) throw this.protocol(`file '${f.header.path}' ended after ${f.received} of ${f.header.size} bytes`);
     this.open = undefined;
     if (f.keep) this.backupLabel = Buffer.concat(f.keep).toString('utf8');
-    this.entries.push({ ...f.header, sha256: f.hash.digest('hex'), extents: f.extents, ...extras });
+    // With checksums from the manifest, end() fills sha256 in (the manifest comes after every archive).
+    this.entries.push({ ...f.header, sha256: f.hash ? f.hash.digest('hex') : '', extents: f.extents, ...extras });
     this.files++;
     this.rawBytes += f.header.size;
     this.tablespaceBytes.set(f.header.tablespace, (this.tablespaceBytes.get(f.header.tablespace) ?? 0) + f.header.size);
@@ -234,12 +247,14 @@ export class BackupPacker implements BackupEntrySink {
     await this.queue.onIdle();
     this.check();
     const name = this.opts.name;
+    const manifestBytes = this.manifestChunks.length > 0 ? Buffer.concat(this.manifestChunks) : undefined;
+    if (this.opts.fileChecksums === 'manifest') this.checksumsFromManifest(manifestBytes);
     // Packs are all verified in storage before the catalog that points into them is written.
     const catalog = await storeBackupObject(this.ctx, catalogKey(name), encodeCatalog(name, this.catalogSnapshot()), this.opts.systemId);
     this.storedBytes += catalog.storedBytes;
     let manifest: StoredRef | null = null;
-    if (this.manifestChunks.length > 0) {
-      const stored = await storeBackupObject(this.ctx, manifestKey(name), Buffer.concat(this.manifestChunks), this.opts.systemId);
+    if (manifestBytes) {
+      const stored = await storeBackupObject(this.ctx, manifestKey(name), manifestBytes, this.opts.systemId);
       this.storedBytes += stored.storedBytes;
       manifest = stored.ref;
     }
@@ -269,6 +284,24 @@ export class BackupPacker implements BackupEntrySink {
   async settle(): Promise<void> {
     this.queue.clear();
     await this.queue.onIdle();
+  }
+
+  /** Fills every file entry's sha256 with PostgreSQL's (fileChecksums 'manifest'). */
+  private checksumsFromManifest(bytes: Buffer | undefined): void {
+    if (!bytes) throw this.protocol('the server sent no backup_manifest to take the file checksums from');
+    const byPath = new Map<string, ManifestFile>();
+    for (const m of parsePgManifest(bytes, manifestKey(this.opts.name)).files) byPath.set(m.path, m);
+    for (let i = 0; i < this.entries.length; i++) {
+      const e = this.entries[i]!;
+      if (e.type !== 'file') continue;
+      const path = restoredPath(e);
+      const m = byPath.get(path);
+      if (!m || m.algorithm !== 'SHA256' || m.checksum === null || !/^[0-9a-f]{64}$/.test(m.checksum)) {
+        throw this.protocol(`PostgreSQL's backup_manifest gives no SHA-256 of '${path}'`);
+      }
+      if (m.size !== e.size) throw this.protocol(`'${path}' has ${e.size} bytes, PostgreSQL's backup_manifest says ${m.size}`);
+      this.entries[i] = { ...e, sha256: m.checksum };
+    }
   }
 
   private catalogSnapshot(): { packs: PackInfo[]; entries: CatalogEntry[]; depends: string[] } {

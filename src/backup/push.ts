@@ -103,7 +103,7 @@ export async function backupPush(ctx: ArchiveContext, reader: BaseBackupReader, 
   const rate = maxRateKbps(opts.maxRate);
   const removed = await removeLeftovers(ctx, await findLeftovers(ctx, { abandonedAfterMs: opts.abandonedAfterMs }), log);
   const mode = opts.incremental ?? 'off';
-  let conn = await ReplicationConnection.connect(opts.conninfo, log, 'walvault backup-push');
+  let conn = await ReplicationConnection.connect(opts.conninfo, log, 'walvault backup-push', { directReads: true });
   try {
     const server = await identifyServer(conn);
     await checkArchiveFor(ctx, server);
@@ -116,7 +116,7 @@ export async function backupPush(ctx: ArchiveContext, reader: BaseBackupReader, 
       if (mode !== 'auto') throw err.refusal;
       plan = fullInstead(err.refusal, log);
       await conn.close();
-      conn = await ReplicationConnection.connect(opts.conninfo, log, 'walvault backup-push');
+      conn = await ReplicationConnection.connect(opts.conninfo, log, 'walvault backup-push', { directReads: true });
       // A new connection may reach another server (failover): checked like the first one.
       const again = await identifyServer(conn);
       await checkArchiveFor(ctx, again);
@@ -162,6 +162,9 @@ async function takeBackup(
       parallel: opts.uploadParallel,
       ...(opts.compressThreads !== undefined ? { compressThreads: opts.compressThreads } : {}),
       ...(opts.packSize !== undefined ? { packSize: opts.packSize } : {}),
+      // The server hashes what it sends for its manifest anyway (baseBackupCommand asks SHA256):
+      // a pass over every byte saved here.
+      fileChecksums: 'manifest',
       onProgress: (d) => {
         done = d;
         report();

@@ -126,7 +126,7 @@ export class BackupStreamReader {
         return;
       case 'copyData':
         if (!this.inCopy) throw this.fail('data outside a CopyOut stream');
-        return this.typedStream ? this.typedData(ev.chunk) : this.legacyData(ev.chunk);
+        return this.typedStream ? this.typedData(ev.chunk, ev.first, ev.last) : this.legacyData(ev.chunk);
       case 'copyEnd':
         if (!this.inCopy) throw this.fail('CopyDone outside a CopyOut stream');
         this.inCopy = false;
@@ -172,7 +172,17 @@ export class BackupStreamReader {
     else await this.manifestData(chunk);
   }
 
-  private async typedData(chunk: Buffer): Promise<void> {
+  /**
+   * One CopyData payload, or a piece of one (`first`/`last`): only archive and manifest data ('d')
+   * messages are large enough to come in pieces; the rest of such a message is more of its data.
+   */
+  private async typedData(chunk: Buffer, first: boolean, last: boolean): Promise<void> {
+    if (!first) return this.typedPayload(chunk);
+    if (!last) {
+      if (chunk[0] !== 0x64)
+        throw this.fail(`a large message of type 0x${(chunk[0] ?? 0).toString(16).padStart(2, '0')} (only data is sent in pieces)`);
+      return this.typedPayload(chunk.subarray(1));
+    }
     const msg = parseCopyStreamMessage(chunk);
     switch (msg.kind) {
       case 'archive': {
@@ -188,9 +198,7 @@ export class BackupStreamReader {
         return;
       }
       case 'data':
-        if (this.tar) return this.tar.push(msg.data);
-        if (this.inManifest) return this.manifestData(msg.data);
-        throw this.fail('data before the first archive');
+        return this.typedPayload(msg.data);
       case 'progress':
         this.sink.progress(msg.bytesDone);
         return;
@@ -200,6 +208,12 @@ export class BackupStreamReader {
         this.inManifest = true;
         return;
     }
+  }
+
+  private typedPayload(data: Buffer): Promise<void> {
+    if (this.tar) return this.tar.push(data);
+    if (this.inManifest) return this.manifestData(data);
+    throw this.fail('data before the first archive');
   }
 
   private openArchive(oid: number | null, requireTerminator: boolean): void {

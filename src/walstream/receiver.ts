@@ -125,7 +125,7 @@ export class WalReceiver {
 
   private async session(signal: AbortSignal): Promise<void> {
     const conn = await ReplicationConnection.connect(this.opts.conninfo, this.log, this.opts.applicationName ?? 'walvault', {
-      walStream: true,
+      directReads: true,
     });
     this.conn = conn;
     const system = await conn.identifySystem();

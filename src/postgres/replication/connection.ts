@@ -12,6 +12,7 @@ import { formatLsn, parseLsn, type Lsn } from '../../segment/lsn.js';
 import { timeline as toTimeline, type Timeline } from '../../segment/timeline.js';
 import { serializeStandbyStatus, type ReplicationMessage, type StandbyStatus } from './protocol.js';
 import { interposeReader } from './copy-reader.js';
+import { interposeCopyOut } from './copy-out-reader.js';
 import { replicationSocket } from './read-socket.js';
 import { parseConnInfo, type ConnInfo } from './conninfo.js';
 import { checksumFailureFiles, type ResultSet } from './base-backup.js';
@@ -36,8 +37,12 @@ interface PgMessageEvents {
 export type BaseBackupEvent =
   | { readonly kind: 'result'; readonly result: ResultSet }
   | { readonly kind: 'copyStart' }
-  /** `chunk` is only valid until the handler's promise settles. */
-  | { readonly kind: 'copyData'; readonly chunk: Buffer }
+  /**
+   * A piece of one CopyData message's payload, valid only until the handler's promise settles.
+   * Large messages may come in several pieces (`first` on the one that starts it, `last` on the
+   * one that ends it); payloads up to GATHER_BYTES (copy-out-reader.ts) always come whole.
+   */
+  | { readonly kind: 'copyData'; readonly chunk: Buffer; readonly first: boolean; readonly last: boolean }
   | { readonly kind: 'copyEnd' };
 
 /** Checksum failure WARNINGs named in a backup error; the server log has the full list. */
@@ -74,12 +79,15 @@ export class ReplicationConnection {
     readonly conn: ConnInfo,
   ) {}
 
-  /** `walStream`: the connection is for START_REPLICATION; reads go into one reused buffer (read-socket.ts). */
+  /**
+   * `directReads`: the connection streams bulk data (START_REPLICATION, BASE_BACKUP); reads go into
+   * one reused buffer (read-socket.ts) and, while streaming, straight to our own frame readers.
+   */
   static async connect(
     conninfo: string | undefined,
     log: Logger,
     applicationName = 'walvault',
-    opts: { walStream?: boolean } = {},
+    opts: { directReads?: boolean } = {},
   ): Promise<ReplicationConnection> {
     const info = parseConnInfo(conninfo ?? '');
     const client = new pg.Client({
@@ -88,7 +96,7 @@ export class ReplicationConnection {
       replication: 'true',
       // node-postgres calls `stream` with its connection settings (TLS resolved from the conninfo
       // and PGSSLMODE); its types declare no argument.
-      ...(opts.walStream ? { stream: replicationSocket as unknown as NonNullable<pg.ClientConfig['stream']> } : {}),
+      ...(opts.directReads ? { stream: replicationSocket as unknown as NonNullable<pg.ClientConfig['stream']> } : {}),
     } as pg.ClientConfig);
     // A lost connection surfaces as an 'error' event; without a listener it would crash the process.
     client.on('error', (err) => log.warn({ err }, 'replication connection error'));
@@ -220,9 +228,10 @@ export class ReplicationConnection {
   }
 
   /**
-   * Runs a BASE_BACKUP `command` and hands every event to `onEvent` in order. While a returned
-   * promise is pending the socket is paused (events already parsed from the last read wait in a
-   * queue of at most one socket read), so memory stays bounded however slow the consumer is. A
+   * Runs a BASE_BACKUP `command` and hands every event to `onEvent` in order. CopyData is read by
+   * our own frame reader (copy-out-reader.ts: payloads as views into the socket read, no merge
+   * copies); the other messages go through node-postgres as before. While a returned promise is
+   * pending the socket is paused, so memory stays bounded however slow the consumer is. A
    * consumer failure drops the connection at once (the server aborts the backup) and is rethrown.
    * WARNINGs are collected: page checksum failures come as WARNINGs and then, after all data, an
    * ERROR with SQLSTATE XX001, which becomes a BackupError naming the files.
@@ -231,42 +240,28 @@ export class ReplicationConnection {
     const conn = this.internal();
     const events = conn as unknown as PgMessageEvents;
     const warnings: string[] = [];
-    const queue: BaseBackupEvent[] = [];
     let failure: Error | undefined;
-    // `busy` is set before drain() runs: it may finish synchronously when no handler returns a promise.
-    let busy = false;
-    let idle: Promise<void> = Promise.resolve();
+    /** What the event node-postgres just emitted started; the reader waits for it before the next frame. */
+    let pending: Promise<void> | undefined;
+    /** The last handler promise, waited for (settled) before returning. */
+    let last: Promise<void> = Promise.resolve();
     let columns: string[] | undefined;
     let rows: Array<Array<string | null>> = [];
 
-    const drain = async (): Promise<void> => {
-      let paused = false;
+    const deliver = (ev: BaseBackupEvent): Promise<void> | undefined => {
+      if (failure) return undefined;
+      let p: Promise<void> | void;
       try {
-        for (let ev = queue.shift(); ev && !failure; ev = queue.shift()) {
-          const pending = onEvent(ev);
-          if (pending) {
-            if (!paused) conn.stream.pause();
-            paused = true;
-            await pending;
-          }
-        }
+        p = onEvent(ev);
       } catch (err) {
-        failure = err instanceof Error ? err : new Error(String(err));
-        queue.length = 0;
-        conn.stream.destroy(failure);
-        return;
-      } finally {
-        busy = false;
+        p = Promise.reject(err);
       }
-      if (paused) conn.stream.resume();
+      if (!p) return undefined;
+      last = p.catch(() => undefined);
+      return p;
     };
-    const push = (ev: BaseBackupEvent): void => {
-      if (failure) return;
-      queue.push(ev);
-      if (!busy) {
-        busy = true;
-        idle = drain();
-      }
+    const emitted = (ev: BaseBackupEvent): void => {
+      pending = deliver(ev);
     };
     const listeners: Record<string, (msg: never) => void> = {
       rowDescription: (msg: { fields: Array<{ name: string }> }) => {
@@ -275,12 +270,11 @@ export class ReplicationConnection {
       },
       dataRow: (msg: { fields: Array<string | null> }) => void rows.push(msg.fields),
       commandComplete: () => {
-        if (columns) push({ kind: 'result', result: { columns, rows } });
+        if (columns) emitted({ kind: 'result', result: { columns, rows } });
         columns = undefined;
       },
-      copyOutResponse: () => push({ kind: 'copyStart' }),
-      copyData: (msg: { chunk: Buffer }) => push({ kind: 'copyData', chunk: msg.chunk }),
-      copyDone: () => push({ kind: 'copyEnd' }),
+      copyOutResponse: () => emitted({ kind: 'copyStart' }),
+      copyDone: () => emitted({ kind: 'copyEnd' }),
     };
     const onNotice = (msg: { code?: string | undefined; message?: string | undefined; severity?: string | undefined }): void => {
       // Class 01 is "warning" whatever lc_messages translates the severity to.
@@ -290,16 +284,31 @@ export class ReplicationConnection {
     };
     for (const [name, fn] of Object.entries(listeners)) events.on(name, fn);
     this.client.on('notice', onNotice);
+    // Installed while the connection is idle, before the command is sent (see copy-out-reader.ts).
+    const stopReading = interposeCopyOut(
+      conn.stream,
+      (chunk, first, lastPiece) => deliver({ kind: 'copyData', chunk, first, last: lastPiece }),
+      (err) => {
+        failure ??= err;
+        conn.stream.destroy(err);
+      },
+      () => {
+        const p = pending;
+        pending = undefined;
+        return p;
+      },
+    );
     let queryError: unknown;
     try {
       await this.client.query(command);
     } catch (err) {
       queryError = err;
     } finally {
+      stopReading();
       for (const [name, fn] of Object.entries(listeners)) events.off(name, fn);
       this.client.off('notice', onNotice);
     }
-    while (busy) await idle;
+    await last;
     if (failure) throw failure;
     if (queryError !== undefined) throw baseBackupError(queryError, label, warnings);
   }

@@ -289,3 +289,63 @@ describe('BackupPacker', () => {
     await expect(packer.end({ endLsn: parseLsn('0/3000000'), endTimeline: 1 })).rejects.toThrow(/inside file 'a'/);
   });
 });
+
+describe('BackupPacker, file checksums from PostgreSQL manifest', () => {
+  /** SHA-256 test vectors (FIPS 180-2): "abc" and the empty string. */
+  const SHA_ABC = 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad';
+  const SHA_EMPTY = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+
+  function pgManifest(files: Array<{ path: string; size: number; alg?: string; checksum?: string }>): Buffer {
+    const rows = files.map((f) => {
+      const sum = f.alg === 'NONE' ? '' : `, "Checksum-Algorithm": "${f.alg ?? 'SHA256'}", "Checksum": "${f.checksum}"`;
+      return `{ "Path": ${JSON.stringify(f.path)}, "Size": ${f.size}, "Last-Modified": "2026-12-01 10:00:00 GMT"${sum} }`;
+    });
+    const body = `{ "PostgreSQL-Backup-Manifest-Version": 1,\n"Files": [\n${rows.join(',\n')}\n],\n"WAL-Ranges": [\n{ "Timeline": 1, "Start-LSN": "0/2000028", "End-LSN": "0/2000100" }\n],\n`;
+    return Buffer.from(`${body}"Manifest-Checksum": "${createHash('sha256').update(body).digest('hex')}"}\n`);
+  }
+
+  const packerOf = (ctx: ArchiveContext): BackupPacker =>
+    new BackupPacker(ctx, { name: NAME, systemId: '7000000000000000001', parallel: 2, fileChecksums: 'manifest' }, silentLogger());
+
+  it("records the manifest's SHA-256 of each file (tablespace files under pg_tblspc/<oid>), not one of its own", async () => {
+    const ctx = ctxOf(new MemoryStorage());
+    const packer = packerOf(ctx);
+    // The manifest says "abc" for a file that holds "abd": the catalog shows where the value came from.
+    const manifest = pgManifest([
+      { path: 'base/1/1', size: 3, checksum: SHA_ABC.toUpperCase() },
+      { path: 'pg_tblspc/16400/PG_15_202209061/16401/1', size: 0, checksum: SHA_EMPTY },
+    ]);
+    await feed(
+      packer,
+      [file('base/1/1', Buffer.from('abd')), file('PG_15_202209061/16401/1', Buffer.alloc(0), { tablespace: 16400 })],
+      manifest,
+    );
+    const catalog = decodeCatalog(await loadBackupObject(ctx, packer.packed.catalog), catalogKey(NAME), NAME);
+    expect(catalog.entries.map((e) => [e.path, e.sha256])).toEqual([
+      ['base/1/1', SHA_ABC],
+      ['PG_15_202209061/16401/1', SHA_EMPTY],
+    ]);
+    expect(await readBack(ctx, catalog, catalog.entries[0]!.extents)).toEqual(Buffer.from('abd'));
+  });
+
+  it('fails the backup when the manifest has no SHA-256 of a file, or another size', async () => {
+    const cases: Array<[Parameters<typeof pgManifest>[0], RegExp]> = [
+      [[], /backup_manifest gives no SHA-256 of 'base\/1\/1'/],
+      [[{ path: 'base/1/1', size: 3, alg: 'CRC32C', checksum: '01020304' }], /gives no SHA-256 of 'base\/1\/1'/],
+      [[{ path: 'base/1/1', size: 3, alg: 'NONE' }], /gives no SHA-256 of 'base\/1\/1'/],
+      [[{ path: 'base/1/1', size: 4, checksum: SHA_ABC }], /'base\/1\/1' has 3 bytes, PostgreSQL's backup_manifest says 4/],
+    ];
+    for (const [files, message] of cases) {
+      const packer = packerOf(ctxOf(new MemoryStorage()));
+      await expect(feed(packer, [file('base/1/1', Buffer.from('abc'))], pgManifest(files))).rejects.toThrow(message);
+    }
+    const damaged = Buffer.from(
+      pgManifest([{ path: 'base/1/1', size: 3, checksum: SHA_ABC }])
+        .toString()
+        .replace('"Size": 3', '"Size":  3'),
+    );
+    await expect(feed(packerOf(ctxOf(new MemoryStorage())), [file('base/1/1', Buffer.from('abc'))], damaged)).rejects.toThrow(
+      /manifest checksum mismatch/,
+    );
+  });
+});

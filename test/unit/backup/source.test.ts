@@ -47,7 +47,7 @@ const spcRs = (rows: Array<Array<string | null>>): BaseBackupEvent => ({
 });
 const copyStart: BaseBackupEvent = { kind: 'copyStart' };
 const copyEnd: BaseBackupEvent = { kind: 'copyEnd' };
-const raw = (b: Buffer): BaseBackupEvent => ({ kind: 'copyData', chunk: b });
+const raw = (b: Buffer): BaseBackupEvent => ({ kind: 'copyData', chunk: b, first: true, last: true });
 const typed = (type: string, payload: Buffer = Buffer.alloc(0)): BaseBackupEvent =>
   raw(Buffer.concat([Buffer.from(type, 'latin1'), payload]));
 const archive = (name: string, path = ''): BaseBackupEvent => typed('n', Buffer.from(`${name}\0${path}\0`, 'latin1'));
@@ -132,6 +132,33 @@ describe('BackupStreamReader, PostgreSQL 15+ typed stream', () => {
     expect(progressAt).toBe(5);
     expect(reader.finish()).toEqual({ endLsn: 0x2000100n, endTimeline: 1 });
     expect(reader.manifestBytes).toBe(7);
+  });
+
+  it('takes data messages in pieces (a message split by socket reads) like whole ones', async () => {
+    // Every 'd' message cut into pieces of 3 bytes: the first piece carries the type byte.
+    const split = stream.flatMap((ev): BaseBackupEvent[] => {
+      if (ev.kind !== 'copyData' || ev.chunk[0] !== 0x64 || ev.chunk.length < 4) return [ev];
+      const out: BaseBackupEvent[] = [];
+      for (let off = 0; off < ev.chunk.length; off += 3) {
+        const chunk = ev.chunk.subarray(off, off + 3);
+        out.push({ kind: 'copyData', chunk, first: off === 0, last: off + 3 >= ev.chunk.length });
+      }
+      return out;
+    });
+    const { sink } = await run(true, split);
+    const manifest = sink.calls.filter((c) => c.startsWith('manifest')).map((c) => c.slice('manifest '.length));
+    expect(manifest.join('')).toBe('{"a":1}');
+    const data = sink.calls.filter((c) => c.startsWith('data')).map((c) => c.slice('data '.length));
+    expect(data.join('')).toBe('TLC');
+    expect(sink.calls.filter((c) => !c.startsWith('progress') && !c.startsWith('data') && !c.startsWith('manifest'))).toEqual(
+      expectedCalls.filter((c) => !c.startsWith('data')),
+    );
+  });
+
+  it('refuses a large message in pieces that is not data', async () => {
+    const head = stream.slice(0, 4);
+    const piece: BaseBackupEvent = { kind: 'copyData', chunk: Buffer.from('p1234'), first: true, last: false };
+    expect(await failure(true, [...head, piece])).toMatch(/a large message of type 0x70/);
   });
 
   it('refuses a stream that breaks the protocol', async () => {
