@@ -62,7 +62,7 @@ function file(path: string, content: Buffer, extra: Partial<EntryHeader> = {}): 
 async function feed(
   packer: BackupPacker,
   inputs: Input[],
-  manifest = Buffer.from('{"PostgreSQL-Backup-Manifest-Version": 1}\n'),
+  manifest: Buffer = Buffer.from('{"PostgreSQL-Backup-Manifest-Version": 1}\n'),
 ): Promise<void> {
   await packer.begin({
     startLsn: parseLsn('0/2000028'),
