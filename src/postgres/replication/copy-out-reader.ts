@@ -17,6 +17,7 @@
  * (the caller pauses the socket, which stops the next read into a reused buffer).
  */
 import { ReplicationError } from '../../common/errors.js';
+import { takeOverReads, theirListeners, type DataListener, type ReaderSocket } from './socket-takeover.js';
 
 /** Message type byte + Int32 length. */
 const FRAME_HEADER = 5;
@@ -139,15 +140,7 @@ export class CopyOutReader {
   }
 }
 
-type DataListener = (chunk: Buffer) => void;
-
-interface Socket {
-  /** Present on a ReadIntoSocket (read-socket.ts). */
-  setDirectReader?(reader: DataListener | undefined): void;
-  // An EventEmitter's listeners are untyped; only node-postgres's data listener is expected here.
-  listeners(event: 'data'): unknown[];
-  on(event: 'data', fn: DataListener): unknown;
-  removeListener(event: 'data', fn: DataListener): unknown;
+interface Socket extends ReaderSocket {
   pause(): unknown;
   resume(): unknown;
 }
@@ -168,7 +161,7 @@ export function interposeCopyOut(
   onError: (err: Error) => void,
   afterForward?: () => Promise<void> | void,
 ): () => void {
-  const theirs = socket.listeners('data') as DataListener[];
+  const theirs = theirListeners(socket);
   const reader = new CopyOutReader(onData, (frame) => {
     for (const fn of theirs) fn(frame);
     return afterForward?.();
@@ -194,15 +187,5 @@ export function interposeCopyOut(
       if (!failed) socket.resume();
     }, fail);
   };
-  if (socket.setDirectReader) {
-    const direct = socket.setDirectReader.bind(socket);
-    direct(ours);
-    return () => direct(undefined);
-  }
-  for (const fn of theirs) socket.removeListener('data', fn);
-  socket.on('data', ours);
-  return () => {
-    socket.removeListener('data', ours);
-    for (const fn of theirs) socket.on('data', fn);
-  };
+  return takeOverReads(socket, ours, theirs);
 }

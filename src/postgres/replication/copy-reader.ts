@@ -19,6 +19,7 @@
 import { ReplicationError } from '../../common/errors.js';
 import type { Lsn } from '../../segment/lsn.js';
 import type { ReplicationMessage } from './protocol.js';
+import { takeOverReads, theirListeners, type DataListener, type ReaderSocket } from './socket-takeover.js';
 
 /** Message type byte + Int32 length. */
 const FRAME_HEADER = 5;
@@ -30,16 +31,7 @@ const COPY_DATA = 0x64; // 'd'
 const XLOGDATA = 0x77; // 'w'
 const KEEPALIVE = 0x6b; // 'k'
 
-type DataListener = (chunk: Buffer) => void;
-
-interface Socket {
-  /** Present on a ReadIntoSocket (read-socket.ts). */
-  setDirectReader?(reader: DataListener | undefined): void;
-  // An EventEmitter's listeners are untyped; only node-postgres's data listener is expected here.
-  listeners(event: 'data'): unknown[];
-  on(event: 'data', fn: DataListener): unknown;
-  removeListener(event: 'data', fn: DataListener): unknown;
-}
+type Socket = ReaderSocket;
 
 export class CopyBothReader {
   /** The frame header and, for CopyData, the replication sub-header, gathered across reads. */
@@ -176,7 +168,7 @@ export function interposeReader(
   onError: (err: Error) => void,
   afterRead?: (bytes: number) => void,
 ): () => void {
-  const theirs = socket.listeners('data') as DataListener[];
+  const theirs = theirListeners(socket);
   const reader = new CopyBothReader(onMessage, (frame) => {
     for (const fn of theirs) fn(frame);
   });
@@ -193,15 +185,5 @@ export function interposeReader(
     }
     afterRead?.(chunk.length);
   };
-  if (socket.setDirectReader) {
-    const direct = socket.setDirectReader.bind(socket);
-    direct(ours);
-    return () => direct(undefined);
-  }
-  for (const fn of theirs) socket.removeListener('data', fn);
-  socket.on('data', ours);
-  return () => {
-    socket.removeListener('data', ours);
-    for (const fn of theirs) socket.on('data', fn);
-  };
+  return takeOverReads(socket, ours, theirs);
 }

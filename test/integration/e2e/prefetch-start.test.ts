@@ -25,12 +25,33 @@ async function until(what: () => boolean, timeoutMs: number): Promise<boolean> {
   return what();
 }
 
+/**
+ * A stand-in data directory in archive recovery: what wal-fetch reads of one (PG_VERSION, the
+ * system identifier in pg_control, recovery.signal).
+ */
+function recoveringDataDir(pgdata: string): void {
+  mkdirSync(join(pgdata, 'global'), { recursive: true });
+  mkdirSync(join(pgdata, 'pg_wal'));
+  writeFileSync(join(pgdata, 'PG_VERSION'), '15\n');
+  const control = Buffer.alloc(8192);
+  control.writeBigUInt64LE(BigInt(fixtureManifest(15).systemId), 0);
+  writeFileSync(join(pgdata, 'global', 'pg_control'), control);
+  writeFileSync(join(pgdata, 'recovery.signal'), '');
+}
+
+/** Archives the two fixture segments the tests fetch. */
+async function pushFixtures(root: string, env: Record<string, string>): Promise<void> {
+  for (const seg of [SEG7, SEG8]) {
+    writeFileSync(join(root, seg), loadFixture(15, seg));
+    const res = await runCli('wal-push', [join(root, seg)], { env: { ...env, WALVAULT_NO_FASTPATH: '1' } });
+    expect(res.code, res.stderr).toBe(0);
+  }
+}
+
 describe('wal-fetch starts the prefetcher first', () => {
   const root = mkdtempSync(join(tmpdir(), 'walvault-prefetch-start-'));
   const archive = join(root, 'archive');
   const stateBase = join(root, 'state');
-  // A stand-in data directory in archive recovery: what wal-fetch reads of one (PG_VERSION, the
-  // system identifier in pg_control, recovery.signal).
   const pgdata = join(root, 'pgdata');
   const env = {
     WALVAULT_CONFIG: '/dev/null',
@@ -49,11 +70,7 @@ describe('wal-fetch starts the prefetcher first', () => {
 
   it('brings the next segment although the first call fails to restore its own', async () => {
     mkdirSync(archive);
-    for (const seg of [SEG7, SEG8]) {
-      writeFileSync(join(root, seg), loadFixture(15, seg));
-      const res = await runCli('wal-push', [join(root, seg)], { env: { ...env, WALVAULT_NO_FASTPATH: '1' } });
-      expect(res.code, res.stderr).toBe(0);
-    }
+    await pushFixtures(root, env);
     // Damage segment 7's object: found in the archive, but its download cannot be verified.
     const dir7 = join(archive, 'wal', '00000001', '0000000100000000');
     const obj7 = readdirSync(dir7).find((n) => n.startsWith(`${SEG7}-`))!;
@@ -61,13 +78,7 @@ describe('wal-fetch starts the prefetcher first', () => {
     bytes[bytes.length - 10] = bytes[bytes.length - 10]! ^ 0xff;
     writeFileSync(join(dir7, obj7), bytes);
 
-    mkdirSync(join(pgdata, 'global'), { recursive: true });
-    mkdirSync(join(pgdata, 'pg_wal'));
-    writeFileSync(join(pgdata, 'PG_VERSION'), '15\n');
-    const control = Buffer.alloc(8192);
-    control.writeBigUInt64LE(BigInt(fixtureManifest(15).systemId), 0);
-    writeFileSync(join(pgdata, 'global', 'pg_control'), control);
-    writeFileSync(join(pgdata, 'recovery.signal'), '');
+    recoveringDataDir(pgdata);
     const state = stateDirFor(pgdata, { WALVAULT_STATE_DIR: stateBase });
     lock = join(state, 'prefetch.pid');
 
@@ -117,18 +128,8 @@ describe('the call that starts the prefetcher', () => {
 
   it('leaves the next segment in the prefetch directory before it returns', async () => {
     mkdirSync(archive);
-    for (const seg of [SEG7, SEG8]) {
-      writeFileSync(join(root, seg), loadFixture(15, seg));
-      const res = await runCli('wal-push', [join(root, seg)], { env: { ...env, WALVAULT_NO_FASTPATH: '1' } });
-      expect(res.code, res.stderr).toBe(0);
-    }
-    mkdirSync(join(pgdata, 'global'), { recursive: true });
-    mkdirSync(join(pgdata, 'pg_wal'));
-    writeFileSync(join(pgdata, 'PG_VERSION'), '15\n');
-    const control = Buffer.alloc(8192);
-    control.writeBigUInt64LE(BigInt(fixtureManifest(15).systemId), 0);
-    writeFileSync(join(pgdata, 'global', 'pg_control'), control);
-    writeFileSync(join(pgdata, 'recovery.signal'), '');
+    await pushFixtures(root, env);
+    recoveringDataDir(pgdata);
     const state = stateDirFor(pgdata, { WALVAULT_STATE_DIR: stateBase });
     lock = join(state, 'prefetch.pid');
 
