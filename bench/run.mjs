@@ -32,13 +32,31 @@ import { benchIncremental } from './scenarios/incremental.mjs';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ALL = ['push', 'backlog', 'restore', 'stream', 'codecs', 'profile', 'scale', 'backup', 'incremental'];
 
+const USAGE = `usage: node bench/run.mjs [--quick] [--keep] [--scenarios=a,b,...]
+  --quick          small sizes: a few-minute smoke test of the harness
+  --keep           keep the run directory (corpus, repositories, logs)
+  --scenarios=...  a subset of: ${ALL.join(', ')} (or BENCH_SCENARIOS)
+Sizes and knobs are environment variables (BENCH_*), listed in bench/README.md.`;
+
+function usageError(message) {
+  process.stderr.write(`bench: ${message}\n${USAGE}\n`);
+  process.exit(2);
+}
+
 function parseArgs(argv) {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const known = (a) => a === '--quick' || a === '--keep' || a.startsWith('--scenarios=');
+  const unknown = argv.find((a) => !known(a));
+  if (unknown !== undefined) usageError(`unknown argument '${unknown}'`);
   const quick = argv.includes('--quick');
   const keep = argv.includes('--keep');
   const sel = argv.find((a) => a.startsWith('--scenarios='))?.slice('--scenarios='.length) ?? process.env.BENCH_SCENARIOS;
   const num = (env, full, small) => Number(process.env[env] ?? (quick ? small : full));
   const scenarios = sel ? sel.split(',').map((s) => s.trim()) : ALL;
-  for (const s of scenarios) if (!ALL.includes(s)) throw new Error(`unknown scenario '${s}' (have ${ALL.join(', ')})`);
+  for (const s of scenarios) if (!ALL.includes(s)) usageError(`unknown scenario '${s}' (have ${ALL.join(', ')})`);
   return {
     quick,
     keep,
