@@ -7,9 +7,10 @@
  * incarnation's file has another inode or times, so a marker can never vouch for a file it did not
  * see. Markers are deleted when used; stale ones are swept.
  */
-import { mkdir, open, readFile, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { sweepTempFiles, sweepTempFilesOnce, tempNameFor } from '../common/temp-files.js';
+import { writeFileAtomic } from '../common/atomic-file.js';
+import { sweepTempFiles } from '../common/temp-files.js';
 import type { FileIdentity } from '../archive/push.js';
 
 export function markerDir(stateDir: string): string {
@@ -51,20 +52,10 @@ export async function writeMarker(stateDir: string, fileName: string, file: File
     await mkdir(dir, { recursive: true, mode: 0o700 });
     madeDirs.add(dir);
   }
-  sweepTempFilesOnce(dir);
-  const path = join(dir, fileName);
-  const tmp = join(dir, tempNameFor(fileName));
   try {
-    const handle = await open(tmp, 'wx', 0o600);
-    try {
-      // No trailing newline: the launcher compares it with $(stat ...), which strips newlines anyway.
-      await handle.writeFile(markerContent(file));
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, path);
+    // No trailing newline: the launcher compares it with $(stat ...), which strips newlines anyway.
+    await writeFileAtomic(join(dir, fileName), Buffer.from(markerContent(file)), 0o600, { durable: false });
   } catch (err) {
-    await unlink(tmp).catch(() => undefined);
     // The directory may have been removed under us (an operator clearing the state directory):
     // the next marker creates it again.
     madeDirs.delete(dir);

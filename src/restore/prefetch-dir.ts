@@ -43,6 +43,11 @@ export function prefetchNeedsFsync(boot: string | null = bootId()): boolean {
   return boot === null;
 }
 
+/** Publishes a verified segment for the launcher: whole, by rename; fsynced only without a boot id. */
+export async function publishPrefetched(dir: string, name: string, bytes: Uint8Array): Promise<void> {
+  await writeFileAtomic(join(dir, name), bytes, 0o600, { durable: prefetchNeedsFsync() });
+}
+
 /** Prefetch directories of earlier boots (and a plain `prefetch` of older versions) in `stateDir`. */
 export function otherBootsPrefetchDirs(stateDir: string, boot: string | null = bootId()): string[] {
   const mine = prefetchDir(stateDir, boot);

@@ -18,7 +18,6 @@ import { mkdir, readFile, readdir, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import PQueue from 'p-queue';
 import { NotFoundError } from '../common/errors.js';
-import { writeFileAtomic } from '../common/atomic-file.js';
 import { sweepTempFiles } from '../common/temp-files.js';
 import { sleep } from '../common/retry.js';
 import type { ArchiveContext } from '../archive/context.js';
@@ -32,7 +31,7 @@ import {
   markFetching,
   otherBootsPrefetchDirs,
   prefetchDir,
-  prefetchNeedsFsync,
+  publishPrefetched,
   setCursor,
   takePrefetched,
 } from './prefetch-dir.js';
@@ -78,7 +77,6 @@ export async function runPrefetcher(ctx: ArchiveContext, opts: PrefetchOptions):
   sweepTempFiles(dir);
   // Files of earlier boots are never handed out again (prefetch-dir.ts): only their space is left.
   for (const old of otherBootsPrefetchDirs(opts.stateDir)) await rm(old, { recursive: true, force: true }).catch(() => undefined);
-  const durable = prefetchNeedsFsync();
   const identity = ctx.identity ?? (await readIdentity(ctx.storage));
   if (!identity) return { fetched: 0 };
   const segSize = identity.walSegSize;
@@ -154,7 +152,7 @@ export async function runPrefetcher(ctx: ArchiveContext, opts: PrefetchOptions):
             isAfter(want, stillWanted) &&
             (consumedUpTo === undefined || isAfter(want, consumedUpTo));
           if (!over() && wanted) {
-            await writeFileAtomic(join(dir, name), restored.bytes, 0o600, { durable });
+            await publishPrefetched(dir, name, restored.bytes);
             fetched++;
           }
         } catch (err) {

@@ -17,7 +17,6 @@ import { stateDirFor, stateDirForWalPath } from '../push/state-dir.js';
 import { readIdentity } from '../archive/identity.js';
 import { SegmentName, classifyWalFileName } from '../segment/names.js';
 import { fetchFile, restoreFile } from './fetch.js';
-import { writeFileAtomic } from '../common/atomic-file.js';
 import type { ArchiveContext } from '../archive/context.js';
 import { dataDirOfWalPath, readSystemIdentifier } from '../postgres/pgdata.js';
 
@@ -58,7 +57,7 @@ export async function walFetch(
   const dest = resolve(path);
   const stateDir = pgdata === undefined ? undefined : stateDirForWalPath(path);
   const prefetching = stateDir !== undefined && kind === 'segment' && config['fetch-prefetch'] > 0;
-  const { markFetching, prefetchDir, prefetchNeedsFsync, setCursor, takePrefetched } = await import('./prefetch-dir.js');
+  const { markFetching, prefetchDir, publishPrefetched, setCursor, takePrefetched } = await import('./prefetch-dir.js');
   if (prefetching && (await takePrefetched(stateDir, name, dest))) {
     log.info({ segment: name }, 'restored from prefetch');
     return { how: 'prefetch' };
@@ -107,7 +106,7 @@ export async function walFetch(
       return { how: 'partial' };
     }
     if (bridge !== undefined && stateDir !== undefined) {
-      await bridgeBoot(archive, prefetchDir(stateDir), bridge, opts, !prefetchNeedsFsync(), log);
+      await bridgeBoot(archive, prefetchDir(stateDir), bridge, opts, publishPrefetched, log);
     }
   } finally {
     await archive.storage.close();
@@ -127,13 +126,13 @@ async function bridgeBoot(
   dir: string,
   name: string,
   opts: { expectedSystemId?: string },
-  skipFsync: boolean,
+  publish: (dir: string, name: string, bytes: Uint8Array) => Promise<void>,
   log: Logger,
 ): Promise<void> {
   try {
     const restored = await restoreFile(archive, name, opts);
     if (existsSync(join(dir, name))) return;
-    await writeFileAtomic(join(dir, name), restored.bytes, 0o600, { durable: !skipFsync });
+    await publish(dir, name, restored.bytes);
     log.info({ segment: name }, 'fetched the next segment ahead while the prefetcher starts');
   } catch (err) {
     if (!(err instanceof NotFoundError)) log.debug({ segment: name, err }, 'the next segment is left to the prefetcher');
