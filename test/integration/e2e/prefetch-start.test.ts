@@ -48,8 +48,13 @@ async function pushFixtures(root: string, env: Record<string, string>): Promise<
   }
 }
 
-describe('wal-fetch starts the prefetcher first', () => {
-  const root = mkdtempSync(join(tmpdir(), 'walvault-prefetch-start-'));
+/**
+ * A temp root with an archive, a state base and a data directory, removed after the block once the
+ * prefetcher whose lock `watchLock` named has stopped: recovery "ends" (recovery.signal goes), and
+ * the prefetcher stops on its own and deletes what it downloaded.
+ */
+function recoveryScene(prefix: string, extraEnv: Record<string, string> = {}) {
+  const root = mkdtempSync(join(tmpdir(), prefix));
   const archive = join(root, 'archive');
   const stateBase = join(root, 'state');
   const pgdata = join(root, 'pgdata');
@@ -58,15 +63,19 @@ describe('wal-fetch starts the prefetcher first', () => {
     WALVAULT_ARCHIVE: `file://${archive}`,
     WALVAULT_STATE_DIR: stateBase,
     WALVAULT_FETCH_PREFETCH: '4',
+    ...extraEnv,
   };
   let lock: string | undefined;
-
   afterAll(async () => {
-    // Recovery "ends": the prefetcher stops on its own and deletes what it downloaded.
     rmSync(join(pgdata, 'recovery.signal'), { force: true });
     if (lock) await until(() => !lockHolderAlive(lock!), 20_000);
     rmSync(root, { recursive: true, force: true });
   });
+  return { root, archive, stateBase, pgdata, env, watchLock: (path: string) => void (lock = path) };
+}
+
+describe('wal-fetch starts the prefetcher first', () => {
+  const { root, archive, stateBase, pgdata, env, watchLock } = recoveryScene('walvault-prefetch-start-');
 
   it('brings the next segment although the first call fails to restore its own', async () => {
     mkdirSync(archive);
@@ -80,7 +89,7 @@ describe('wal-fetch starts the prefetcher first', () => {
 
     recoveringDataDir(pgdata);
     const state = stateDirFor(pgdata, { WALVAULT_STATE_DIR: stateBase });
-    lock = join(state, 'prefetch.pid');
+    watchLock(join(state, 'prefetch.pid'));
 
     const res = await runCli('wal-fetch', [SEG7, 'pg_wal/RECOVERYXLOG'], { env, cwd: pgdata });
     // An integrity failure stops recovery (above 125), and nothing was written to %p.
@@ -107,31 +116,14 @@ describe('wal-fetch starts the prefetcher first', () => {
 });
 
 describe('the call that starts the prefetcher', () => {
-  const root = mkdtempSync(join(tmpdir(), 'walvault-prefetch-bridge-'));
-  const archive = join(root, 'archive');
-  const stateBase = join(root, 'state');
-  const pgdata = join(root, 'pgdata');
-  const env = {
-    WALVAULT_CONFIG: '/dev/null',
-    WALVAULT_ARCHIVE: `file://${archive}`,
-    WALVAULT_STATE_DIR: stateBase,
-    WALVAULT_FETCH_PREFETCH: '4',
-    WALVAULT_LOG_LEVEL: 'info',
-  };
-  let lock: string | undefined;
-
-  afterAll(async () => {
-    rmSync(join(pgdata, 'recovery.signal'), { force: true });
-    if (lock) await until(() => !lockHolderAlive(lock!), 20_000);
-    rmSync(root, { recursive: true, force: true });
-  });
+  const { root, archive, stateBase, pgdata, env, watchLock } = recoveryScene('walvault-prefetch-bridge-', { WALVAULT_LOG_LEVEL: 'info' });
 
   it('leaves the next segment in the prefetch directory before it returns', async () => {
     mkdirSync(archive);
     await pushFixtures(root, env);
     recoveringDataDir(pgdata);
     const state = stateDirFor(pgdata, { WALVAULT_STATE_DIR: stateBase });
-    lock = join(state, 'prefetch.pid');
+    watchLock(join(state, 'prefetch.pid'));
 
     const res = await runCli('wal-fetch', [SEG7, 'pg_wal/RECOVERYXLOG'], { env, cwd: pgdata });
     expect(res.code, res.stderr).toBe(0);
