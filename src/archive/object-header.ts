@@ -24,8 +24,16 @@ export interface ObjectMeta {
   /** WAL file name as PostgreSQL names it. */
   readonly name: string;
   readonly kind: ArchivedKind;
-  /** SHA-256 (hex) of the original bytes. */
+  /**
+   * SHA-256 (hex) of the original bytes, or with `digest: 'payload'` of the compressed payload
+   * before encryption.
+   */
   readonly sha256: string;
+  /**
+   * 'payload' (backup packs of catalog format 3 only): `sha256` covers the compressed bytes, which
+   * decompress deterministically to the original; absent: it covers the original bytes.
+   */
+  readonly digest?: 'payload';
   /** Size of the original bytes. */
   readonly size: number;
   /** Size of the payload after the header (compressed, then encrypted): extra or missing bytes are damage. */
@@ -107,6 +115,8 @@ function validateMeta(v: unknown, fail: (reason: string) => never): ObjectMeta {
     if (e['alg'] !== 'aes-256-gcm-chunked' || typeof e['keyId'] !== 'string') fail('unsupported encryption in header');
     encryption = { alg: 'aes-256-gcm-chunked', keyId: e['keyId'] as string };
   }
+  const digest = o['digest'];
+  if (digest !== undefined && (digest !== 'payload' || kind !== 'backup')) fail(`unsupported digest ${quoteExcerpt(String(digest))}`);
   // Segments always record their cluster: a header that lost it must not skip the identity check.
   if ((kind === 'segment' || kind === 'partial') && typeof o['systemId'] !== 'string') fail('header field systemId missing');
   return {
@@ -124,5 +134,6 @@ function validateMeta(v: unknown, fail: (reason: string) => never): ObjectMeta {
     validBytes: nullable('validBytes', int),
     createdAt: str('createdAt'),
     writer: str('writer'),
+    ...(digest === 'payload' ? { digest } : {}),
   };
 }

@@ -18,14 +18,21 @@
  * - `incremental: true` on a file: the entry is a PostgreSQL 17 `INCREMENTAL.<name>` file exactly as
  *   the server sent it (size and SHA-256 are the INCREMENTAL file's); restore rebuilds `<name>`
  *   from the backup's parent chain (record.parent).
+ *
+ * Format 3 (backup-push's one SHA-256 pass) changes only the pack list: a pack written with
+ * `"digest":"payload"` records the SHA-256 of its compressed payload (before encryption) instead
+ * of its original bytes, as its object header does. The stored bytes are what the writer produced,
+ * and they decompress deterministically, so this detects the same damage, at a hash over the
+ * compressed size instead of over 8 MiB per pack; every file's own SHA-256 still covers the
+ * original bytes end to end at restore and backup-verify.
  */
 import { IntegrityError } from '../common/errors.js';
 import { packKey } from './layout.js';
 import type { StoredRef } from './record.js';
 
-export const CATALOG_FORMAT_VERSION = 2;
+export const CATALOG_FORMAT_VERSION = 3;
 /** Formats this walvault reads. */
-const READABLE_FORMATS: readonly number[] = [1, 2];
+const READABLE_FORMATS: readonly number[] = [1, 2, 3];
 
 /** Size of the pieces whose SHA-256 a file entry lists in `chunks` (the unit of reuse). */
 export const CHUNK_BYTES = 1024 * 1024;
@@ -62,10 +69,14 @@ export interface CatalogEntry {
   readonly incremental?: true;
 }
 
-/** SHA-256 and size of one pack's original bytes; pack N is `packs[N - 1]`. */
+/**
+ * Size of one pack's original bytes and the SHA-256 of those bytes, or (format 3, `digest:
+ * 'payload'`) of its compressed payload; pack N is `packs[N - 1]`.
+ */
 export interface PackInfo {
   readonly sha256: string;
   readonly size: number;
+  readonly digest?: 'payload';
 }
 
 export interface CatalogHeader {
@@ -113,7 +124,10 @@ export function decodeCatalog(bytes: Buffer, key: string, expectedBackup: string
   if (header.backup !== expectedBackup) fail(`it belongs to backup '${String(header.backup)}'`);
   if (header.entries !== lines.length - 1) fail(`header says ${header.entries} entries, found ${lines.length - 1}`);
   if (!Array.isArray(header.packs)) fail('header has no pack list');
-  for (const p of header.packs) if (!p || !SHA_RE.test(String(p.sha256)) || !nat(p.size)) fail('bad pack in the header');
+  for (const p of header.packs) {
+    if (!p || !SHA_RE.test(String(p.sha256)) || !nat(p.size)) fail('bad pack in the header');
+    if (p.digest !== undefined && (p.digest !== 'payload' || header.catalog < 3)) fail('bad pack digest in the header');
+  }
   const depends = header.depends ?? [];
   if (!Array.isArray(depends) || depends.some((d) => typeof d !== 'string' || d === '' || d === expectedBackup)) {
     fail('bad list of backups it depends on');
@@ -214,7 +228,7 @@ export function extentRef(backup: string, extent: Extent, catalogs: ReadonlyMap<
 export function packRef(backup: string, catalog: Catalog, pack: number): StoredRef {
   const info = catalog.packs[pack - 1];
   if (!info) throw new IntegrityError(`unable to read pack ${pack} of backup '${backup}': the catalog lists ${catalog.packs.length} packs`);
-  return { key: packKey(backup, pack), sha256: info.sha256, size: info.size };
+  return { key: packKey(backup, pack), sha256: info.sha256, size: info.size, ...(info.digest ? { digest: info.digest } : {}) };
 }
 
 /** Where an entry goes in a restored cluster, relative to the data directory (tablespaces via pg_tblspc). */

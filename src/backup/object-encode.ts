@@ -18,9 +18,11 @@ export interface ObjectEncoding {
 }
 
 export interface EncodedBackupObject {
-  /** SHA-256 (hex) and size of the original bytes. */
+  /** SHA-256 (hex) of the original bytes, or with `digest: 'payload'` of the compressed payload. */
   readonly sha256: string;
+  /** Size of the original bytes. */
   readonly size: number;
+  readonly digest?: 'payload';
   /** Header, then payload pieces, in order. */
   readonly parts: Buffer[];
   readonly length: number;
@@ -41,17 +43,21 @@ export async function encodeBackupObject(
 }
 
 /**
- * The header and (encrypted) payload of the backup object `key` whose original bytes hash to
- * `sha256` and were all fed to `compressor`, which has ended.
+ * The header and (encrypted) payload of the backup object `key` whose original bytes were all fed
+ * to `compressor`, which has ended. With the original bytes' `sha256` the object records that; without
+ * it (packs, catalog format 3) it records the SHA-256 of the compressed payload, a pass over the
+ * compressed bytes only (`digest: 'payload'`).
  */
 export function sealBackupObject(
   enc: ObjectEncoding,
   key: string,
-  original: { readonly sha256: string; readonly size: number },
+  original: { readonly sha256?: string; readonly size: number },
   compressor: ChunkCompressor,
   systemId: string | null,
 ): EncodedBackupObject {
-  const { sha256, size } = original;
+  const { size } = original;
+  const sha256 = original.sha256 ?? payloadSha256(compressor.parts);
+  const digest = original.sha256 === undefined ? ({ digest: 'payload' } as const) : {};
   const payloadBytes = enc.encryption ? encryptedSize(compressor.length) : compressor.length;
   const header = encodeObjectHeader({
     name: key,
@@ -68,8 +74,16 @@ export function sealBackupObject(
     validBytes: null,
     createdAt: new Date().toISOString(),
     writer: WRITER,
+    ...digest,
   });
   // The header is bound to every encrypted chunk (src/archive/crypto.ts), as for WAL objects.
   const payload = enc.encryption ? encryptParts(compressor.parts, enc.encryption, { aad: header }) : compressor.parts;
-  return { sha256, size, parts: [header, ...payload], length: header.length + payloadBytes };
+  return { sha256, size, ...digest, parts: [header, ...payload], length: header.length + payloadBytes };
+}
+
+/** SHA-256 (hex) of the compressed payload pieces, in order (what `digest: 'payload'` records). */
+export function payloadSha256(parts: readonly Buffer[]): string {
+  const hash = createHash('sha256');
+  for (const p of parts) hash.update(p);
+  return hash.digest('hex');
 }

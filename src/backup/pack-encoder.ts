@@ -2,14 +2,13 @@
  * The pack being filled, compressed while it fills. Its original bytes are copied into a reused
  * buffer and fed to the compressor every FEED_BYTES, so with zstd threads (`backup-compress-threads`)
  * the compression of a pack runs beside the main thread while the rest of the pack is received, and
- * sealing waits only for the last piece. The pack's SHA-256 (the object header's and the catalog's)
- * is computed as the bytes arrive. WebCrypto's digest on the thread pool was measured: 2.5x the CPU
- * of createHash (it copies the input and hands it to another thread), so hashing stays here.
+ * sealing waits only for the last piece. The pack is not hashed here: its object records the
+ * SHA-256 of the compressed payload (catalog format 3, object-encode.ts), a pass over a fraction of
+ * the bytes, and each file's SHA-256 covers the original bytes.
  *
  * The pack's original bytes exist once, in the one buffer, reused from pack to pack: once a pack is
  * sealed the compressor holds what it needs (zstd with threads copies its input into its jobs).
  */
-import { createHash, type Hash } from 'node:crypto';
 import type { ChunkCompressor } from '../codec/chunked.js';
 import type { Codec } from '../codec/codec.js';
 
@@ -21,8 +20,6 @@ export interface SealedPack {
   readonly size: number;
   /** Every original byte was fed and the compressor has ended: `parts` holds the payload. */
   readonly compressor: ChunkCompressor;
-  /** Hex SHA-256 of the original bytes. */
-  readonly sha256: string;
 }
 
 export class PackEncoder {
@@ -31,7 +28,6 @@ export class PackEncoder {
   private fill = 0;
   private fed = 0;
   private compressor: ChunkCompressor | undefined;
-  private hash: Hash = createHash('sha256');
 
   constructor(
     private readonly codec: Codec,
@@ -54,13 +50,12 @@ export class PackEncoder {
   async write(chunk: Buffer): Promise<number> {
     const take = Math.min(chunk.length, this.packSize - this.fill);
     chunk.copy(this.buffer, this.fill, 0, take);
-    this.hash.update(take === chunk.length ? chunk : chunk.subarray(0, take));
     this.fill += take;
     if (this.fill - this.fed >= FEED_BYTES) await this.feed();
     return take;
   }
 
-  /** Ends the pack's compression and hash; the encoder then fills a new pack. */
+  /** Ends the pack's compression; the encoder then fills a new pack. */
   async seal(): Promise<SealedPack> {
     const size = this.fill;
     let compressor: ChunkCompressor;
@@ -75,12 +70,10 @@ export class PackEncoder {
       await compressor.update(this.buffer.subarray(0, size));
     }
     await compressor.end();
-    const sha256 = this.hash.digest('hex');
-    this.hash = createHash('sha256');
     this.fill = 0;
     this.fed = 0;
     this.compressor = undefined;
-    return { size, compressor, sha256 };
+    return { size, compressor };
   }
 
   private async feed(): Promise<void> {

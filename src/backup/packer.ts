@@ -342,9 +342,13 @@ export class BackupPacker implements BackupEntrySink {
     const key = packKey(this.opts.name, pack);
     void this.queue
       .add(async () => {
-        const encoded = sealBackupObject(this.ctx, key, { sha256: sealed.sha256, size }, sealed.compressor, this.opts.systemId);
+        const encoded = sealBackupObject(this.ctx, key, { size }, sealed.compressor, this.opts.systemId);
         const stored = await storeEncodedObject(this.ctx, key, encoded);
-        this.packs[index] = { sha256: stored.ref.sha256, size: stored.ref.size };
+        this.packs[index] = {
+          sha256: stored.ref.sha256,
+          size: stored.ref.size,
+          ...(stored.ref.digest ? { digest: stored.ref.digest } : {}),
+        };
         this.storedBytes += stored.storedBytes;
         this.log.debug({ key, bytes: size, stored: stored.storedBytes }, 'pack stored');
       })

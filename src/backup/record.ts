@@ -18,9 +18,14 @@ export const BACKUP_FORMAT_VERSION = 1;
 export interface StoredRef {
   /** Object key of a walvault object (kind 'backup'). */
   readonly key: string;
-  /** SHA-256 (hex) and size of the object's original bytes (before compression and encryption). */
+  /**
+   * SHA-256 (hex) of the object's original bytes (before compression and encryption), or with
+   * `digest: 'payload'` (packs of catalog format 3) of its compressed payload before encryption.
+   */
   readonly sha256: string;
+  /** Size of the original bytes. */
   readonly size: number;
+  readonly digest?: 'payload';
 }
 
 export interface BackupTablespace {

@@ -7,6 +7,7 @@ import {
   encodeCatalog,
   extentOwner,
   extentRef,
+  packRef,
   type Catalog,
   type CatalogEntry,
 } from '../../../src/backup/catalog.js';
@@ -73,7 +74,7 @@ describe('backup catalog, format 2', () => {
     const text = lines({ packs, entries: [file('PG_VERSION', [[1, 0, 3]], 3)] });
     const header = JSON.parse(text[0]!) as Record<string, unknown>;
     text[0] = JSON.stringify({ catalog: 1, backup: NAME, entries: 1, packs });
-    expect(header['catalog']).toBe(2);
+    expect(header['catalog']).toBe(3);
     expect(decodeLines(text).depends).toEqual([]);
   });
 
@@ -116,5 +117,35 @@ describe('backup catalog, format 2', () => {
     expect(() => extentRef(NAME, [1, 50, 51, PARENT], catalogs)).toThrow(/outside pack 1/);
     expect(() => extentRef(NAME, [2, 0, 1, PARENT], catalogs)).toThrow(IntegrityError);
     expect(() => extentRef(NAME, [1, 0, 1, '20261130T000000F'], catalogs)).toThrow(/not available/);
+  });
+});
+
+describe('backup catalog, format 3', () => {
+  const payloadPacks = [{ sha256: sha('compressed'), size: 4096, digest: 'payload' as const }];
+
+  it("round-trips packs whose checksum covers the compressed payload, and hands the digest to the pack's reference", () => {
+    const back = roundTrip({ packs: payloadPacks, entries: [file('PG_VERSION', [[1, 0, 3]], 3)] });
+    expect(back.packs).toEqual(payloadPacks);
+    expect(packRef(NAME, back, 1)).toEqual({
+      key: `backups/${NAME}/packs/000000001`,
+      sha256: sha('compressed'),
+      size: 4096,
+      digest: 'payload',
+    });
+    expect(packRef(NAME, { packs, entries: [] }, 1)).not.toHaveProperty('digest');
+  });
+
+  it('refuses a payload digest in an older format, and a digest it does not know', () => {
+    const text = lines({ packs: payloadPacks, entries: [] });
+    text[0] = JSON.stringify({ catalog: 2, backup: NAME, entries: 0, packs: payloadPacks, depends: [] });
+    expect(() => decodeLines(text)).toThrow(/bad pack digest/);
+    text[0] = JSON.stringify({ catalog: 3, backup: NAME, entries: 0, packs: [{ ...payloadPacks[0], digest: 'blake3' }], depends: [] });
+    expect(() => decodeLines(text)).toThrow(/bad pack digest/);
+  });
+
+  it('is refused by name by a reader that only knows older formats (format 4 here)', () => {
+    const text = lines({ packs, entries: [] });
+    text[0] = JSON.stringify({ catalog: 4, backup: NAME, entries: 0, packs, depends: [] });
+    expect(() => decodeLines(text)).toThrow(/unsupported catalog format 4/);
   });
 });
