@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushFile } from '../../../src/archive/push.js';
-import { isArchived, neededWal, waitForWal, WalMissingError } from '../../../src/backup/wal-wait.js';
+import { FIRST_POLL_MS, isArchived, neededWal, waitForWal, WalMissingError } from '../../../src/backup/wal-wait.js';
 import { silentLogger } from '../../../src/common/log.js';
 import { makeTimelineHistory } from '../../../src/segment/history.js';
 import { parseLsn } from '../../../src/segment/lsn.js';
@@ -137,5 +137,27 @@ describe('waitForWal against an archive of real WAL', () => {
     expect((err as Error).message).toMatch(/'00000002\.history' did not reach the archive/);
     await pushFile(ctx, await writeFixture(dir, 15, '00000002.history'));
     await waitForWal(ctx, { ...needed, histories: ['00000002.history'] }, { timeoutMs: 30, pollMs: 10, log: silentLogger() });
+  });
+
+  it('looks again soon after the first miss, then backs off to pollMs', async () => {
+    const ctx = makeCtx(new MemoryStorage());
+    await pushFile(ctx, await writeFixture(dir, 15, '000000010000000000000007'));
+    // Count the lookups of the missing segment: each lists its versions once.
+    const lookups: number[] = [];
+    const list = ctx.storage.list.bind(ctx.storage);
+    ctx.storage.list = (prefix, o) => {
+      if (prefix.includes('000000010000000000000008')) lookups.push(Date.now());
+      return list(prefix, o);
+    };
+    const started = Date.now();
+    await waitForWal(ctx, needed, { timeoutMs: 1_000, pollMs: 400, log: silentLogger() }).catch(() => undefined);
+    const gaps = lookups.slice(1).map((t, i) => t - lookups[i]!);
+    expect(lookups[0]! - started).toBeLessThan(FIRST_POLL_MS);
+    // 50, 100, 200, 400, 400 ... (timers may fire late on a busy machine, never early)
+    expect(gaps[0]).toBeGreaterThanOrEqual(FIRST_POLL_MS - 2);
+    expect(gaps[1]).toBeGreaterThanOrEqual(2 * FIRST_POLL_MS - 2);
+    expect(gaps[2]).toBeGreaterThanOrEqual(4 * FIRST_POLL_MS - 2);
+    expect(gaps.length).toBeGreaterThanOrEqual(4);
+    expect(gaps.length).toBeLessThanOrEqual(6);
   });
 });
