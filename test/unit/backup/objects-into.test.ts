@@ -1,26 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { ArchiveContext } from '../../../src/archive/context.js';
 import { encodeObject } from '../../../src/archive/push.js';
 import { WRITER } from '../../../src/archive/context.js';
 import { decodeBackupObjectInto, loadBackupObject, loadBackupObjectInto, storeBackupObject } from '../../../src/backup/objects.js';
-import { getCodec, type CodecName } from '../../../src/codec/codec.js';
+import { getCodec } from '../../../src/codec/codec.js';
 import { decompressInto } from '../../../src/codec/decompress-into.js';
 import { EncryptionKey } from '../../../src/codec/encryption.js';
 import { IntegrityError } from '../../../src/common/errors.js';
-import { silentLogger } from '../../../src/common/log.js';
-import { MemoryStorage } from '../../../src/storage/memory.js';
+import { codecCtx } from './codec-ctx.js';
 
 const KEY = 'backups/20261202T010000F/packs/000000001';
-
-function ctxOf(name: CodecName, encryption?: EncryptionKey): ArchiveContext {
-  return {
-    storage: new MemoryStorage(),
-    compression: { name, level: getCodec(name).level },
-    ...(encryption ? { encryption } : {}),
-    log: silentLogger(),
-  };
-}
 
 function content(): Buffer {
   return Buffer.concat([randomBytes(70_000), Buffer.alloc(130_000, 'pgdata')]);
@@ -30,7 +19,7 @@ describe('decoding backup objects into a reused buffer', () => {
   it('decodes packs of every codec into the same buffer, checked like loadBackupObject', async () => {
     const target = Buffer.alloc(256 * 1024);
     for (const name of ['zstd', 'lz4', 'gzip', 'brotli', 'none'] as const) {
-      const ctx = ctxOf(name, name === 'zstd' ? new EncryptionKey(Buffer.alloc(32, 3)) : undefined);
+      const ctx = codecCtx(name, name === 'zstd' ? new EncryptionKey(Buffer.alloc(32, 3)) : undefined);
       const bytes = content();
       const stored = await storeBackupObject(ctx, KEY, bytes, null);
       const out = await loadBackupObjectInto(ctx, stored.ref, target);
@@ -44,7 +33,7 @@ describe('decoding backup objects into a reused buffer', () => {
   });
 
   it('reads objects written by the earlier one-buffer encoder (format unchanged)', async () => {
-    const ctx = ctxOf('zstd');
+    const ctx = codecCtx('zstd');
     const bytes = content();
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     const meta = {
@@ -69,7 +58,7 @@ describe('decoding backup objects into a reused buffer', () => {
   });
 
   it('allocates when the buffer is too small, and refuses damaged objects', async () => {
-    const ctx = ctxOf('zstd');
+    const ctx = codecCtx('zstd');
     const bytes = content();
     const stored = await storeBackupObject(ctx, KEY, bytes, null);
     const small = Buffer.alloc(1000);

@@ -11,23 +11,13 @@ import { decodeObjectHeader } from '../../../src/archive/object-header.js';
 import { sealBackupObject } from '../../../src/backup/object-encode.js';
 import { loadBackupObject, loadBackupObjectInto, storeEncodedObject } from '../../../src/backup/objects.js';
 import { PackEncoder } from '../../../src/backup/pack-encoder.js';
-import { getCodec, type CodecName } from '../../../src/codec/codec.js';
+import { getCodec } from '../../../src/codec/codec.js';
 import { EncryptionKey } from '../../../src/codec/encryption.js';
 import { IntegrityError } from '../../../src/common/errors.js';
-import { silentLogger } from '../../../src/common/log.js';
-import { MemoryStorage } from '../../../src/storage/memory.js';
+import { codecCtx } from './codec-ctx.js';
 
 const KEY = 'backups/20261202T010000F/packs/000000007';
 const PACK = 256 * 1024;
-
-function ctxOf(name: CodecName, encryption?: EncryptionKey): ArchiveContext {
-  return {
-    storage: new MemoryStorage(),
-    compression: { name, level: getCodec(name).level },
-    ...(encryption ? { encryption } : {}),
-    log: silentLogger(),
-  };
-}
 
 /** Half random, half repetitive: compresses, but not to nothing. */
 const content = (n: number): Buffer => Buffer.concat([randomBytes(n >> 1), Buffer.alloc(n - (n >> 1), 'pg_data ')]);
@@ -49,7 +39,7 @@ async function flip(ctx: ArchiveContext, at: (objectLength: number, payloadOffse
 describe('pack payload digests (catalog format 3)', () => {
   for (const name of ['zstd', 'lz4', 'gzip', 'brotli', 'none'] as const) {
     it(`${name}: records the compressed payload's SHA-256, reads the pack back, refuses a flipped payload byte`, async () => {
-      const ctx = ctxOf(name);
+      const ctx = codecCtx(name);
       const bytes = content(PACK); // a full pack
       const { ref } = await storePack(ctx, bytes);
       const raw = await ctx.storage.getBuffer(KEY);
@@ -70,7 +60,7 @@ describe('pack payload digests (catalog format 3)', () => {
   }
 
   it('a short last pack too, and an encrypted pack: a flipped byte fails authentication', async () => {
-    const ctx = ctxOf('zstd', new EncryptionKey(Buffer.alloc(32, 9)));
+    const ctx = codecCtx('zstd', new EncryptionKey(Buffer.alloc(32, 9)));
     const bytes = content(100_001);
     const { ref } = await storePack(ctx, bytes);
     expect(ref.digest).toBe('payload');
@@ -80,7 +70,7 @@ describe('pack payload digests (catalog format 3)', () => {
   });
 
   it('refuses a pack whose header and the catalog disagree on what the checksum covers', async () => {
-    const ctx = ctxOf('zstd');
+    const ctx = codecCtx('zstd');
     const bytes = content(5000);
     const { ref } = await storePack(ctx, bytes);
     const { digest: _digest, ...asOriginal } = ref;
